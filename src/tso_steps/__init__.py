@@ -1,0 +1,17 @@
+"""tso-steps: time-series (TSO) steps for the JWST calibration pipeline.
+
+Every step is an ``stpipe`` Step registered under an alias starting with ``tso_``, so
+``strun tso_pixel_timing file.fits``, ``PixelTimingStep.call(model)`` and ASDF parameter files
+all work once the package is installed.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("tso-steps")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+from tso_steps.timing.step import PixelTimingStep  # noqa: E402
+
+__all__ = ["PixelTimingStep", "__version__"]

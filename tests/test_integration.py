@@ -1,0 +1,29 @@
+import importlib
+from importlib.metadata import entry_points
+
+import tso_steps
+from jwst.stpipe import Pipeline, Step
+from tso_steps.integration import get_steps
+
+
+def test_entry_point_is_registered():
+    names = [ep.value for ep in entry_points(group="stpipe.steps")]
+    assert "tso_steps.integration:get_steps" in names
+
+
+def test_registered_steps_are_exactly_the_exported_ones():
+    registered = get_steps()
+    exported = {
+        f"tso_steps.{name}"
+        for name in tso_steps.__all__
+        if isinstance(getattr(tso_steps, name), type) and issubclass(getattr(tso_steps, name), Step)
+    }
+    assert {path for path, _, _ in registered} == exported
+    aliases = [alias for _, alias, _ in registered]
+    assert len(aliases) == len(set(aliases))
+    for path, alias, is_pipeline in registered:
+        module, name = path.rsplit(".", 1)
+        cls = getattr(importlib.import_module(module), name)
+        assert cls.class_alias == alias
+        assert alias.startswith("tso_")
+        assert is_pipeline == issubclass(cls, Pipeline)

@@ -1,0 +1,150 @@
+import numpy as np
+import pytest
+from stdatamodels.jwst import datamodels
+
+from tso_steps.readout import PIXEL_TIME, ReadoutGeometry, ReadoutMetadataError
+
+
+def nircam_4out(nrows, ncols):
+    return ((ncols / 4 + 12) * (nrows + 1) + 1) * 10e-6
+
+
+def nircam_1out(nrows, ncols):
+    return (ncols + 12) * (nrows + 2) * 10e-6
+
+
+@pytest.mark.parametrize(
+    ("instrument", "shape", "fastaxis", "slowaxis", "noutputs", "published"),
+    [
+        ("NIRCAM", (2048, 2048), -1, 2, 4, 10.73677),  # FULL
+        ("NIRCAM", (256, 2048), -1, 2, 4, nircam_4out(256, 2048)),  # SUBGRISM256
+        ("NIRCAM", (64, 2048), -1, 2, 1, nircam_1out(64, 2048)),  # SUBGRISM64, 1 output
+        ("NIRCAM", (64, 64), -1, 2, 1, nircam_1out(64, 64)),  # SUB64P
+        ("NIRSPEC", (32, 2048), 2, 1, 1, 0.90156),  # SUB2048: fast axis along the 32 pixels
+        ("NIRSPEC", (2048, 2048), 2, 1, 4, 10.73677),
+        ("NIRISS", (256, 2048), -2, -1, 1, 5.494),  # SUBSTRIP256
+        ("NIRISS", (96, 2048), -2, -1, 1, 2.214),  # SUBSTRIP96
+    ],
+)
+def test_frame_time_matches_published(instrument, shape, fastaxis, slowaxis, noutputs, published):
+    geometry = ReadoutGeometry(instrument, shape, fastaxis, slowaxis, noutputs)
+    assert geometry.frame_time == pytest.approx(published, abs=5e-7)
+
+
+def test_nircam_formulas_hold_for_every_grism_subarray():
+    for nrows in (64, 128, 256):
+        four = ReadoutGeometry("NIRCAM", (nrows, 2048), -1, 2, 4)
+        one = ReadoutGeometry("NIRCAM", (nrows, 2048), -1, 2, 1)
+        assert four.frame_time == pytest.approx(nircam_4out(nrows, 2048), abs=1e-9)
+        assert one.frame_time == pytest.approx(nircam_1out(nrows, 2048), abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("instrument", "shape", "fastaxis", "slowaxis", "noutputs"),
+    [
+        ("NIRCAM", (16, 64), -1, 2, 4),
+        ("NIRCAM", (16, 64), 1, -2, 1),
+        ("NIRSPEC", (32, 64), 2, 1, 1),
+        ("NIRSPEC", (32, 64), -2, -1, 1),
+        ("NIRISS", (24, 40), -2, -1, 1),
+    ],
+)
+def test_adjacent_fast_axis_pixels_differ_by_one_pixel_time(
+    instrument, shape, fastaxis, slowaxis, noutputs
+):
+    geometry = ReadoutGeometry(instrument, shape, fastaxis, slowaxis, noutputs)
+    offsets = geometry.read_offsets()
+    amps = geometry.amplifier_map()
+    axis = geometry.fast_array_axis
+    step = np.abs(np.diff(offsets, axis=axis))
+    same_amp = np.diff(amps, axis=axis) == 0
+    np.testing.assert_allclose(step[same_amp], PIXEL_TIME, rtol=1e-9)
+    # the fast read runs in the direction of the FASTAXIS sign for the first output
+    line = np.take(offsets, 0, axis=1 - axis)
+    first_amp = np.take(amps, 0, axis=1 - axis) == 0
+    direction = np.sign(np.diff(line[first_amp]))
+    assert np.all(direction == np.sign(fastaxis))
+    # lines along the slow axis follow each other by one line time
+    slow_step = np.diff(offsets, axis=1 - axis)
+    np.testing.assert_allclose(np.abs(slow_step), geometry.line_time, rtol=1e-9)
+    assert np.all(np.sign(slow_step) == np.sign(slowaxis))
+
+
+def test_four_outputs_read_in_alternating_directions_and_simultaneously():
+    geometry = ReadoutGeometry("NIRCAM", (4, 2048), -1, 2, 4)
+    offsets = geometry.read_offsets()
+    row = offsets[0]
+    bands = [row[s[1]] for s in geometry.amplifier_slices()]
+    # every output reads its 512 pixels over the same 512 ticks
+    for band in bands:
+        assert sorted(np.round(band / PIXEL_TIME).astype(int)) == list(range(12, 12 + 512))
+    # output 0 is at the high-x end for FASTAXIS=-1 and reads towards decreasing x;
+    # output 1 reads the other way
+    assert np.all(np.diff(bands[0]) < 0)
+    assert np.all(np.diff(bands[1]) > 0)
+    assert np.all(np.diff(bands[2]) < 0)
+    assert geometry.amplifier_map()[0, -1] == 0
+
+
+def test_read_offsets_fit_inside_the_frame():
+    geometry = ReadoutGeometry("NIRISS", (256, 2048), -2, -1, 1)
+    offsets = geometry.read_offsets()
+    assert offsets.min() >= 0
+    assert offsets.max() < geometry.frame_time
+    # red and blue ends of a SOSS spectrum are read seconds apart
+    assert offsets[128, 0] - offsets[128, -1] == pytest.approx(2047 * geometry.line_time)
+    assert offsets.max() - offsets.min() > 5.4
+
+
+def make_model(**overrides):
+    model = datamodels.CubeModel((2, 32, 64))
+    model.meta.instrument.name = "NIRSPEC"
+    model.meta.subarray.fastaxis = 2
+    model.meta.subarray.slowaxis = 1
+    model.meta.exposure.noutputs = 1
+    for key, value in overrides.items():
+        node, attr = key.split(".")
+        setattr(getattr(model.meta, node), attr, value)
+    return model
+
+
+def test_from_model_reads_keywords():
+    geometry = ReadoutGeometry.from_model(make_model())
+    assert geometry.shape == (32, 64)
+    assert geometry.fast_array_axis == 0
+    assert geometry.n_fast == 32
+
+
+@pytest.mark.parametrize(
+    ("key", "keyword"),
+    [
+        ("subarray.fastaxis", "FASTAXIS"),
+        ("subarray.slowaxis", "SLOWAXIS"),
+        ("exposure.noutputs", "NOUTPUTS"),
+        ("instrument.name", "INSTRUME"),
+    ],
+)
+def test_missing_keyword_is_a_clear_error(key, keyword):
+    model = make_model()
+    node, attr = key.split(".")
+    delattr(getattr(model.meta, node), attr)
+    with pytest.raises(ReadoutMetadataError, match=keyword):
+        ReadoutGeometry.from_model(model)
+
+
+def test_bad_axes_are_rejected():
+    with pytest.raises(ReadoutMetadataError, match="FASTAXIS"):
+        ReadoutGeometry("NIRCAM", (64, 64), 1, 1, 1)
+    with pytest.raises(ReadoutMetadataError, match="NOUTPUTS"):
+        ReadoutGeometry("NIRCAM", (64, 64), 1, 2, 2)
+    with pytest.raises(ReadoutMetadataError, match="instrument"):
+        ReadoutGeometry("FGS", (64, 64), 1, 2, 1)
+
+
+def test_frame_time_check_catches_cutouts():
+    geometry = ReadoutGeometry("NIRISS", (256, 2048), -2, -1, 1)
+    geometry.check_frame_time(5.494)
+    with pytest.raises(ReadoutMetadataError, match="cut-out"):
+        ReadoutGeometry("NIRISS", (200, 2048), -2, -1, 1).check_frame_time(5.494)
+    with pytest.raises(ReadoutMetadataError, match="TFRAME"):
+        geometry.check_frame_time(None)
