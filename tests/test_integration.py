@@ -1,8 +1,9 @@
 import importlib
 from importlib.metadata import entry_points
 
-import tso_steps
 from jwst.stpipe import Pipeline, Step
+
+import tso_steps
 from tso_steps.integration import get_steps
 
 

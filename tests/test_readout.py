@@ -24,6 +24,8 @@ def nircam_1out(nrows, ncols):
         ("NIRSPEC", (2048, 2048), 2, 1, 4, 10.73677),
         ("NIRISS", (256, 2048), -2, -1, 1, 5.494),  # SUBSTRIP256
         ("NIRISS", (96, 2048), -2, -1, 1, 2.214),  # SUBSTRIP96
+        ("MIRI", (1024, 1032), 1, 2, 4, 2.77504),  # FULL
+        ("MIRI", (416, 72), 1, 2, 4, 0.15904),  # SLITLESSPRISM
     ],
 )
 def test_frame_time_matches_published(instrument, shape, fastaxis, slowaxis, noutputs, published):
@@ -77,7 +79,7 @@ def test_four_outputs_read_in_alternating_directions_and_simultaneously():
     bands = [row[s[1]] for s in geometry.amplifier_slices()]
     # every output reads its 512 pixels over the same 512 ticks
     for band in bands:
-        assert sorted(np.round(band / PIXEL_TIME).astype(int)) == list(range(12, 12 + 512))
+        assert sorted(np.round(band / PIXEL_TIME).astype(int)) == list(range(512))
     # output 0 is at the high-x end for FASTAXIS=-1 and reads towards decreasing x;
     # output 1 reads the other way
     assert np.all(np.diff(bands[0]) < 0)
@@ -148,3 +150,41 @@ def test_frame_time_check_catches_cutouts():
         ReadoutGeometry("NIRISS", (200, 2048), -2, -1, 1).check_frame_time(5.494)
     with pytest.raises(ReadoutMetadataError, match="TFRAME"):
         geometry.check_frame_time(None)
+
+
+def test_miri_slow_mode_and_off_edge_subarrays():
+    assert ReadoutGeometry("MIRI", (1024, 1032), 1, 2, 4, slow_mode=True).frame_time == (
+        pytest.approx(23.88992, abs=5e-7)
+    )
+    # SUB256 starts at column 413: the columns to its left are skipped in burst mode
+    sub256 = ReadoutGeometry("MIRI", (256, 256), 1, 2, 4, xstart=413, ystart=51)
+    assert sub256.frame_time == pytest.approx(0.29952, abs=5e-7)
+
+
+def test_miri_outputs_are_interleaved_and_sampled_together():
+    geometry = ReadoutGeometry("MIRI", (416, 72), 1, 2, 4, xstart=1, ystart=529)
+    offsets = geometry.read_offsets()
+    amps = geometry.amplifier_map()
+    np.testing.assert_array_equal(amps[0, :8], [0, 1, 2, 3, 0, 1, 2, 3])
+    # four adjacent columns are read at once; the next group one clock later
+    assert np.ptp(offsets[0, 4:8]) == 0
+    np.testing.assert_allclose(offsets[0, 8] - offsets[0, 4], PIXEL_TIME)
+    np.testing.assert_allclose(np.diff(offsets[:, 10]), geometry.line_time)
+    # the 528 rows above the subarray are reset (7 clocks each) before it is read
+    assert offsets[0, 0] == pytest.approx((528 * 7 + 10) * PIXEL_TIME)
+    assert offsets.max() < geometry.frame_time
+
+
+def test_miri_needs_its_subarray_position():
+    model = datamodels.CubeModel((2, 416, 72))
+    model.meta.instrument.name = "MIRI"
+    model.meta.subarray.fastaxis = 1
+    model.meta.subarray.slowaxis = 2
+    model.meta.exposure.readpatt = "FASTR1"
+    with pytest.raises(ReadoutMetadataError, match="SUBSTRT1"):
+        ReadoutGeometry.from_model(model)
+    model.meta.subarray.xstart = 1
+    model.meta.subarray.ystart = 529
+    geometry = ReadoutGeometry.from_model(model)
+    assert geometry.noutputs == 4
+    assert geometry.frame_time == pytest.approx(0.15904, abs=5e-7)

@@ -11,8 +11,9 @@ Clocking (sources are listed in ``docs/timing.rst``):
 
 * HxRG detectors (NIRCam, NIRISS, NIRSpec) are read by SIDECAR ASICs at 10 us per pixel.
   Each output (amplifier) reads a contiguous band of ``n_fast / noutputs`` pixels along the
-  fast axis; all outputs are sampled simultaneously.  Every line along the fast axis costs
-  12 extra pixel times of overhead, and each frame a few more lines, which is why
+  fast axis; all outputs are sampled simultaneously.  Every line along the fast axis is
+  followed by 12 pixel times of overhead, and each frame by one or two more lines (and one
+  pixel time with 4 outputs), which is why
 
   - NIRCam, NIRISS, NIRSpec, 4 outputs: ``((n_fast/4 + 12) * (n_slow + 1) + 1) * 10 us``
     (FULL: 10.73677 s),
@@ -23,9 +24,15 @@ Clocking (sources are listed in ``docs/timing.rst``):
   With 4 outputs, adjacent outputs read in opposite directions along the fast axis
   (the first output in the direction given by the sign of FASTAXIS).
 
-* MIRI's SiAs detectors have four outputs interleaved along the row: output ``k`` reads
-  columns ``k, k+4, k+8, ...`` and the four are sampled together, so a row of ``n_fast``
-  pixels takes ``n_fast/4`` pixel times (10 us each) plus overhead.
+* MIRI's Si:As detectors (1032 x 1024, DMS = detector orientation) have four outputs
+  interleaved along the row: output ``k`` reads detector columns ``k, k+4, k+8, ...`` (0-based)
+  and the four are sampled together.  Every one of the 1024 rows starts with a 7-clock reset
+  overhead, whether or not it is in the subarray; a row inside the subarray then reads the
+  left reference column group (4 clocks), skips columns left of the subarray at five per
+  clock ("burst mode") and reads one clock per column group (FAST) or 9 (SLOW; 11 for reference
+  pixels).  This reproduces FULL 2.77504 s, FULL SLOW 23.88992 s and SLITLESSPRISM 0.15904 s
+  (Ressler, JPL MIRI DFM 478 04.02, 2014, as implemented in the MIRI team's MiriTE simulator;
+  Ressler et al. 2015, PASP 127, 675).
 """
 
 from __future__ import annotations
@@ -79,8 +86,13 @@ class ReadoutGeometry:
         y axis (array axis 0); a negative sign means the read runs towards decreasing index.
     noutputs : int
         Number of detector outputs used (1 or 4).
+    xstart, ystart : int
+        1-based detector position of the array's first pixel (SUBSTRT1, SUBSTRT2). Only MIRI's
+        timing depends on it (rows and columns outside the subarray are still clocked).
+    slow_mode : bool
+        MIRI SLOW/SLOWR1 read pattern (9 clocks per pixel instead of 1).
     pixel_time : float
-        Seconds per pixel sample, 10 us for every JWST science detector.
+        Seconds per clock, 10 us for every JWST science detector.
     """
 
     instrument: str
@@ -88,6 +100,9 @@ class ReadoutGeometry:
     fastaxis: int
     slowaxis: int
     noutputs: int
+    xstart: int = 1
+    ystart: int = 1
+    slow_mode: bool = False
     pixel_time: float = PIXEL_TIME
 
     def __post_init__(self):
@@ -113,7 +128,21 @@ class ReadoutGeometry:
                 f"MIRI science arrays are read through 4 interleaved outputs, got "
                 f"NOUTPUTS={self.noutputs}."
             )
-        if self.n_fast % self.noutputs:
+        if instrument == "MIRI" and (abs(self.fastaxis), abs(self.slowaxis)) != (1, 2):
+            raise ReadoutMetadataError(
+                f"MIRI reads along x (FASTAXIS=+-1), got FASTAXIS={self.fastaxis}."
+            )
+        if instrument == "MIRI" and (
+            self.xstart < 1
+            or self.ystart < 1
+            or self.xstart + self.shape[1] - 1 > _MIRI_COLUMNS
+            or self.ystart + self.shape[0] - 1 > _MIRI_ROWS
+        ):
+            raise ReadoutMetadataError(
+                f"MIRI array {self.shape} at SUBSTRT1={self.xstart}, SUBSTRT2={self.ystart} does "
+                f"not fit on the {_MIRI_ROWS} x {_MIRI_COLUMNS} detector."
+            )
+        if not self.interleaved and self.n_fast % self.noutputs:
             raise ReadoutMetadataError(
                 f"{self.n_fast} pixels along the fast axis do not divide among "
                 f"{self.noutputs} outputs."
@@ -165,7 +194,33 @@ class ReadoutGeometry:
             )
         if shape is None:
             shape = model.data.shape[-2:]
-        return cls(instrument, tuple(shape), int(fastaxis), int(slowaxis), int(noutputs))
+        extra = {}
+        if str(instrument).upper() == "MIRI":
+            # MIRI timing depends on where the subarray sits and on the read pattern
+            xstart, ystart = model.meta.subarray.xstart, model.meta.subarray.ystart
+            readpatt = model.meta.exposure.readpatt
+            missing = [
+                keyword
+                for keyword, value in (
+                    ("SUBSTRT1 (meta.subarray.xstart)", xstart),
+                    ("SUBSTRT2 (meta.subarray.ystart)", ystart),
+                    ("READPATT (meta.exposure.readpatt)", readpatt),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ReadoutMetadataError(
+                    "Cannot work out MIRI pixel timing: missing keyword(s) " + ", ".join(missing)
+                )
+            readpatt = str(readpatt).upper()
+            if not readpatt.startswith(("FAST", "SLOW")):
+                raise ReadoutMetadataError(f"MIRI READPATT={readpatt} is neither FAST* nor SLOW*.")
+            extra = {
+                "xstart": int(xstart),
+                "ystart": int(ystart),
+                "slow_mode": readpatt.startswith("SLOW"),
+            }
+        return cls(instrument, tuple(shape), int(fastaxis), int(slowaxis), int(noutputs), **extra)
 
     # ----------------------------------------------------------------------------------
     @property
@@ -195,27 +250,31 @@ class ReadoutGeometry:
 
     @property
     def samples_per_line(self):
-        """int : Pixel samples each output makes along one fast line."""
+        """int : Pixel samples each output makes along one fast line (HxRG)."""
         return self.n_fast // self.noutputs
 
     @property
-    def _overheads(self):
+    def line_ticks(self):
+        """int : Clock ticks from the start of one fast line to the start of the next."""
         if self.interleaved:
-            return _miri_overheads(self.n_fast, self.n_slow)
-        return _HXRG_OVERHEADS[(self.instrument, self.noutputs)]
+            return _miri_row_clocks(self.xstart, self.shape[1], self.slow_mode)[0]
+        line_overhead = _HXRG_OVERHEADS[(self.instrument, self.noutputs)][0]
+        return self.samples_per_line + line_overhead
 
     @property
     def line_time(self):
         """float : Seconds from the start of one fast line to the start of the next."""
-        line_overhead = self._overheads[0]
-        return (self.samples_per_line + line_overhead) * self.pixel_time
+        return self.line_ticks * self.pixel_time
 
     @property
     def frame_time(self):
         """float : Seconds to read one frame (TFRAME), including every overhead."""
-        line_overhead, extra_lines, extra_pixels = self._overheads
-        ticks = (self.samples_per_line + line_overhead) * (self.n_slow + extra_lines)
-        return (ticks + extra_pixels) * self.pixel_time
+        if self.interleaved:
+            ticks = self.line_ticks * self.n_slow + _MIRI_ROW_RESET * (_MIRI_ROWS - self.n_slow)
+            return ticks * self.pixel_time
+        _, extra_lines, extra_pixels = _HXRG_OVERHEADS[(self.instrument, self.noutputs)]
+        ticks = self.line_ticks * (self.n_slow + extra_lines) + extra_pixels
+        return ticks * self.pixel_time
 
     # ----------------------------------------------------------------------------------
     def _detector_fast_slow(self):
@@ -239,7 +298,7 @@ class ReadoutGeometry:
         """
         fast, _ = self._detector_fast_slow()
         if self.interleaved:
-            return fast % self.noutputs
+            return (fast + self.xstart - 1) % self.noutputs
         return fast // self.samples_per_line
 
     def amplifier_slices(self):
@@ -277,18 +336,19 @@ class ReadoutGeometry:
             Adjacent pixels read by one output along the fast axis differ by 1.
         """
         fast, slow = self._detector_fast_slow()
-        width = self.samples_per_line
-        line_overhead = self._overheads[0]
+        slow = slow.astype(np.int64)
         if self.interleaved:
-            position = fast // self.noutputs
-        else:
-            amp, position = np.divmod(fast, width)
-            if self.noutputs > 1:
-                # adjacent outputs run in opposite directions along the fast axis
-                position = np.where(amp % 2 == 1, width - 1 - position, position)
-        # the line overhead precedes the samples of each line
-        ticks = slow.astype(np.int64) * (width + line_overhead) + line_overhead + position
-        return ticks
+            # rows above the subarray cost only their reset overhead
+            row_start = (self.ystart - 1) * _MIRI_ROW_RESET + slow * self.line_ticks
+            column_ticks = _miri_row_clocks(self.xstart, self.shape[1], self.slow_mode)[1]
+            return row_start + column_ticks[fast]
+        width = self.samples_per_line
+        amp, position = np.divmod(fast, width)
+        if self.noutputs > 1:
+            # adjacent outputs run in opposite directions along the fast axis
+            position = np.where(amp % 2 == 1, width - 1 - position, position)
+        # each line's 12-tick overhead comes after its samples
+        return slow * self.line_ticks + position
 
     def read_offsets(self):
         """Seconds after the start of a frame's readout at which each pixel is sampled.
@@ -327,10 +387,45 @@ class ReadoutGeometry:
             )
 
 
-def _miri_overheads(n_fast, n_slow):
-    """MIRI line and frame overheads (pixel times per line, extra lines, extra ticks).
+_MIRI_ROWS = 1024
+_MIRI_COLUMNS = 1032
+_MIRI_ROW_RESET = 7  # clocks: reset pulse (4) + shift-register reset (3), every row
+_MIRI_COLUMN_GROUPS = _MIRI_COLUMNS // 4  # 258 groups of 4 simultaneously read columns
+_MIRI_BURST_FACTOR = 5  # columns left of a subarray are skipped five per clock
 
-    MIRI clocks each row as ``n_fast/4`` samples per output plus a fixed row overhead; the
-    values here reproduce FULL (1032 x 1024, 2.77504 s).
+
+def _miri_row_clocks(xstart, ncols, slow_mode):
+    """Clocks of one MIRI subarray row, and the sample tick of each of its columns.
+
+    Parameters
+    ----------
+    xstart : int
+        1-based first detector column of the subarray.
+    ncols : int
+        Columns in the subarray.
+    slow_mode : bool
+        SLOW read pattern.
+
+    Returns
+    -------
+    row_ticks : int
+        Clocks from the start of the row to the start of the next.
+    column_ticks : ndarray of int64, shape ``(ncols,)``
+        Tick, counted from the start of the row, of the last clock of each column's sample.
     """
-    return (13, 0, 0)
+    science_clocks = 9 if slow_mode else 1
+    reference_clocks = 11 if slow_mode else 4
+    groups = (np.arange(ncols) + xstart - 1) // 4  # 4 simultaneously read columns per group
+    first, last = int(groups[0]), int(groups[-1])
+    # the left reference group (0) is read in every row; groups between it and the subarray
+    # are skipped five per clock
+    skipped = max(first - 1, 0)
+    burst = -(-skipped * science_clocks // _MIRI_BURST_FACTOR)
+    read = np.arange(max(first, 1), last + 1)
+    durations = np.where(read == _MIRI_COLUMN_GROUPS - 1, reference_clocks, science_clocks)
+    start = _MIRI_ROW_RESET + reference_clocks + burst
+    ends = np.empty(last + 1, dtype=np.int64)
+    ends[0] = _MIRI_ROW_RESET + reference_clocks - 1
+    ends[read] = start + np.cumsum(durations) - 1
+    row_ticks = int(start + durations.sum())
+    return row_ticks, ends[groups]

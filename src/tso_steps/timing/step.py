@@ -3,9 +3,9 @@
 import logging
 
 import numpy as np
+from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
-from jwst.stpipe import Step
 from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
 from tso_steps.timing.pixel_times import (
     bin_mid_times,
