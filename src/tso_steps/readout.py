@@ -267,14 +267,17 @@ class ReadoutGeometry:
         return self.line_ticks * self.pixel_time
 
     @property
+    def frame_ticks(self):
+        """int : Clock ticks to read one frame, including every overhead."""
+        if self.interleaved:
+            return self.line_ticks * self.n_slow + _MIRI_ROW_RESET * (_MIRI_ROWS - self.n_slow)
+        _, extra_lines, extra_pixels = _HXRG_OVERHEADS[(self.instrument, self.noutputs)]
+        return self.line_ticks * (self.n_slow + extra_lines) + extra_pixels
+
+    @property
     def frame_time(self):
         """float : Seconds to read one frame (TFRAME), including every overhead."""
-        if self.interleaved:
-            ticks = self.line_ticks * self.n_slow + _MIRI_ROW_RESET * (_MIRI_ROWS - self.n_slow)
-            return ticks * self.pixel_time
-        _, extra_lines, extra_pixels = _HXRG_OVERHEADS[(self.instrument, self.noutputs)]
-        ticks = self.line_ticks * (self.n_slow + extra_lines) + extra_pixels
-        return ticks * self.pixel_time
+        return self.frame_ticks * self.pixel_time
 
     # ----------------------------------------------------------------------------------
     def _detector_fast_slow(self):
@@ -300,6 +303,24 @@ class ReadoutGeometry:
         if self.interleaved:
             return (fast + self.xstart - 1) % self.noutputs
         return fast // self.samples_per_line
+
+    def line_position(self):
+        """Position of every pixel in its output's sample sequence along a fast line.
+
+        Odd/even column offsets alternate with this position (``line_position() % 2``).
+
+        Returns
+        -------
+        ndarray of int, shape ``(ny, nx)``
+            0 for the first pixel an output reads in a line, 1 for the next, ...
+        """
+        fast, _ = self._detector_fast_slow()
+        if self.interleaved:
+            return (fast + self.xstart - 1) // self.noutputs
+        amp, position = np.divmod(fast, self.samples_per_line)
+        if self.noutputs > 1:
+            position = np.where(amp % 2 == 1, self.samples_per_line - 1 - position, position)
+        return position
 
     def amplifier_slices(self):
         """Slices of the DMS array that each output reads (HxRG band outputs).
@@ -342,13 +363,8 @@ class ReadoutGeometry:
             row_start = (self.ystart - 1) * _MIRI_ROW_RESET + slow * self.line_ticks
             column_ticks = _miri_row_clocks(self.xstart, self.shape[1], self.slow_mode)[1]
             return row_start + column_ticks[fast]
-        width = self.samples_per_line
-        amp, position = np.divmod(fast, width)
-        if self.noutputs > 1:
-            # adjacent outputs run in opposite directions along the fast axis
-            position = np.where(amp % 2 == 1, width - 1 - position, position)
         # each line's 12-tick overhead comes after its samples
-        return slow * self.line_ticks + position
+        return slow * self.line_ticks + self.line_position()
 
     def read_offsets(self):
         """Seconds after the start of a frame's readout at which each pixel is sampled.

@@ -1,0 +1,151 @@
+"""Switchable effects of the simulator and their amplitudes.
+
+Each effect argument of :func:`~tso_steps.simulate.simulate_tso` accepts ``False`` (off),
+``True`` (on, default amplitudes), a mapping of keyword arguments, or an instance of the
+dataclass below.  :func:`resolve_effect` turns those into a dataclass instance or None, and
+the resolved instances are returned in ``truth.effects``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from .transit import TransitParameters
+
+__all__ = [
+    "Background",
+    "CosmicRays",
+    "DetectorNoise",
+    "Jitter",
+    "TransitParameters",
+    "resolve_effect",
+]
+
+log = logging.getLogger("stpipe.tso_steps.simulate")
+
+
+@dataclass(frozen=True)
+class Jitter:
+    """Pointing jitter per integration: a random walk plus an optional tilt event.
+
+    Parameters
+    ----------
+    rms : float or tuple of float
+        Root-mean-square of the random walk about its mean, pixels, along ``(x, y)`` (one
+        number: both axes).
+    tilt_integration : int or None
+        0-based integration from which the tilt offset applies (None: no tilt event).
+    tilt : tuple of float
+        Offset ``(dx, dy)`` of the tilt event, pixels.
+    """
+
+    rms: float | tuple[float, float] = 0.02
+    tilt_integration: int | None = None
+    tilt: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class CosmicRays:
+    """Cosmic-ray hits: a rate per pixel and explicit events.
+
+    Parameters
+    ----------
+    rate : float
+        Hits per pixel per second of integration (JWST: a few 1e-5).
+    amplitude_range : tuple of float
+        DN; random hits have log-uniformly distributed amplitudes in this range.
+    events : sequence or `~astropy.table.Table` or None
+        Explicit hits added to the random ones: rows ``(integration, group, y, x, amplitude)``
+        (0-based indices, DN), e.g. a Table with those columns.
+    """
+
+    rate: float = 5e-5
+    amplitude_range: tuple[float, float] = (100.0, 5000.0)
+    events: object = None
+
+
+@dataclass(frozen=True)
+class DetectorNoise:
+    """Correlated detector noise, in DN, generated in pixel read order.
+
+    Parameters
+    ----------
+    common : float
+        RMS per frame of the 1/f component shared by all outputs, DN.
+    per_output : float
+        RMS per frame of the independent 1/f component of each output, DN.
+    alpha : float
+        Spectral index: the power spectrum goes as ``1 / f**alpha``.
+    preamp : float
+        RMS of the per-output pre-amplifier offsets drawn once per integration (constant
+        over its frames, so they cancel in the slope), DN.
+    odd_even : float
+        RMS of the offsets of even and odd pixels along the fast axis, drawn per output
+        and per frame, DN.
+    """
+
+    common: float = 4.0
+    per_output: float = 2.0
+    alpha: float = 1.0
+    preamp: float = 30.0
+    odd_even: float = 1.0
+
+    @property
+    def frame_variance(self):
+        """float : Per-pixel variance (DN^2) added to each frame, white from frame to frame."""
+        return self.common**2 + self.per_output**2 + self.odd_even**2
+
+
+@dataclass(frozen=True)
+class Background:
+    """Smooth 2-D background (and the SOSS discontinuity).
+
+    Parameters
+    ----------
+    rate : float or None
+        Mean level, electrons per second per pixel (None: the mode's default).
+    gradient : tuple of float or None
+        Fractional change along ``(y, x)`` across the reference frame (None: mode default).
+    step : tuple of float or None or False
+        ``(column, fraction)`` of a step in level (None: mode default, False: no step).
+    """
+
+    rate: float | None = None
+    gradient: tuple[float, float] | None = None
+    step: tuple[float, float] | None | bool = None
+
+
+_SCALAR_FIELD = {Jitter: "rms", CosmicRays: "rate", Background: "rate"}
+
+
+def resolve_effect(value, cls, name):
+    """Turn an effect argument into an instance of ``cls`` or None.
+
+    Parameters
+    ----------
+    value : bool, None, mapping, number or ``cls``
+        ``False``/None: off; ``True``: defaults; a mapping: keyword arguments of ``cls``;
+        a number: the main amplitude (``rms`` of :class:`Jitter`, ``rate`` of
+        :class:`CosmicRays` and :class:`Background`); an instance: used as is.
+    cls : type
+        The effect's dataclass.
+    name : str
+        Argument name, for error messages.
+
+    Returns
+    -------
+    instance of ``cls`` or None
+    """
+    if value is None or value is False:
+        return None
+    if value is True:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        return cls(**value)
+    if isinstance(value, int | float) and cls in _SCALAR_FIELD:
+        return replace(cls(), **{_SCALAR_FIELD[cls]: value})
+    raise TypeError(f"{name}={value!r}: expected a bool, a mapping or a {cls.__name__}.")
