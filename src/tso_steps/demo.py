@@ -117,9 +117,10 @@ def run_demo(mode="NRC_TSGRISM", nints=None, ngroups=None, output_dir="tso_demo_
 def _truth_summary(truth):
     """One line on what the simulation injected."""
     parts = []
-    depth = getattr(truth, "transit_depth", None)
-    if depth is not None:
-        parts.append(f"transit depth {float(np.nanmean(depth)) * 1e6:.0f} ppm")
+    if truth.light_curve is not None:
+        parts.append(f"transit depth {(1 - float(np.min(truth.light_curve))) * 1e6:.0f} ppm")
+    if truth.shifts is not None:
+        parts.append(f"jitter up to {float(np.max(np.abs(truth.shifts))):.2f} px")
     rays = getattr(truth, "cosmic_rays", None)
     if rays is not None:
         parts.append(f"{len(rays)} cosmic rays")
