@@ -12,6 +12,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
+from tso_steps.jump.step import TSOJumpStep  # noqa: E402
 from tso_steps.timing.step import PixelTimingStep  # noqa: E402
 
-__all__ = ["PixelTimingStep", "__version__"]
+__all__ = ["PixelTimingStep", "TSOJumpStep", "__version__"]

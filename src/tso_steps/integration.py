@@ -18,4 +18,5 @@ def get_steps():
     # Class paths as strings, so that `stpipe list` does not import jwst and numpy.
     return [
         ("tso_steps.PixelTimingStep", "tso_pixel_timing", False),
+        ("tso_steps.TSOJumpStep", "tso_jump", False),
     ]

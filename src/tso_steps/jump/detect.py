@@ -1,0 +1,374 @@
+"""Jump detection from the time series of each group difference (no reference files needed).
+
+A jump (cosmic ray, snowball, shower) is a step in one ramp, so exactly one group difference
+of that integration carries it. The same group difference in the neighbouring integrations
+measured the same sky, so their running median, rescaled by each integration's relative
+flux (a transit or a ramp is then not a jump) and corrected for image motion (jitter), is
+the expected value. What is left, after removing the common offset of each detector line
+(1/f noise), is compared with the pixel's own robust scatter. See ``docs/steps/tso_jump.rst``.
+
+The cube is processed in slabs of whole detector lines so that only a slab is ever converted
+to float, and slabs can run on several threads (numpy releases the GIL in the heavy calls).
+``groupdq`` is updated in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from stdatamodels.jwst.datamodels import dqflags
+
+from tso_steps.jump.events import expand_events
+from tso_steps.jump.regressors import FrameSamples, fit_frame_regressors, sample_frame_pixels
+from tso_steps.jump.residuals import apply_noise_prior, clean_residuals
+from tso_steps.jump.timeseries import strided_rolling_median
+
+__all__ = ["JumpResult", "detect_jumps", "resolve_workers"]
+
+log = logging.getLogger("stpipe.tso_steps.jump")
+
+JUMP_DET = np.uint8(dqflags.group["JUMP_DET"])
+SATURATED = np.uint8(dqflags.group["SATURATED"])
+DO_NOT_USE = np.uint8(dqflags.group["DO_NOT_USE"])
+PIXEL_DO_NOT_USE = np.uint32(dqflags.pixel["DO_NOT_USE"])
+_BAD = SATURATED | DO_NOT_USE
+
+_FRAME_SAMPLES = 40000  # pixels kept for the flux/motion fit
+
+
+@dataclass
+class JumpResult:
+    """Summary of a detection run (the flags themselves are written into ``groupdq``)."""
+
+    n_flagged: np.ndarray  # (nints,) group samples flagged by the time-series test
+    n_neighbours: int  # extra samples flagged around large events
+    relative_flux: np.ndarray  # (nints,)
+    shifts: np.ndarray  # (nints, 2) motion proxies a_i, b_i (pixels)
+    n_events: int = 0
+    n_tested: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def resolve_workers(maximum_cores):
+    """Number of threads for ``maximum_cores`` = 'none', 'quarter', 'half', 'all' or an int.
+
+    Parameters
+    ----------
+    maximum_cores : str or int
+
+    Returns
+    -------
+    int
+    """
+    ncpu = os.cpu_count() or 1
+    value = str(maximum_cores).strip().lower()
+    fractions = {"none": None, "quarter": 0.25, "half": 0.5, "all": 1.0}
+    if value in fractions:
+        return 1 if fractions[value] is None else max(1, int(ncpu * fractions[value]))
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(
+            f"maximum_cores must be 'none', 'quarter', 'half', 'all' or an integer, got "
+            f"{maximum_cores!r}"
+        ) from None
+    if number < 1:
+        raise ValueError(f"maximum_cores must be >= 1, got {number}")
+    return min(number, ncpu)
+
+
+def detect_jumps(
+    data,
+    groupdq,
+    pixeldq=None,
+    *,
+    threshold=4.25,
+    negative_threshold=5.0,
+    window=25,
+    min_ints=5,
+    fast_axis=1,
+    n_amps=1,
+    interleaved=False,
+    line_offsets=True,
+    motion=True,
+    flag_neighbors=True,
+    neighbor_threshold=200.0,
+    max_radius=30,
+    min_event_area=5,
+    expand_factor=2.0,
+    gain=None,
+    readnoise=None,
+    nframes=1,
+    workers=1,
+    chunk_mbytes=16.0,
+):
+    """Flag jumps as JUMP_DET in ``groupdq`` by comparing each group difference with time.
+
+    Parameters
+    ----------
+    data : ndarray, shape ``(nints, ngroups, ny, nx)``
+        Ramps in DN (any float dtype; never modified, only slabs are converted).
+    groupdq : ndarray of uint8, same shape
+        Group DQ; SATURATED and DO_NOT_USE groups are excluded. JUMP_DET is OR-ed in place.
+    pixeldq : ndarray of uint32, shape ``(ny, nx)``, optional
+        DO_NOT_USE pixels are skipped.
+    threshold : float
+        Rejection threshold for positive jumps (cosmic rays add charge), in units of the
+        residual's scatter.
+    negative_threshold : float
+        Threshold for negative excursions (rare physically, so a higher one keeps the false
+        alarms down).
+    window : int
+        Integrations in the running median that predicts each group difference.
+    min_ints : int
+        Minimum usable integrations in a window for a sample to be tested.
+    fast_axis : int
+        Array axis (0 = y, 1 = x) along which pixels are read; slabs hold whole fast lines.
+    n_amps : int
+        Number of outputs (1 or 4).
+    interleaved : bool
+        Outputs interleave pixel by pixel (MIRI) instead of reading bands.
+    line_offsets : bool
+        Remove the common offset of each line and output per group difference (1/f noise).
+    motion : bool
+        Regress each pixel's residuals on the frame's per-integration shift proxies.
+    flag_neighbors : bool
+        Flag neighbourhoods of large events (see :func:`~tso_steps.jump.events.expand_events`).
+    neighbor_threshold, max_radius, min_event_area, expand_factor
+        Passed to :func:`~tso_steps.jump.events.expand_events`.
+    gain : ndarray, shape ``(ny, nx)``, optional
+        e-/DN. With ``readnoise``, replaces the self-calibrated noise prior.
+    readnoise : ndarray, shape ``(ny, nx)``, optional
+        CDS read noise (of a difference of two frames), DN, as in jwst READNOISE references.
+    nframes : int
+        Frames averaged per group (scales the read-noise prior).
+    workers : int
+        Threads processing slabs concurrently.
+    chunk_mbytes : float
+        Size of one slab of group differences in float32, MB; working memory is about
+        ten times this per thread.
+
+    Returns
+    -------
+    JumpResult
+    """
+    nints, ngroups, ny, nx = data.shape
+    if ngroups < 2:
+        raise ValueError("Jump detection needs at least 2 groups per integration.")
+    slow_axis = 1 - fast_axis
+    n_slow = (ny, nx)[slow_axis]
+    line_bytes = 4 * nints * (ngroups - 1) * (nx if slow_axis == 0 else ny)
+    lines = int(max(1, min(n_slow, chunk_mbytes * 1e6 // line_bytes)))
+    starts = list(range(0, n_slow, lines))
+    spans = [(s, min(s + lines, n_slow)) for s in starts]
+    prior = None
+    if gain is not None and readnoise is not None:
+        prior = (np.asarray(gain, dtype=np.float32), np.asarray(readnoise, dtype=np.float32))
+
+    ctx = dict(
+        data=data,
+        groupdq=groupdq,
+        pixeldq=pixeldq,
+        slow_axis=slow_axis,
+        n_slow=n_slow,
+        total_lines=n_slow,
+    )
+
+    # pass 1: per-integration flux scale and motion proxies from the informative pixels
+    keep_per_line = _FRAME_SAMPLES / n_slow
+    samples = _map(workers, lambda span: _sample_slab(ctx, span, keep_per_line), spans)
+    flux, shifts = fit_frame_regressors(FrameSamples.concatenate(samples), nints)
+    regressors = None
+    if motion and np.any(shifts):
+        # the running median already follows slow drifts: keep the fast part only
+        slow = strided_rolling_median(shifts.T.astype(np.float64), window)
+        regressors = (shifts - slow.T).astype(np.float32)
+        if not np.any(np.abs(regressors) > 0):
+            regressors = None
+    settings = dict(
+        threshold=threshold,
+        negative_threshold=negative_threshold,
+        window=window,
+        min_ints=min_ints,
+        n_amps=n_amps,
+        interleaved=interleaved,
+        line_offsets=line_offsets,
+        prior=prior,
+        nframes=nframes,
+    )
+
+    # pass 2: the time-series test, slab by slab
+    outputs = _map(workers, lambda span: _detect_slab(ctx, span, flux, regressors, settings), spans)
+    n_flagged = np.sum([o["counts"] for o in outputs], axis=0)
+    n_tested = int(sum(o["tested"] for o in outputs))
+    seeds = np.concatenate([o["seeds"] for o in outputs], axis=0)
+    sat = np.concatenate([o["sat"] for o in outputs], axis=0)
+    n_extra, n_events = 0, 0
+    if flag_neighbors:
+        n_extra, n_events = expand_events(
+            groupdq,
+            seeds,
+            sat,
+            neighbor_threshold=neighbor_threshold,
+            max_radius=max_radius,
+            min_event_area=min_event_area,
+            expand_factor=expand_factor,
+        )
+    return JumpResult(
+        n_flagged=n_flagged,
+        n_neighbours=n_extra,
+        relative_flux=flux,
+        shifts=shifts,
+        n_events=n_events,
+        n_tested=n_tested,
+    )
+
+
+# ----------------------------------------------------------------------------------------
+def _map(workers, function, items):
+    """``map`` on a thread pool (slabs write disjoint parts of ``groupdq``)."""
+    if workers <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(function, items))
+
+
+def _slab_index(slow_axis, start, stop):
+    """Index of a slab of lines into a ``(nints, ngroups, ny, nx)`` array."""
+    lines = slice(start, stop)
+    if slow_axis == 0:
+        return (slice(None), slice(None), lines, slice(None))
+    return (slice(None), slice(None), slice(None), lines)
+
+
+def _group_diffs(ctx, start, stop):
+    """Float32 group differences of a slab, NaN where a group is unusable."""
+    index = _slab_index(ctx["slow_axis"], start, stop)
+    slab = ctx["data"][index]
+    gdq = ctx["groupdq"][index]
+    diffs = np.diff(slab.astype(np.float32, copy=False), axis=1)
+    bad_group = (gdq & (SATURATED | DO_NOT_USE)) != 0
+    bad = bad_group[:, 1:] | bad_group[:, :-1]
+    if ctx["pixeldq"] is not None:
+        pdq = ctx["pixeldq"][index[2:]]
+        bad |= ((pdq & PIXEL_DO_NOT_USE) != 0)[None, None]
+    diffs[bad] = np.nan
+    return diffs, gdq
+
+
+def _sample_slab(ctx, span, keep_per_line):
+    start, stop = span
+    lo, hi = max(0, start - 1), min(ctx["n_slow"], stop + 1)  # halo for the gradient
+    index = _slab_index(ctx["slow_axis"], lo, hi)
+    data, gdq = ctx["data"], ctx["groupdq"]
+    ngroups = data.shape[1]
+    # mean group difference from the first and last groups only: cheap, and outliers are
+    # clipped by the fit; a pixel whose last group is unusable sits out that integration
+    first = data[index[0], 0, *index[2:]].astype(np.float32)
+    per_int = data[index[0], -1, *index[2:]].astype(np.float32)
+    per_int -= first
+    per_int /= ngroups - 1
+    bad = ((gdq[index[0], -1, *index[2:]] | gdq[index[0], 0, *index[2:]]) & _BAD) != 0
+    if ctx["pixeldq"] is not None:
+        bad |= ((ctx["pixeldq"][index[2:]] & PIXEL_DO_NOT_USE) != 0)[None]
+    per_int[bad] = np.nan
+    inner = slice(start - lo, start - lo + (stop - start))
+    interior = (inner, slice(None)) if ctx["slow_axis"] == 0 else (slice(None), inner)
+    keep = int(np.ceil(keep_per_line * (stop - start)))
+    return sample_frame_pixels(per_int, keep, interior)
+
+
+def _to_lines(array, slow_axis):
+    """(nints, ndiff, ny, nx) -> (slow, fast, ndiff, nints) contiguous."""
+    order = (2, 3, 1, 0) if slow_axis == 0 else (3, 2, 1, 0)
+    return np.ascontiguousarray(array.transpose(order))
+
+
+def _from_lines(array, slow_axis):
+    """Inverse of :func:`_to_lines` (a view)."""
+    order = (3, 2, 0, 1) if slow_axis == 0 else (3, 2, 1, 0)
+    return array.transpose(order)
+
+
+def _detect_slab(ctx, span, flux, regressors, settings):
+    start, stop = span
+    slow_axis = ctx["slow_axis"]
+    diffs, gdq = _group_diffs(ctx, start, stop)
+    nints = diffs.shape[0]
+    diffs /= flux.astype(np.float32)[:, None, None, None]
+    series = _to_lines(diffs, slow_axis)  # (S, F, G, I)
+    del diffs
+    reference = strided_rolling_median(series, settings["window"], min_count=settings["min_ints"])
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels
+        level = np.nanmean(reference[..., :: max(1, nints // 16)], axis=(2, 3))
+    residual = series
+    residual -= reference
+    del reference
+    testable = np.isfinite(residual)
+    prior = None
+    if settings["prior"] is not None:
+        lines = slice(start, stop)
+        prior = tuple(a[lines] if slow_axis == 0 else a[:, lines].T for a in settings["prior"])
+    sigma, count = clean_residuals(
+        residual,
+        regressors,
+        line_offsets=settings["line_offsets"],
+        n_amps=settings["n_amps"],
+        interleaved=settings["interleaved"],
+    )
+    sigma = apply_noise_prior(sigma, level, count, prior, settings["nframes"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = residual
+        score /= sigma[..., None, None]
+        flagged = testable & (
+            (score > settings["threshold"]) | (score < -settings["negative_threshold"])
+        )
+
+    # write flags: difference g is flagged on its later group g + 1
+    flags_back = _from_lines(flagged, slow_axis)
+    index = _slab_index(slow_axis, start, stop)
+    out = ctx["groupdq"][index]
+    out[:, 1:] |= flags_back.astype(np.uint8) * JUMP_DET
+    counts = flags_back.sum(axis=(1, 2, 3))
+
+    # seeds for neighbour flagging: (int, group, y, x, score)
+    s, f, g, i = np.nonzero(flagged)
+    seed_y, seed_x = (s + start, f) if slow_axis == 0 else (f, s + start)
+    seeds = np.column_stack([i, g + 1, seed_y, seed_x, np.abs(score[s, f, g, i])])
+    sat = _saturation_onsets(gdq, slow_axis, start)
+    return dict(
+        counts=counts,
+        tested=int(testable.sum()),
+        seeds=seeds.astype(np.float64).reshape(-1, 5),
+        sat=sat,
+    )
+
+
+def _saturation_onsets(gdq, slow_axis, start):
+    """Groups where a pixel saturates earlier than it usually does: cores of large events.
+
+    Returns
+    -------
+    ndarray, shape ``(n, 4)``
+        ``(integration, group, y, x)``.
+    """
+    sat = (gdq & SATURATED) != 0
+    if not sat.any():
+        return np.zeros((0, 4))
+    ngroups = sat.shape[1]
+    first = np.where(sat.any(axis=1), sat.argmax(axis=1), ngroups)  # (I, Y, X)
+    usual = np.median(first, axis=0)
+    early = (first < usual - 0.5) & (first >= 1)
+    i, y, x = np.nonzero(early)
+    g = first[i, y, x]
+    if slow_axis == 0:
+        y = y + start
+    else:
+        x = x + start
+    return np.column_stack([i, g, y, x]).astype(np.float64)

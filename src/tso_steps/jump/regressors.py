@@ -1,0 +1,146 @@
+"""Per-integration flux scale and image-motion proxies measured from the group differences.
+
+A transit, an eclipse or a detector ramp scales every pixel of an integration by the same
+factor; pointing jitter moves the image by a fraction of a pixel. Both change the group
+differences of bright pixels coherently across the frame, so they are measured once for
+the whole exposure by a weighted least-squares fit, integration by integration, of
+
+``S_i(p) = f_i M(p) + a_i dM/dx(p) + b_i dM/dy(p) + c_i``
+
+where ``S_i`` is the integration's median group difference, ``M`` the median over
+integrations (the reference frame) and ``dM/dx``, ``dM/dy`` its gradients. ``f_i`` is the
+relative flux; ``a_i`` and ``b_i`` are the image shifts (minus the displacement, in pixels)
+to first order, i.e. the motion regressors the detector uses on every pixel. Only the most
+informative pixels are kept (high signal or high gradient over noise), so the fit needs
+neither the whole cube nor a second pass over it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tso_steps.jump.timeseries import nanmedian_last, robust_std_last
+
+__all__ = ["FrameSamples", "fit_frame_regressors", "sample_frame_pixels"]
+
+
+class FrameSamples:
+    """Time series of the most informative pixels of a slab, for the frame-level fit.
+
+    Attributes
+    ----------
+    series : ndarray, shape ``(nints, k)``
+        Median group difference (DN per group) of each kept pixel in every integration.
+    design : ndarray, shape ``(k, 3)``
+        ``M``, ``dM/dx``, ``dM/dy`` of each kept pixel.
+    sigma : ndarray, shape ``(k,)``
+        Robust scatter over integrations (DN).
+    """
+
+    def __init__(self, series, design, sigma):
+        self.series = series
+        self.design = design
+        self.sigma = sigma
+
+    @classmethod
+    def concatenate(cls, samples):
+        """Join the samples of several slabs."""
+        samples = [s for s in samples if s is not None and s.sigma.size]
+        if not samples:
+            return None
+        return cls(
+            np.concatenate([s.series for s in samples], axis=1),
+            np.concatenate([s.design for s in samples], axis=0),
+            np.concatenate([s.sigma for s in samples]),
+        )
+
+
+def sample_frame_pixels(per_int, keep, interior, min_snr=5.0):
+    """Time series of a slab's most informative pixels.
+
+    Parameters
+    ----------
+    per_int : ndarray, shape ``(nints, ny, nx)``
+        Mean group difference of each integration in DN, NaN where unusable. May include
+        halo lines (for the gradients).
+    keep : int
+        Maximum number of pixels to keep.
+    interior : tuple of slice
+        ``(slice_y, slice_x)`` of the slab without its halo.
+    min_snr : float
+        A pixel is informative when its level or its gradient (per pixel) exceeds this many
+        times its scatter.
+
+    Returns
+    -------
+    FrameSamples or None
+    """
+    # the reference level and scatter need no more than ~32 integrations
+    stack = np.moveaxis(per_int[:: max(1, per_int.shape[0] // 32)], 0, -1)
+    level = nanmedian_last(stack, min_count=3)
+    sigma = robust_std_last(stack, min_count=3)
+    grad_y, grad_x = np.gradient(level)
+    level, grad_x, grad_y, sigma = (a[interior] for a in (level, grad_x, grad_y, sigma))
+    per_int = per_int[(slice(None), *interior)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.fmax(np.abs(level), np.hypot(grad_x, grad_y)) / sigma
+    score = np.where(np.isfinite(score) & (sigma > 0), score, 0.0).ravel()
+    good = np.flatnonzero(score > min_snr)
+    if good.size == 0 or keep < 1:
+        return None
+    if good.size > keep:
+        good = good[np.argpartition(score[good], -keep)[-keep:]]
+    design = np.stack([level.ravel()[good], grad_x.ravel()[good], grad_y.ravel()[good]], axis=1)
+    series = per_int.reshape(per_int.shape[0], -1)[:, good]
+    return FrameSamples(series.astype(np.float64), design, sigma.ravel()[good])
+
+
+def fit_frame_regressors(samples, nints, clip=5.0, iterations=3):
+    """Fit each integration's flux scale and shift proxies.
+
+    Parameters
+    ----------
+    samples : FrameSamples or None
+    nints : int
+    clip : float
+        Samples further than ``clip`` scatters from an integration's fit are dropped
+        (cosmic rays, bad pixels) and the fit is repeated.
+    iterations : int
+        Number of fit-and-clip rounds.
+
+    Returns
+    -------
+    flux : ndarray, shape ``(nints,)``
+        Relative flux, median 1 (all ones when nothing could be measured).
+    shifts : ndarray, shape ``(nints, 2)``
+        ``(a_i, b_i)`` minus their medians, pixels (zeros when nothing could be measured).
+    """
+    flux = np.ones(nints)
+    shifts = np.zeros((nints, 2))
+    if samples is None or samples.sigma.size < 20:
+        return flux, shifts
+    design = np.column_stack([samples.design, np.ones(samples.sigma.size)])
+    # scale columns so the normal equations are well conditioned
+    scale = np.sqrt(np.nanmean(design**2, axis=0))
+    scale[scale == 0] = 1.0
+    design = design / scale
+    weight = np.broadcast_to(1.0 / samples.sigma**2, samples.series.shape).copy()
+    series = samples.series
+    weight[~np.isfinite(series)] = 0.0
+    series = np.where(np.isfinite(series), series, 0.0)
+    coeffs = np.zeros((nints, 4))
+    for _ in range(iterations):
+        normal = np.einsum("ik,kp,kq->ipq", weight, design, design)
+        rhs = np.einsum("ik,kp,ik->ip", weight, design, series)
+        ok = np.linalg.cond(normal) < 1e12
+        coeffs[ok] = np.linalg.solve(normal[ok], rhs[ok][..., None])[..., 0]
+        residual = (series - coeffs @ design.T) / samples.sigma
+        weight[np.abs(residual) > clip] = 0.0
+    coeffs = coeffs / scale
+    good = ok & np.isfinite(coeffs).all(axis=1) & (coeffs[:, 0] > 0)
+    if good.sum() < max(2, nints // 2):
+        return flux, shifts
+    flux = np.where(good, coeffs[:, 0] / np.median(coeffs[good, 0]), 1.0)
+    raw = coeffs[:, 1:3] / np.where(good, coeffs[:, 0], 1.0)[:, None]
+    shifts = np.where(good[:, None], raw - np.median(raw[good], axis=0), 0.0)
+    return flux, shifts

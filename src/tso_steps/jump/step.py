@@ -1,0 +1,208 @@
+"""TSOJumpStep: flag jumps (cosmic rays, snowballs, showers) from the time series."""
+
+import logging
+import time
+
+import numpy as np
+from jwst.stpipe import Step
+from stdatamodels.jwst import datamodels
+
+from tso_steps.jump.detect import detect_jumps, resolve_workers
+from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
+from tso_steps.vectors import add_vectors
+
+__all__ = ["TSOJumpStep"]
+
+log = logging.getLogger("stpipe.tso_steps.jump")
+
+TSO_EXP_TYPES = ("NRC_TSGRISM", "NRC_TSIMAGE", "NIS_SOSS", "NRS_BRIGHTOBJ", "MIR_LRS-SLITLESS")
+
+
+class TSOJumpStep(Step):
+    """Flag jumps in a TSO ramp by comparing each group difference with the other integrations.
+
+    For every pixel and group difference the expected value is the running median of the
+    same group difference in the neighbouring integrations, rescaled by each integration's
+    relative flux and corrected for image motion and for the 1/f offset of each detector
+    line; the noise is the pixel's own robust scatter. Group ``g`` is flagged JUMP_DET in
+    ``groupdq`` when the difference between groups ``g - 1`` and ``g`` departs from its
+    expectation by more than ``rejection_threshold`` sigma; large events also flag their
+    neighbourhood. Works for any number of groups >= 2. No reference file is needed; gain
+    and read-noise files given as ``override_gain`` and ``override_readnoise`` refine the
+    noise estimate of short series.
+
+    The output is the input model with JUMP_DET OR-ed into ``groupdq`` (other bits kept) and
+    per-integration ``tso_vectors`` columns ``n_jumps``, ``jump_flux_scale``,
+    ``jump_shift_x`` and ``jump_shift_y``. A file name is opened and updated without copy
+    (memory); a model passed in is copied unless the step runs inside a pipeline.
+    """
+
+    class_alias = "tso_jump"
+
+    spec = """
+    rejection_threshold = float(default=4.25, min=0)  # flag a group difference this many sigma above its expected value
+    negative_threshold = float(default=5.0, min=0)  # ... or this many sigma below it (negative jumps are rare)
+    rolling_window = integer(default=25, min=3)  # integrations in the running median that predicts each group difference
+    minimum_ints = integer(default=5, min=2)  # minimum usable integrations in a window to test a sample (fewer integrations in the file: step skipped)
+    flag_neighbors = boolean(default=True)  # flag the neighbourhood of large events
+    neighbor_threshold = float(default=200.0, min=0)  # score (sigma) from which a hit flags its neighbours; radius grows by one pixel per decade above it
+    max_neighbor_radius = integer(default=30, min=1)  # largest radius (pixels) flagged around any event
+    min_event_area = integer(default=5, min=1)  # smallest cluster of flagged pixels (or any saturated core) treated as an extended event
+    expand_factor = float(default=2.0, min=1)  # flagged radius / equivalent radius of an extended event
+    line_offsets = boolean(default=True)  # remove the common offset of each line and output per group difference (1/f noise)
+    motion_correction = boolean(default=True)  # regress each pixel on the frame's per-integration shifts (jitter)
+    maximum_cores = string(default='none')  # threads: 'none' (1), 'quarter', 'half', 'all' or an integer
+    chunk_mbytes = float(default=16.0, min=0.1)  # MB of float32 group differences processed at once per thread
+    suffix = string(default='jump')  # suffix of the output file
+    """  # noqa: E501
+
+    reference_file_types = ["gain", "readnoise"]
+
+    def process(self, input_data):
+        """Flag jumps in a ramp.
+
+        Parameters
+        ----------
+        input_data : str or `~stdatamodels.jwst.datamodels.RampModel`
+
+        Returns
+        -------
+        `~stdatamodels.jwst.datamodels.RampModel`
+        """
+        if isinstance(input_data, datamodels.JwstDataModel) and not isinstance(
+            input_data, datamodels.RampModel
+        ):
+            raise TypeError(f"tso_jump takes a RampModel, got {type(input_data).__name__}.")
+        result = self.prepare_output(input_data, open_as_type=datamodels.RampModel)
+        data = result.data
+        if data.ndim != 4:
+            raise ValueError(f"Ramp data must be 4-D (nints, ngroups, ny, nx), got {data.shape}.")
+        nints, ngroups, ny, nx = data.shape
+        exp_type = result.meta.exposure.type
+        if exp_type not in TSO_EXP_TYPES and not result.meta.visit.tsovisit:
+            raise ValueError(
+                f"tso_jump is for time-series exposures ({', '.join(TSO_EXP_TYPES)} or "
+                f"TSOVISIT=True); got EXP_TYPE={exp_type}. Use jwst's jump step instead."
+            )
+        if nints < 2:
+            raise ValueError("tso_jump needs at least 2 integrations; this ramp has 1.")
+        if ngroups < 2:
+            raise ValueError("tso_jump needs at least 2 groups per integration.")
+        if nints < self.minimum_ints:
+            log.warning(
+                "Only %d integrations (< minimum_ints=%d): no time-series reference; "
+                "tso_jump skipped.",
+                nints,
+                self.minimum_ints,
+            )
+            result.meta.cal_step.tso_jump = "SKIPPED"
+            return result
+        if not any(np.isfinite(data[i, -1]).any() for i in range(nints)):
+            raise ValueError("The ramp holds no finite data.")
+
+        layout = dict(fast_axis=1, n_amps=1, interleaved=False)
+        try:
+            geometry = ReadoutGeometry.from_model(result, shape=(ny, nx))
+            layout = dict(
+                fast_axis=geometry.fast_array_axis,
+                n_amps=geometry.noutputs,
+                interleaved=geometry.interleaved,
+            )
+        except ReadoutMetadataError as err:
+            if self.line_offsets:
+                raise ReadoutMetadataError(
+                    f"{err}. tso_jump needs the readout geometry to remove line offsets; "
+                    "fix the keywords or run with line_offsets=False."
+                ) from err
+
+        gain, readnoise = self._noise_references(result)
+        workers = resolve_workers(self.maximum_cores)
+        log.info(
+            "Detecting jumps in %d integrations x %d groups x %dx%d: threshold %.1f sigma, "
+            "window %d, %d thread(s)",
+            nints,
+            ngroups,
+            ny,
+            nx,
+            self.rejection_threshold,
+            self.rolling_window,
+            workers,
+        )
+        t0 = time.perf_counter()
+        summary = detect_jumps(
+            data,
+            result.groupdq,
+            result.pixeldq,
+            threshold=self.rejection_threshold,
+            negative_threshold=self.negative_threshold,
+            window=self.rolling_window,
+            min_ints=self.minimum_ints,
+            line_offsets=self.line_offsets,
+            motion=self.motion_correction,
+            flag_neighbors=self.flag_neighbors,
+            neighbor_threshold=self.neighbor_threshold,
+            max_radius=self.max_neighbor_radius,
+            min_event_area=self.min_event_area,
+            expand_factor=self.expand_factor,
+            gain=gain,
+            readnoise=readnoise,
+            nframes=result.meta.exposure.nframes or 1,
+            workers=workers,
+            chunk_mbytes=self.chunk_mbytes,
+            **layout,
+        )
+        total = int(summary.n_flagged.sum())
+        log.info(
+            "Flagged %d group samples (%.4f %% of %d tested) as jumps, plus %d around %d "
+            "extended events and bright hits, in %.1f s",
+            total,
+            100.0 * total / max(summary.n_tested, 1),
+            summary.n_tested,
+            summary.n_neighbours,
+            summary.n_events,
+            time.perf_counter() - t0,
+        )
+        add_vectors(
+            result,
+            {
+                "n_jumps": summary.n_flagged.astype(np.int64),
+                "jump_flux_scale": summary.relative_flux,
+                # the fit measures minus the displacement (S = M - d . grad M)
+                "jump_shift_x": -summary.shifts[:, 0],
+                "jump_shift_y": -summary.shifts[:, 1],
+            },
+        )
+        result.meta.cal_step.tso_jump = "COMPLETE"
+        return result
+
+    def _noise_references(self, model):
+        """Gain and read-noise arrays when the user gave both override files, else None."""
+        gain_file = getattr(self, "override_gain", None)
+        readnoise_file = getattr(self, "override_readnoise", None)
+        if not gain_file or not readnoise_file or "N/A" in (gain_file, readnoise_file):
+            if gain_file or readnoise_file:
+                log.warning("Both override_gain and override_readnoise are needed; ignored.")
+            return None, None
+        with datamodels.GainModel(self.get_reference_file(model, "gain")) as ref:
+            gain = _science_cutout(ref, model)
+        with datamodels.ReadnoiseModel(self.get_reference_file(model, "readnoise")) as ref:
+            readnoise = _science_cutout(ref, model)
+        log.info("Noise prior from gain %s and read noise %s", gain_file, readnoise_file)
+        return gain, readnoise
+
+
+def _science_cutout(ref, model):
+    """The reference array cut to the science subarray (full-frame or matching refs)."""
+    from jwst.lib import reffile_utils
+
+    if reffile_utils.ref_matches_sci(model, ref):
+        array = ref.data
+    else:
+        array = reffile_utils.get_subarray_model(model, ref).data
+    array = np.asarray(array, dtype=np.float32)
+    if array.shape != model.data.shape[-2:]:
+        raise ValueError(
+            f"Reference array {array.shape} does not match the science array "
+            f"{model.data.shape[-2:]}."
+        )
+    return array

@@ -1,0 +1,206 @@
+"""Fast NaN-aware medians along the last (time) axis, for jump detection on large cubes.
+
+``scipy.ndimage.median_filter`` costs about 0.4 us per sample and window element, which is
+minutes on a full SUBGRISM256 segment. Here the running median is evaluated exactly on windows
+centred every ``stride`` integrations (one ``np.sort`` of a ``(..., window)`` block each) and
+linearly interpolated in between, which is accurate for the slowly varying references a
+jump detector needs and 5-20x cheaper. NaN marks a sample that must not be used; it can
+neither blank nor drag a median.
+
+These helpers are generic (candidates for :mod:`tso_steps.stats`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "MAD_TO_SIGMA",
+    "clipped_rms_last",
+    "nanmedian_last",
+    "robust_std_last",
+    "strided_rolling_median",
+]
+
+MAD_TO_SIGMA = 1.482602218505602
+
+
+def nanmedian_last(values, min_count=1):
+    """Median along the last axis, ignoring NaN, by one sort.
+
+    Parameters
+    ----------
+    values : ndarray
+        Floating-point array; NaN marks unusable samples.
+    min_count : int
+        Minimum number of finite samples; fewer give NaN.
+
+    Returns
+    -------
+    ndarray
+        Shape ``values.shape[:-1]``, the dtype of ``values``.
+    """
+    ordered = np.sort(values, axis=-1)  # NaN sort to the end
+    count = np.count_nonzero(np.isfinite(ordered), axis=-1)
+    lo = np.maximum((count - 1) // 2, 0)[..., None]
+    hi = np.maximum(count // 2, 0)
+    hi = np.minimum(hi, values.shape[-1] - 1)[..., None]
+    median = 0.5 * (
+        np.take_along_axis(ordered, lo, axis=-1)[..., 0]
+        + np.take_along_axis(ordered, hi, axis=-1)[..., 0]
+    )
+    median[count < max(min_count, 1)] = np.nan
+    return median
+
+
+def robust_std_last(values, min_count=3):
+    """Standard deviation from the median absolute deviation along the last axis.
+
+    Parameters
+    ----------
+    values : ndarray
+        NaN marks unusable samples.
+    min_count : int
+        Minimum number of finite samples; fewer give NaN.
+
+    Returns
+    -------
+    ndarray
+        ``1.4826 * median(|values - median(values)|)``, shape ``values.shape[:-1]``.
+    """
+    center = nanmedian_last(values, min_count=min_count)
+    return MAD_TO_SIGMA * nanmedian_last(np.abs(values - center[..., None]), min_count)
+
+
+def clipped_rms_last(values, scale, clip=4.0, min_count=3):
+    """Root-mean-square along the last axis of the samples within ``clip * scale`` of zero.
+
+    For residuals already centred on zero. The median absolute deviation is robust but uses
+    only 37 % of the information in Gaussian data; its ~6 % scatter for a few hundred
+    samples inflates the tail rate of a 4-sigma test by half. Seeded with a MAD ``scale``
+    (and applied twice), the clipped RMS keeps the robustness to outliers with almost full
+    efficiency (truncation at 4 sigma biases it by 0.2 %).
+
+    Parameters
+    ----------
+    values : ndarray
+        NaN marks unusable samples.
+    scale : ndarray
+        Shape ``values.shape[:-1]``, the current estimate of the scatter.
+    clip : float
+        Samples beyond ``clip * scale`` are ignored.
+    min_count : int
+        Minimum number of samples kept; fewer give NaN.
+
+    Returns
+    -------
+    rms : ndarray
+        Shape ``values.shape[:-1]``.
+    count : ndarray of int
+        Samples used.
+    """
+    with np.errstate(invalid="ignore"):
+        inside = np.abs(values) <= clip * scale[..., None]
+        count = inside.sum(axis=-1)
+        kept = np.where(inside, values, 0.0)
+        sumsq = np.einsum("...i,...i->...", kept, kept)
+        rms = np.sqrt(sumsq / np.maximum(count, 1))
+    rms[count < min_count] = np.nan
+    return rms.astype(values.dtype, copy=False), count
+
+
+def strided_rolling_median(values, window, stride=None, min_count=1):
+    """Running NaN-aware median along the last axis that leaves each sample out of its own.
+
+    Positions are taken ``stride`` at a time; each group shares one window of ``window``
+    samples centred on it (shifted inwards at the ends of the series) that is sorted once.
+    A sample's reference is the median of that window *without the sample itself*, obtained
+    from the sorted window by comparing the sample with the two central order statistics.
+    Leaving the sample out matters: a median that includes it follows the sample's own
+    noise, which narrows the core of the residual distribution but not its tails, so a
+    scatter measured from the residuals would be underestimated and the false-alarm rate of a
+    threshold test would be several times the Gaussian one. With
+    ``values.shape[-1] <= window`` the window is the whole series.
+
+    Parameters
+    ----------
+    values : ndarray, shape ``(..., ntime)``
+        NaN marks unusable samples.
+    window : int
+        Samples per window (an even number is increased by one).
+    stride : int, optional
+        Positions sharing one window; default ``max(1, window // 3)``.
+    min_count : int
+        Minimum number of other finite samples in a window; fewer give NaN.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``values``.
+    """
+    shape = values.shape
+    ntime = shape[-1]
+    flat = values.reshape(-1, ntime)
+    window = min(int(window) | 1, ntime)
+    stride = max(1, window // 3) if stride is None else max(1, int(stride))
+    stride = min(stride, max(1, window // 2))
+    # targets and results in time-major layout: the rank comparisons below then broadcast
+    # along contiguous rows, which is ~20x faster than along short trailing axes
+    flat_t = np.ascontiguousarray(flat.T)
+    result_t = np.empty_like(flat_t)
+    # rows with a NaN anywhere take the slower general path; the others a fixed-rank one
+    partial = np.flatnonzero(np.isnan(flat).any(axis=1))
+    for t0 in range(0, ntime, stride):
+        t1 = min(t0 + stride, ntime)
+        lo_edge = int(np.clip((t0 + t1 - 1) // 2 - window // 2, 0, ntime - window))
+        ordered = np.sort(flat[:, lo_edge : lo_edge + window], axis=-1)
+        result_t[t0:t1] = _leave_one_out_full(ordered, flat_t[t0:t1])
+        if partial.size:
+            result_t[t0:t1, partial] = _leave_one_out_general(
+                ordered[partial], flat[partial, t0:t1], min_count
+            ).T
+    if window - 1 < min_count:
+        result_t[:] = np.nan
+    return np.ascontiguousarray(result_t.T).reshape(shape)
+
+
+def _leave_one_out_full(ordered, targets_t):
+    """Leave-one-out median of sorted rows without NaN (fixed order-statistic ranks).
+
+    ``ordered`` is ``(n, window)``, ``targets_t`` is ``(k, n)`` (time-major); returns
+    ``(k, n)``.
+    """
+    window = ordered.shape[1]
+    lo, hi = (window - 2) // 2, (window - 1) // 2
+    s_lo, s_lo1, s_hi, s_hi1 = (
+        np.ascontiguousarray(ordered[:, k]) for k in (lo, lo + 1, hi, hi + 1)
+    )
+    # removing a sample at or below an order statistic moves that statistic up one
+    median = (targets_t <= s_lo).astype(ordered.dtype)
+    median *= s_lo1 - s_lo
+    median += s_lo
+    upper = (targets_t <= s_hi).astype(ordered.dtype)
+    upper *= s_hi1 - s_hi
+    upper += s_hi
+    median += upper
+    median *= 0.5
+    return median
+
+
+def _leave_one_out_general(ordered, targets, min_count):
+    """Leave-one-out median of sorted rows (NaN last) of which ``targets`` are members."""
+    count = np.count_nonzero(np.isfinite(ordered), axis=-1)
+    others = count[:, None] - np.isfinite(targets)
+    lo = np.maximum((others - 1) // 2, 0)
+    hi = np.maximum(others // 2, 0)
+    last = ordered.shape[1] - 1
+
+    def order_stat(index):
+        return np.take_along_axis(ordered, np.minimum(index, last), axis=-1)
+
+    with np.errstate(invalid="ignore"):
+        lo = lo + (targets <= order_stat(lo))
+        hi = hi + (targets <= order_stat(hi))
+    median = 0.5 * (order_stat(lo) + order_stat(hi))
+    median[others < max(min_count, 1)] = np.nan
+    return median

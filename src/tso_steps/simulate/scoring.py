@@ -1,0 +1,83 @@
+"""Score a reduction against a simulation's truth (jump and outlier flags).
+
+Used by the tests, the benchmarks and the demo, and public so that users can score their
+own reductions of simulated data the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from stdatamodels.jwst.datamodels import dqflags
+
+__all__ = ["group_difference_noise", "score_jump_flags"]
+
+JUMP_DET = dqflags.group["JUMP_DET"]
+
+
+def group_difference_noise(sim, nsample=10):
+    """Expected noise of one group difference of every pixel, DN.
+
+    Photon noise of the median noiseless rate over one group time plus the white read noise
+    of two group averages.
+
+    Parameters
+    ----------
+    sim : `~tso_steps.simulate.SimulationResult`
+        A simulation with a ramp.
+    nsample : int
+        Integrations sampled for the median rate.
+
+    Returns
+    -------
+    ndarray, shape ``(ny, nx)``
+    """
+    truth, ramp = sim.truth, sim.ramp
+    tgroup, nframes = ramp.meta.exposure.group_time, ramp.meta.exposure.nframes
+    sample = range(0, truth.nints, max(1, truth.nints // nsample))
+    rate = np.median([truth.rate_image(i) for i in sample], axis=0)
+    return np.sqrt(np.abs(rate) * tgroup / truth.gain + 2.0 * truth.frame_variance / nframes)
+
+
+def score_jump_flags(groupdq, cosmic_rays, sigma, min_sigma=6.0):
+    """Recall of injected jumps and false-flag rates of a JUMP_DET map.
+
+    Parameters
+    ----------
+    groupdq : ndarray, shape ``(nints, ngroups, ny, nx)``
+        GROUPDQ after jump detection.
+    cosmic_rays : `~astropy.table.Table`
+        ``truth.cosmic_rays`` of the simulation.
+    sigma : ndarray, shape ``(ny, nx)``
+        Group-difference noise (:func:`group_difference_noise`), DN.
+    min_sigma : float
+        Hits at least this many sigma count for the recall.
+
+    Returns
+    -------
+    dict
+        ``n_hits`` (hits >= ``min_sigma``), ``recall``, ``fp_rate`` (flags without a hit, per
+        pixel-group difference), ``fp_isolated`` (the same, excluding the 8 neighbours of a
+        hit), ``flagged`` (all flags).
+    """
+    i, g, y, x, amp = (
+        np.asarray(cosmic_rays[k]) for k in ("integration", "group", "y", "x", "amplitude")
+    )
+    flags = (groupdq[:, 1:] & JUMP_DET) != 0  # group 0 cannot carry a detectable jump
+    visible = g >= 1  # a hit before the first read leaves no step
+    true = np.zeros(flags.shape, bool)
+    true[i[visible], g[visible] - 1, y[visible], x[visible]] = True
+    near = true.copy()
+    ny, nx = flags.shape[-2:]
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            yy, xx = np.clip(y + dy, 0, ny - 1), np.clip(x + dx, 0, nx - 1)
+            near[i[visible], g[visible] - 1, yy[visible], xx[visible]] = True
+    big = visible & (amp / sigma[y, x] >= min_sigma)
+    recall = flags[i[big], g[big] - 1, y[big], x[big]].mean() if big.any() else np.nan
+    return {
+        "n_hits": int(big.sum()),
+        "recall": float(recall),
+        "fp_rate": float((flags & ~true).sum() / flags.size),
+        "fp_isolated": float((flags & ~near).sum() / flags.size),
+        "flagged": int(flags.sum()),
+    }
