@@ -1,0 +1,348 @@
+"""1/f and pre-amplifier offset correction of TSO cubes and ramps, on plain arrays.
+
+For every frame (an integration of a rateints cube, or a group difference of a ramp) the
+stripes are measured on the frame minus a model of the scene, then subtracted:
+
+1. The scene model is the per-pixel median over integrations, ``M`` (one per frame kind: the
+   rate, group 0, or each group difference).  Its own static stripes - per-output and
+   even/odd offsets relative to their mean, and line levels relative to a running median
+   over lines - are removed first, so what is left of ``M`` is source plus a smooth
+   background; the background is therefore kept, not subtracted as a stripe.
+2. Each frame's residual is ``r = frame - s * M`` with ``s = 1``, or, with the *source model*
+   on, ``s`` the frame's median ratio to ``M`` on the brightest source pixels (a transit
+   changes ``s``, not the stripes).
+3. Stripes are fitted to ``r`` (:func:`~tso_steps.one_over_f.stripes.fit_stripes`) with
+   inverse-variance weights: the variance of each pixel is its robust scatter over frames,
+   and only unilluminated pixels are used unless the source model is on, in which case every
+   good pixel contributes (source pixels with their photon-noise weight).
+
+A ramp is corrected through group differences: ``D_0 = G_0``, ``D_k = G_k - G_{k-1}``;
+the stripes of each ``D_k`` are measured and their running sum is subtracted from every
+group, so each group's own 1/f is removed while the bias and kTC pedestal, which are the
+same in every group of an integration, never enter a difference.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tso_steps.one_over_f.scene import (
+    MAX_VARIANCE_FRAMES,
+    bright_pixels,
+    fit_source,
+    nanmedian_frames,
+    pixel_weights,
+    static_stripes,
+)
+from tso_steps.one_over_f.stripes import fit_stripes, stripe_image
+
+__all__ = ["CleanSummary", "clean_cube", "clean_ramp", "dark_shortage"]
+
+log = logging.getLogger("stpipe.tso_steps.one_over_f")
+
+
+@dataclass
+class CleanSummary:
+    """What a cleaning run did, per integration.
+
+    Attributes
+    ----------
+    stripe_rms : ndarray, shape ``(nints,)``
+        RMS of the stripes removed (per frame; for ramps the RMS over group differences),
+        data units.
+    scale : ndarray, shape ``(nints,)``
+        Source-model scale (median over the integration's frames); 1 without source model.
+    filled_fraction : float
+        Fraction of line/output levels interpolated from neighbouring lines.
+    source_model : bool
+        Whether the scaled source model was used.
+    """
+
+    stripe_rms: np.ndarray
+    scale: np.ndarray
+    filled_fraction: float = 0.0
+    source_model: bool = False
+    notes: list = field(default_factory=list)
+
+
+def dark_shortage(dark, layout, min_pixels=5):
+    """Fraction of (fast line, output) cells with fewer than ``min_pixels`` dark pixels.
+
+    Such cells can only be predicted from the other outputs and neighbouring lines, or
+    measured after a source model is subtracted; the step turns the source model on when
+    this fraction is large (NIRCam grism with 4 outputs: the trace fills whole lines of
+    three outputs).
+
+    Parameters
+    ----------
+    dark : ndarray of bool, shape ``(ny, nx)``
+        True for usable unilluminated pixels.
+    layout : LineLayout
+    min_pixels : int
+
+    Returns
+    -------
+    float
+    """
+    counts = layout.to_lines(dark)[:, layout.by_amp()].sum(axis=-1)
+    return float(np.mean(counts < min_pixels))
+
+
+class _Cleaner:
+    """Shared state of one run: layout, weights, models, options."""
+
+    def __init__(
+        self, layout, dark, source, use_source_model, odd_even, min_pixels, kappa, window, segment
+    ):
+        self.layout = layout
+        self.dark = dark
+        self.source = source
+        self.use_source_model = use_source_model
+        self.odd_even = odd_even
+        self.min_pixels = min_pixels
+        self.kappa = kappa
+        self.window = window
+        self.segment = segment
+        self.iterations = 1
+        self.filled = []
+
+    def clean_model(self, median):
+        """Scene model from a median frame: ``(clean, source)``.
+
+        ``clean`` is the median frame minus its instrumental static stripes; ``source`` is
+        the median frame minus the level of its unilluminated pixels (the star alone), the
+        only part a source-model scale multiplies.
+        """
+        weights = self.dark.astype(np.float64)
+        full, static = static_stripes(
+            median, weights, self.layout, self.odd_even, self.min_pixels, self.kappa, self.window
+        )
+        return np.stack([median - static, median - full])
+
+    def residuals(self, frames, scene, scaled, stripes=None):
+        """``frames - scene`` with the source part scaled per frame, and the scales."""
+        clean, source = scene[0], scene[1]
+        if not scaled:
+            return frames - clean, np.ones(frames.shape[0])
+        base = clean - source
+        reference = source if source.ndim == 2 else np.nanmean(source, axis=0)
+        starless = frames - base if stripes is None else frames - base - stripes
+        # the source scales (transit) and moves (jitter): fit it and its two derivatives
+        filled = np.nan_to_num(source)
+        basis = [source, *np.gradient(filled, axis=(-2, -1))]
+        bright = bright_pixels(reference, self.source, self.dark)
+        coeffs = fit_source(starless, basis, bright).astype(np.float32)
+        model = sum(c[:, None, None] * b for c, b in zip(coeffs.T, basis, strict=True))
+        return frames - base - model, coeffs[:, 0].astype(np.float64)
+
+    def measure(self, frames, scene, weights, scaled):
+        """Stripes of frames and the source-model scales.
+
+        The scale is measured on the frames minus stripes fitted to the unilluminated pixels
+        only (a frame-wide 1/f level on the bright pixels would otherwise leak into it);
+        with the source model on, the final stripes then use every weighted pixel.
+        """
+        dark_weights = np.where(self.dark, weights, 0.0) if self.use_source_model else weights
+        residuals, scale = self.residuals(frames, scene, scaled)
+        stripes = self.stripes(residuals, dark_weights)
+        if scaled:
+            residuals, scale = self.residuals(frames, scene, scaled, stripes)
+            stripes = self.stripes(residuals, weights)
+        elif self.use_source_model:
+            stripes = self.stripes(residuals, weights)
+        return stripes, scale
+
+    def weights(self, residuals, good, scene):
+        use = good & (self.dark | self.use_source_model)
+        source = scene[1] if scene[1].ndim == 2 else np.nanmean(scene[1], axis=0)
+        return pixel_weights(residuals, use, self.dark & good, source)
+
+    def stripes(self, residuals, weights):
+        """Stripe frames measured on residual frames (NaN = unusable)."""
+        lines = self.layout.to_lines(residuals)
+        fit = fit_stripes(
+            lines,
+            self.layout.to_lines(weights),
+            self.layout,
+            self.odd_even,
+            self.min_pixels,
+            self.kappa,
+            self.segment,
+        )
+        self.filled.append(float(fit.filled.mean()))
+        return stripe_image(fit, self.layout)
+
+
+def clean_cube(
+    cube,
+    dark,
+    layout,
+    bad=None,
+    source=None,
+    source_model=False,
+    odd_even=True,
+    min_pixels=5,
+    kappa=4.0,
+    background_window=31,
+    segment=None,
+    chunk=16,
+):
+    """Remove 1/f stripes and output offsets from every frame of a cube, in place.
+
+    Parameters
+    ----------
+    cube : ndarray of float32, shape ``(nframes, ny, nx)``
+        E.g. a rateints cube (DN/s). Modified in place.
+    dark : ndarray of bool, shape ``(ny, nx)``
+        Unilluminated, good pixels.
+    layout : LineLayout
+    bad : ndarray of bool, shape like ``cube`` or ``(ny, nx)``, optional
+        Samples not to use in any measurement (they are still corrected).
+    source : ndarray of bool, optional
+        Source pixels, for the source-model scale; default ``~dark``.
+    source_model : bool
+        Subtract a scaled median frame before measuring, and use all good pixels.
+    odd_even : bool
+        Separate slow-by-slow offsets for even and odd samples of each output.
+    min_pixels : int
+        Minimum usable pixels in a line of one output for a direct level.
+    kappa : float
+        Clipping threshold, standard deviations.
+    background_window : int
+        Lines in the running median that separates background from static stripes in the
+        median frame (0: remove all static line structure).
+    segment : int, optional
+        Reads per segment of a line with its own level (default: one level per line);
+        levels are interpolated linearly in read time between segment centres.
+    chunk : int
+        Frames processed at once.
+
+    Returns
+    -------
+    CleanSummary
+    """
+    nframes = cube.shape[0]
+    if bad is None:
+        bad = np.zeros(cube.shape[1:], dtype=bool)
+    bad = np.broadcast_to(bad, cube.shape)
+    source = ~dark if source is None else source
+    cleaner = _Cleaner(
+        layout, dark, source, source_model, odd_even, min_pixels, kappa, background_window, segment
+    )
+
+    def get_frames(index, rows=slice(None)):
+        frames = cube[index, rows].astype(np.float32)
+        frames[bad[index, rows]] = np.nan
+        return frames
+
+    model = cleaner.clean_model(nanmedian_frames(get_frames, nframes, cube.shape[1:]))
+    sample = np.unique(np.linspace(0, nframes - 1, min(nframes, MAX_VARIANCE_FRAMES)).astype(int))
+    residuals, _ = cleaner.residuals(get_frames(sample), model, scaled=True)
+    good = np.isfinite(model).all(axis=0) & ~bad.all(axis=0)
+    weights = cleaner.weights(residuals, good, model)
+    del residuals
+    rms = np.zeros(nframes)
+    scale = np.ones(nframes)
+    for start in range(0, nframes, chunk):
+        index = np.arange(start, min(start + chunk, nframes))
+        stripes, scale[index] = cleaner.measure(get_frames(index), model, weights, scaled=True)
+        cube[index] -= stripes
+        rms[index] = np.sqrt(np.mean(np.square(stripes, dtype=np.float64), axis=(1, 2)))
+    return CleanSummary(rms, scale, float(np.mean(cleaner.filled)), bool(source_model))
+
+
+def clean_ramp(
+    data,
+    dark,
+    layout,
+    group_dq=None,
+    bad_bits=0,
+    bad=None,
+    source=None,
+    source_model=False,
+    odd_even=True,
+    min_pixels=5,
+    kappa=4.0,
+    background_window=31,
+    segment=None,
+):
+    """Remove 1/f stripes and output offsets from every group of a ramp, in place.
+
+    Works on group differences (see the module docstring), one integration at a time, so
+    the largest temporaries are a few ``(ngroups, ny, nx)`` float32 arrays.
+
+    Parameters
+    ----------
+    data : ndarray of float32, shape ``(nints, ngroups, ny, nx)``
+        Ramp in DN; modified in place.
+    dark : ndarray of bool, shape ``(ny, nx)``
+        Unilluminated, good pixels.
+    layout : LineLayout
+    group_dq : ndarray of int, shape like ``data``, optional
+        Group data-quality flags; samples with any of ``bad_bits`` set are not used
+        (a difference is unusable when either of its groups is).
+    bad_bits : int
+        Bit mask of the flags that make a group sample unusable.
+    bad : ndarray of bool, shape ``(ny, nx)``, optional
+        Pixels never to use in a measurement (they are still corrected).
+    source, source_model, odd_even, min_pixels, kappa, background_window, segment
+        As in :func:`clean_cube`.
+
+    Returns
+    -------
+    CleanSummary
+        ``stripe_rms`` is the RMS over the group differences of each integration (DN).
+    """
+    nints, ngroups = data.shape[:2]
+    source = ~dark if source is None else source
+    cleaner = _Cleaner(
+        layout, dark, source, source_model, odd_even, min_pixels, kappa, background_window, segment
+    )
+
+    def kind_frames(ints, kind, rows=slice(None)):
+        """Frames of one kind (0: group 0, k: difference k) for some integrations."""
+        frames = data[ints, kind, rows].astype(np.float32)
+        if kind > 0:
+            frames -= data[ints, kind - 1, rows]
+        if group_dq is not None and bad_bits:
+            unusable = (group_dq[ints, kind, rows] & bad_bits) != 0
+            if kind > 0:
+                unusable |= (group_dq[ints, kind - 1, rows] & bad_bits) != 0
+            frames[unusable] = np.nan
+        return frames
+
+    shape = data.shape[2:]
+    models = np.empty((2, ngroups, *shape), dtype=np.float32)  # (clean, source) per kind
+    for kind in range(ngroups):
+        median = nanmedian_frames(lambda i, r, k=kind: kind_frames(i, k, r), nints, shape)
+        models[:, kind] = cleaner.clean_model(median)
+
+    # weights: group 0 (kTC, bias residuals) apart from the differences
+    sample = np.unique(np.linspace(0, nints - 1, min(nints, MAX_VARIANCE_FRAMES)).astype(int))
+    good = np.all(np.isfinite(models), axis=(0, 1))
+    if bad is not None:
+        good &= ~bad
+    first, _ = cleaner.residuals(kind_frames(sample, 0), models[:, 0], scaled=False)
+    weights_first = cleaner.weights(first, good, models[:, 0])
+    del first
+    if ngroups > 1:
+        pairs = [(i, 1 + (j % (ngroups - 1))) for j, i in enumerate(sample)]
+        diffs = np.stack([kind_frames(np.array([i]), k)[0] - models[0, k] for i, k in pairs])
+        weights_diff = cleaner.weights(diffs, good, models[:, 1:])
+        del diffs
+    rms = np.zeros(nints)
+    scale = np.ones(nints)
+    for integration in range(nints):
+        ints = np.array([integration])
+        frames = np.concatenate([kind_frames(ints, k) for k in range(ngroups)])
+        stripes = np.empty_like(frames)
+        stripes[:1], _ = cleaner.measure(frames[:1], models[:, 0], weights_first, scaled=False)
+        if ngroups > 1:
+            stripes[1:], scales = cleaner.measure(frames[1:], models[:, 1:], weights_diff, True)
+            scale[integration] = np.median(scales)
+            rms[integration] = np.sqrt(np.mean(np.square(stripes[1:], dtype=np.float64)))
+        data[integration] -= np.cumsum(stripes, axis=0, dtype=np.float32)
+    return CleanSummary(rms, scale, float(np.mean(cleaner.filled)), bool(source_model))

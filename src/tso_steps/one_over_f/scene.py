@@ -1,0 +1,187 @@
+"""The scene model of a TSO exposure: median frames, source model, pixel weights.
+
+Plain-numpy helpers of :mod:`tso_steps.one_over_f.correct`: the per-pixel median over
+integrations and its static stripes, the least-squares fit of a scaled and shifted source
+to each frame, and the noise model that weights the pixels.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import ndimage
+
+from tso_steps.one_over_f.robust import mad_std, nanmedian
+from tso_steps.one_over_f.stripes import fit_stripes, stripe_image
+
+__all__ = [
+    "MAX_MODEL_FRAMES",
+    "MAX_VARIANCE_FRAMES",
+    "bright_pixels",
+    "fit_source",
+    "nanmedian_frames",
+    "pixel_weights",
+    "signal_image",
+    "static_stripes",
+]
+
+# Samples (frames) used for the median model and the per-pixel variance, and the number of
+# pixel values held at once while computing a median: enough for a clean model, bounded RAM.
+MAX_MODEL_FRAMES = 201
+MAX_VARIANCE_FRAMES = 64
+MEDIAN_BLOCK = 2**24
+
+
+def nanmedian_frames(get_frames, n, shape, max_frames=MAX_MODEL_FRAMES):
+    """Per-pixel NaN-median over (a spread subset of) ``n`` frames, in row blocks."""
+    use = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
+    ny, nx = shape
+    rows = max(1, MEDIAN_BLOCK // (len(use) * nx))
+    median = np.empty(shape, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pixels bad in every frame
+        for start in range(0, ny, rows):
+            block = slice(start, min(start + rows, ny))
+            median[block] = nanmedian(get_frames(use, block), axis=0)
+    return median
+
+
+def signal_image(data, max_frames=MAX_MODEL_FRAMES):
+    """Median image of the scene, for building a source mask.
+
+    Parameters
+    ----------
+    data : ndarray, shape ``(nints, ny, nx)`` or ``(nints, ngroups, ny, nx)``
+        A cube (median over integrations) or a ramp (median of last minus first group).
+    max_frames : int
+        Integrations used (spread over the exposure).
+
+    Returns
+    -------
+    ndarray of float32, shape ``(ny, nx)``
+    """
+    if data.ndim == 3:
+        return nanmedian_frames(lambda i, r: data[i, r], data.shape[0], data.shape[1:])
+    last = data.shape[1] - 1
+
+    def difference(index, rows):
+        frames = data[index, last, rows].astype(np.float32)
+        if last > 0:
+            frames -= data[index, 0, rows]
+        return frames
+
+    return nanmedian_frames(difference, data.shape[0], data.shape[2:], max_frames)
+
+
+def static_stripes(model, weights, layout, odd_even, min_pixels, kappa, window):
+    """Stripes of a median frame, all of them and the instrumental part only.
+
+    Returns ``(full, instrumental)`` images: ``full`` is the level of the unilluminated
+    pixels everywhere (offsets and line levels, background included); ``instrumental``
+    keeps only the offsets relative to their mean and the line levels relative to a
+    running median over ``window`` lines, so a smooth background is not in it.
+    """
+    lines_weights = layout.to_lines(weights)
+    fit = fit_stripes(
+        layout.to_lines(model)[None], lines_weights, layout, odd_even, min_pixels, kappa
+    )
+    full = stripe_image(fit, layout)[0]
+    groups = layout.column_groups(odd_even)
+    group_weight = np.array(
+        [lines_weights[:, groups == g].sum() for g in range(fit.offsets.shape[1])]
+    )
+    if group_weight.sum() > 0:
+        fit.offsets -= np.sum(fit.offsets * group_weight) / group_weight.sum()
+    if window and window > 1:
+        smooth = ndimage.median_filter(fit.levels, size=(1, int(window), 1), mode="nearest")
+        fit.levels = fit.levels - smooth
+    else:
+        fit.levels = fit.levels - np.median(fit.levels)
+    return full, stripe_image(fit, layout)[0]
+
+
+def pixel_weights(residuals, use, dark, source_image, noisy=10.0):
+    """Inverse variance of each pixel from a noise model ``v0 + b * source``.
+
+    ``v0`` is the median scatter (over residual frames) of the unilluminated pixels and
+    ``b`` the median excess variance per unit of source signal of the bright pixels (photon
+    noise), so the weights do not follow the noise of any one pixel's own scatter (which
+    would bias the levels).  Pixels scattering ``noisy`` times more than the model predicts
+    (hot, unstable) get no weight.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if residuals.shape[0] >= 5:
+            var_pixel = mad_std(residuals, axis=0) ** 2
+        else:  # too few frames for a per-pixel scatter: the spatial scatter of dark pixels
+            var_pixel = np.full(residuals.shape[1:], mad_std(residuals[:, dark].ravel()) ** 2)
+        reference = dark & np.isfinite(var_pixel)
+        v0 = np.median(var_pixel[reference]) if reference.any() else np.nan
+        if not np.isfinite(v0) or v0 <= 0:
+            v0 = 1.0
+        signal = np.where(np.isfinite(source_image), np.maximum(source_image, 0.0), 0.0)
+        bright = (signal > 10 * np.sqrt(v0)) & np.isfinite(var_pixel)
+        slope = np.median((var_pixel[bright] - v0) / signal[bright]) if bright.any() else 0.0
+        var = v0 + max(float(slope), 0.0) * signal
+        ok = np.isfinite(var_pixel) & (var_pixel <= noisy * var)
+    return np.where(use & ok, 1.0 / var, 0.0)
+
+
+def fit_source(frames, basis, bright, kappa=5.0):
+    """Least-squares coefficients of source basis images for each frame, on bright pixels.
+
+    Parameters
+    ----------
+    frames : ndarray, shape ``(nframes, ny, nx)``
+    basis : list of ndarray
+        Images ``(ny, nx)`` or ``(nframes, ny, nx)``: the source and its derivatives along
+        y and x (a scaled, slightly shifted source is their linear combination).
+    bright : ndarray of bool, shape ``(ny, nx)``
+    kappa : float
+        One clipping pass at ``kappa`` robust sigma keeps cosmic rays out.
+
+    Returns
+    -------
+    ndarray, shape ``(nframes, nbasis)``
+        Coefficients; ``[1, 0, 0...]`` where nothing can be fitted.
+    """
+    default = np.zeros((frames.shape[0], len(basis)))
+    default[:, 0] = 1.0
+    if not bright.any():
+        return default
+    y = frames[:, bright].astype(np.float64)
+    x = np.stack([np.broadcast_to(b[..., bright], y.shape) for b in basis], axis=-1)
+    use = np.isfinite(y) & np.isfinite(x).all(axis=-1)
+    coeffs = default
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for _ in range(2):
+            xu = np.where(use[..., None], x, 0.0)
+            yu = np.where(use, y, 0.0)
+            normal = np.einsum("fpi,fpj->fij", xu, xu)
+            rhs = np.einsum("fpi,fp->fi", xu, yu)
+            try:
+                coeffs = np.linalg.solve(normal, rhs[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                return default
+            residual = np.where(use, y - np.einsum("fpi,fi->fp", x, coeffs), np.nan)
+            limit = kappa * mad_std(residual, axis=1, max_samples=20000)
+            use &= np.abs(residual) <= limit[:, None]
+    return np.where(np.isfinite(coeffs), coeffs, default)
+
+
+def bright_pixels(source_image, source, dark, n_sigma=10.0, min_count=10):
+    """Source pixels well above the noise of a starless median frame.
+
+    Returns an empty selection when fewer than ``min_count`` pixels are ``n_sigma`` above the
+    scatter of the unilluminated pixels: there is then no source to scale.
+    """
+    finite = np.isfinite(source_image)
+    noise = mad_std(source_image[dark & finite]) if (dark & finite).any() else 0.0
+    noise = noise if np.isfinite(noise) else 0.0
+    with np.errstate(invalid="ignore"):
+        candidates = source & finite & (source_image > n_sigma * noise) & (source_image > 0)
+    if candidates.sum() < min_count:
+        return np.zeros(source_image.shape, dtype=bool)
+    return candidates

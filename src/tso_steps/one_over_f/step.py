@@ -1,0 +1,191 @@
+"""OneOverFStep: remove 1/f noise and output offsets using the unilluminated pixels."""
+
+import logging
+
+import numpy as np
+from jwst.stpipe import Step
+from stdatamodels.jwst import datamodels
+from stdatamodels.jwst.datamodels import dqflags
+
+from tso_steps.masks import image_mask, read_mask_file, source_mask_from_model
+from tso_steps.one_over_f.correct import clean_cube, clean_ramp, dark_shortage
+from tso_steps.one_over_f.scene import signal_image
+from tso_steps.one_over_f.stripes import LineLayout
+from tso_steps.readout import ReadoutGeometry
+from tso_steps.vectors import add_vectors
+
+__all__ = ["OneOverFStep"]
+
+log = logging.getLogger("stpipe.tso_steps.one_over_f")
+
+_BAD_PIXEL = dqflags.pixel["DO_NOT_USE"] | dqflags.pixel["SATURATED"]
+_BAD_GROUP = dqflags.group["DO_NOT_USE"] | dqflags.group["SATURATED"]
+# Above this fraction of (fast line, output) cells without enough dark pixels,
+# ``source_model='auto'`` models the source instead of predicting those levels.
+_SHORTAGE_FOR_SOURCE_MODEL = 0.02
+
+
+class OneOverFStep(Step):
+    """Fast-by-fast, slow-by-slow 1/f and pre-amplifier offset correction for TSO subarrays.
+
+    The reference-pixel correction for subarrays that have none: per output (and per
+    even/odd sample) offsets and per fast line, per output levels are measured on
+    unilluminated pixels of every frame and subtracted (see ``docs/steps/tso_one_over_f.rst``).
+    A ``RampModel`` is corrected group by group through its group differences (the result is
+    still a ramp, in DN); a rateints ``CubeModel`` integration by integration (DN/s).
+
+    The output is a new model of the input's type with the mask of the pixels used attached
+    as ``one_over_f_mask`` (uint8, 1 = unilluminated pixel used) and ``tso_vectors`` columns
+    ``one_over_f_rms`` (RMS of the stripes removed, data units) and ``one_over_f_scale``
+    (source-model scale, 1 when not used). The input is not modified.
+    """
+
+    class_alias = "tso_one_over_f"
+
+    spec = """
+    mask_file = string(default=None)  # file of unilluminated pixels (nonzero = use): FITS, ASDF or .npy; replaces the automatic mask
+    mask_method = option('auto', 'trace', 'image', default='auto')  # auto: trace/centroid vectors (if present) plus the median-image threshold; trace: vectors only; image: threshold only
+    n_sigma = float(min=0, default=3.0)  # median-image mask: threshold above the background, robust sigma
+    dilation = integer(min=0, default=4)  # median-image mask: pixels of dilation around the thresholded source
+    mask_pad = float(min=0, default=3.0)  # trace/centroid mask: pixels added to the half-width (4 sigma of the trace, 5 of the PSF)
+    source_model = option('auto', 'yes', 'no', default='auto')  # subtract a scaled median frame before measuring and use every good pixel (auto: when over 2% of line/output cells lack dark pixels, e.g. NIRCam grism with 4 outputs)
+    odd_even = boolean(default=True)  # separate offsets for even and odd samples of each output
+    min_pixels = integer(min=1, default=5)  # fewer usable pixels in a line of one output: predict its level from the other outputs and nearby lines
+    clip_sigma = float(min=1, default=4.0)  # clipping threshold for pixels in a level, sigma
+    segment = integer(min=1, default=None)  # reads per segment of a line with its own level (default: one level per line and output)
+    background_window = integer(min=0, default=31)  # lines of the running median that keeps a smooth background out of the static stripes (0: remove all static line structure)
+    suffix = string(default='oneoverf')  # suffix of the output file
+    """  # noqa: E501
+
+    def process(self, input_data):
+        """Correct a ramp or rateints product for 1/f noise and output offsets.
+
+        Parameters
+        ----------
+        input_data : str or `~stdatamodels.jwst.datamodels.RampModel` or `~stdatamodels.jwst.datamodels.CubeModel`
+
+        Returns
+        -------
+        `~stdatamodels.jwst.datamodels.RampModel` or `~stdatamodels.jwst.datamodels.CubeModel`
+            A corrected copy of the input.
+        """  # noqa: E501
+        with datamodels.open(input_data) as input_model:
+            self._check_input(input_model)
+            result = input_model.copy()
+        geometry = ReadoutGeometry.from_model(result)
+        layout = LineLayout.from_geometry(geometry)
+        is_ramp = isinstance(result, datamodels.RampModel)
+        data = result.data
+        if data.dtype != np.float32:
+            data = data.astype(np.float32)
+
+        pixel_bad = self._pixel_bad(result, is_ramp)
+        dark, source = self._mask(result, data, pixel_bad)
+        shortage = dark_shortage(dark, layout, self.min_pixels)
+        use_model = self.source_model == "yes" or (
+            self.source_model == "auto"
+            and (shortage > _SHORTAGE_FOR_SOURCE_MODEL or not dark.any())
+        )
+        log.info(
+            "%d unilluminated pixels (%.1f%%); %.1f%% of line/output cells have fewer than %d; "
+            "source model %s",
+            dark.sum(),
+            100 * dark.mean(),
+            100 * shortage,
+            self.min_pixels,
+            "on" if use_model else "off",
+        )
+        options = {
+            "source": source,
+            "source_model": use_model,
+            "odd_even": self.odd_even,
+            "min_pixels": self.min_pixels,
+            "kappa": self.clip_sigma,
+            "background_window": self.background_window,
+            "segment": self.segment,
+        }
+        if is_ramp:
+            group_dq = result.groupdq if result.groupdq.shape == data.shape else None
+            summary = clean_ramp(data, dark, layout, group_dq, _BAD_GROUP, bad=pixel_bad, **options)
+        else:
+            summary = clean_cube(data, dark, layout, bad=pixel_bad, **options)
+        result.data = data
+        result.one_over_f_mask = dark.astype(np.uint8)
+        add_vectors(
+            result,
+            {"one_over_f_rms": summary.stripe_rms, "one_over_f_scale": summary.scale},
+            nints=data.shape[0],
+        )
+        unit = "DN" if is_ramp else "DN/s"
+        log.info(
+            "Removed stripes of RMS %.3g %s (median; min %.3g, max %.3g) per %s in %d "
+            "integrations; %.1f%% of line levels predicted from other outputs or lines",
+            np.median(summary.stripe_rms),
+            unit,
+            summary.stripe_rms.min(),
+            summary.stripe_rms.max(),
+            "group difference" if is_ramp else "integration",
+            data.shape[0],
+            100 * summary.filled_fraction,
+        )
+        result.meta.cal_step.tso_one_over_f = "COMPLETE"
+        return result
+
+    # ------------------------------------------------------------------------------------
+    @staticmethod
+    def _check_input(model):
+        if isinstance(model, datamodels.RampModel):
+            ndim = 4
+        elif isinstance(model, datamodels.CubeModel):
+            ndim = 3
+        else:
+            raise TypeError(
+                "tso_one_over_f takes a RampModel (ramp) or a CubeModel (rateints), got "
+                f"{type(model).__name__}."
+            )
+        if model.data is None or model.data.ndim != ndim:
+            raise ValueError(f"{type(model).__name__} data must be {ndim}-D.")
+        if model.data.shape[0] < 2:
+            raise ValueError(
+                f"tso_one_over_f needs at least 2 integrations, got {model.data.shape[0]}."
+            )
+        if not np.isfinite(model.data).any():
+            raise ValueError("The input data are NaN everywhere.")
+
+    @staticmethod
+    def _pixel_bad(model, is_ramp):
+        """Pixels (ramp: 2-D) or samples (rateints: 3-D) not to use in any measurement."""
+        dq = model.pixeldq if is_ramp else model.dq
+        shape = model.data.shape[-2:] if is_ramp else model.data.shape
+        if dq is None or dq.shape != shape:
+            return np.zeros(shape, dtype=bool)
+        return (dq & _BAD_PIXEL) != 0
+
+    def _mask(self, model, data, pixel_bad):
+        """Unilluminated pixels to use, and the source pixels (for the source-model scale)."""
+        shape = data.shape[-2:]
+        always_bad = pixel_bad if pixel_bad.ndim == 2 else pixel_bad.all(axis=0)
+        if self.mask_file:
+            dark = read_mask_file(self.mask_file, shape) & ~always_bad
+            log.info("Unilluminated pixels from %s", self.mask_file)
+            return dark, ~dark & ~always_bad
+        source = None
+        if self.mask_method in ("auto", "trace"):
+            source, description = source_mask_from_model(model, shape, pad=self.mask_pad)
+            if source is None and self.mask_method == "trace":
+                raise ValueError(
+                    "mask_method='trace' but the model has no trace_center attribute and no "
+                    "centroid columns in tso_vectors."
+                )
+            log.info("Source mask from %s", description)
+        if source is None or self.mask_method == "auto":
+            image = signal_image(data)
+            from_image = image_mask(image, self.n_sigma, self.dilation, bad=always_bad)
+            log.info(
+                "Median-image mask: %.1f%% of pixels above %.1f sigma (dilated by %d px)",
+                100 * from_image.mean(),
+                self.n_sigma,
+                self.dilation,
+            )
+            source = from_image if source is None else (source | from_image)
+        return ~source & ~always_bad, source & ~always_bad

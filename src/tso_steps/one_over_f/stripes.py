@@ -1,0 +1,244 @@
+"""Measure and rebuild readout stripes ("slow-by-slow, fast-by-fast") on plain arrays.
+
+A detector frame is read as a sequence of *lines* along the fast axis; each output
+(amplifier) samples its own part of every line.  Two readout artefacts add to every pixel:
+
+* per output and per pixel parity along the output's samples, a constant offset over the
+  frame (pre-amplifier reset offset, even/odd column effect) - the *slow-by-slow* term;
+* per line and per output, a level that wanders from line to line (1/f noise of the
+  SIDECAR pre-amplifier) - the *fast-by-fast* term.
+
+:class:`LineLayout` maps a frame to a ``(n_lines, n_fast)`` view in which every line is a row
+and knows which output and parity each fast position belongs to; it takes that from
+:class:`tso_steps.readout.ReadoutGeometry` and never from the instrument name.
+:func:`fit_stripes` measures both terms from weighted pixels (usually the unilluminated ones,
+or all pixels after a source model has been subtracted) with an iteratively clipped weighted
+mean, and :func:`stripe_image` rebuilds the frames of stripes to subtract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tso_steps.one_over_f.outputs import combine_outputs, fill_levels
+from tso_steps.one_over_f.robust import robust_level
+
+__all__ = ["LineLayout", "StripeFit", "fit_stripes", "segment_times", "stripe_image"]
+
+
+@dataclass(frozen=True, eq=False)
+class LineLayout:
+    """Where every pixel of a frame goes: line view, output, parity, read time.
+
+    Parameters
+    ----------
+    fast_axis : int
+        Array axis (0 = y, 1 = x) of a 2-D frame along which pixels are read fast.
+    amp : ndarray of int, shape ``(n_fast,)``
+        Output number of each position along a fast line (array order).
+    parity : ndarray of int, shape ``(n_fast,)``
+        0/1: parity of the sample index along its output.
+    ticks : ndarray of int, shape ``(n_lines, n_fast)``
+        Pixel-clock tick at which each pixel is read (line view); pixels of different
+        outputs with the same tick are read simultaneously.
+    """
+
+    fast_axis: int
+    amp: np.ndarray
+    parity: np.ndarray
+    ticks: np.ndarray
+
+    @classmethod
+    def from_geometry(cls, geometry):
+        """Build the layout from a :class:`tso_steps.readout.ReadoutGeometry`."""
+        fast_axis = geometry.fast_array_axis
+        amp_map = geometry.amplifier_map()
+        ticks = geometry.read_ticks()
+        first = (0, slice(None)) if fast_axis == 1 else (slice(None), 0)
+        lines = ticks if fast_axis == 1 else ticks.T
+        amp = np.asarray(amp_map[first])
+        # parity of each position's rank among its output's samples, in read order
+        order = np.lexsort((lines[0], amp))
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size) - np.searchsorted(amp[order], amp[order])
+        return cls(fast_axis, amp, rank % 2, lines)
+
+    @property
+    def namp(self):
+        """int : Number of outputs."""
+        return int(self.amp.max()) + 1
+
+    @property
+    def n_fast(self):
+        """int : Pixels along a fast line."""
+        return self.amp.size
+
+    def column_groups(self, odd_even=True):
+        """Slow-by-slow group (output, and parity if ``odd_even``) of each fast position."""
+        return self.amp * 2 + self.parity if odd_even else self.amp.copy()
+
+    def to_lines(self, frames):
+        """View ``(..., ny, nx)`` frames as ``(..., n_lines, n_fast)`` (no copy)."""
+        return frames if self.fast_axis == 1 else np.swapaxes(frames, -1, -2)
+
+    def from_lines(self, lines):
+        """Inverse of :meth:`to_lines`."""
+        return self.to_lines(lines)
+
+    def by_amp(self):
+        """Positions of each output's samples in read order, ``(namp, n_samples)``.
+
+        Column ``j`` holds the ``j``-th sample of every output along a line: pixels read
+        at the same time.
+        """
+        order = np.lexsort((self.ticks[0], self.amp))
+        return order.reshape(self.namp, -1)
+
+
+@dataclass
+class StripeFit:
+    """Stripes measured on a stack of frames.
+
+    Attributes
+    ----------
+    offsets : ndarray, shape ``(nframes, ngroups)``
+        Slow-by-slow offset of each column group (see :meth:`LineLayout.column_groups`).
+    levels : ndarray, shape ``(nframes, n_lines * nseg, namp)``
+        Fast-by-fast level of each segment of each line and output, after the offsets.
+    filled : ndarray of bool, shape like ``levels``
+        Levels predicted from other outputs or neighbouring segments (too few pixels).
+    odd_even : bool
+        Whether the offsets are per output and parity or per output only.
+    nseg : int
+        Segments per line and output.
+    """
+
+    offsets: np.ndarray
+    levels: np.ndarray
+    filled: np.ndarray
+    odd_even: bool = True
+    nseg: int = 1
+
+
+def fit_stripes(lines, weights, layout, odd_even=True, min_pixels=5, kappa=4.0, segment=None):
+    """Measure slow-by-slow offsets and fast-by-fast levels of a stack of frames.
+
+    Parameters
+    ----------
+    lines : ndarray, shape ``(nframes, n_lines, n_fast)``
+        Frames in line view (:meth:`LineLayout.to_lines`) with the source removed or masked;
+        NaN where a pixel is unusable in that frame.
+    weights : ndarray, shape ``(n_lines, n_fast)`` or like ``lines``
+        Inverse variance of each pixel; 0 for pixels not to use (illuminated, bad).
+    layout : LineLayout
+    odd_even : bool
+        Fit separate offsets to even and odd samples of each output.
+    min_pixels : int
+        Fewer usable pixels than this in a segment of one output: its level is predicted
+        from the other outputs and neighbouring segments (:func:`fill_levels`).
+    kappa : float
+        Clipping threshold (standard deviations).
+    segment : int, optional
+        Samples per segment: each output's line is split into segments of about this many
+        consecutive reads, each with its own level (default: one level per line).
+
+    Returns
+    -------
+    StripeFit
+    """
+    lines = np.asarray(lines)
+    nframes, n_lines, _ = lines.shape
+    weights = np.broadcast_to(weights, lines.shape)
+    groups = layout.column_groups(odd_even)
+    offsets = np.zeros((nframes, int(groups.max()) + 1))
+    for group in range(offsets.shape[1]):
+        columns = np.flatnonzero(groups == group)
+        values = lines[:, :, columns].reshape(nframes, -1)
+        level, _, _ = robust_level(values, weights[:, :, columns].reshape(nframes, -1), kappa)
+        offsets[:, group] = np.nan_to_num(level)
+    # fast-by-fast on what the offsets leave: (frame, line, segment, output, sample)
+    index = layout.by_amp()
+    nsamp = index.shape[1]
+    nseg = 1 if not segment else max(1, int(round(nsamp / segment)))
+    seg_index = _segment_columns(index, nseg)
+    residual = lines[:, :, seg_index] - offsets[:, groups][:, None, seg_index]
+    seg_weights = np.where(seg_index[None, None] >= 0, weights[:, :, seg_index], 0.0)
+    levels, count, total = robust_level(residual, seg_weights, kappa)
+    levels = levels.reshape(nframes, n_lines * nseg, layout.namp)
+    count = count.reshape(levels.shape)
+    measured = (count >= min_pixels) & np.isfinite(levels)
+    if layout.namp > 1 and measured.any():
+        with np.errstate(divide="ignore"):
+            variance = np.where(measured, 1.0 / total.reshape(levels.shape), np.inf)
+        levels = combine_outputs(levels, variance, measured)
+    if not measured.all():
+        order = np.argsort(segment_times(layout, nseg))  # fill in read-time order
+        filled = np.empty_like(levels)
+        filled[:, order] = fill_levels(levels[:, order], measured[:, order])
+        levels = filled
+    return StripeFit(offsets, levels, ~measured, odd_even, nseg)
+
+
+def segment_times(layout, nseg):
+    """Mean read tick of each (line, segment), flattened line-major like the levels."""
+    index = layout.by_amp()
+    seg_index = _segment_columns(index, nseg)
+    columns = [seg_index[s, 0][seg_index[s, 0] >= 0] for s in range(nseg)]
+    return np.stack([layout.ticks[:, c].mean(axis=1) for c in columns], axis=1).ravel()
+
+
+def _segment_columns(index, nseg):
+    """``(nseg, namp, length)`` fast positions of each segment; -1 pads short segments."""
+    namp, nsamp = index.shape
+    length = -(-nsamp // nseg)
+    padded = np.full((namp, nseg * length), -1, dtype=index.dtype)
+    bounds = np.linspace(0, nsamp, nseg + 1).round().astype(int)
+    for seg in range(nseg):
+        size = bounds[seg + 1] - bounds[seg]
+        padded[:, seg * length : seg * length + size] = index[:, bounds[seg] : bounds[seg + 1]]
+    return padded.reshape(namp, nseg, length).transpose(1, 0, 2)
+
+
+def stripe_image(fit, layout, dtype=np.float32, smooth=True):
+    """Frames of stripes, ``(nframes, ny, nx)``, from a :class:`StripeFit`.
+
+    Parameters
+    ----------
+    fit : StripeFit
+    layout : LineLayout
+    dtype : dtype
+        Output type.
+    smooth : bool
+        Interpolate the levels linearly in read time between segment centres (the 1/f
+        noise is continuous in time); False: one constant per segment.
+
+    Returns
+    -------
+    ndarray
+        Offsets plus levels at every pixel, in the original (not line-view) orientation.
+    """
+    nframes = fit.levels.shape[0]
+    n_lines = layout.ticks.shape[0]
+    groups = layout.column_groups(fit.odd_even)
+    index = layout.by_amp()
+    seg_index = _segment_columns(index, fit.nseg)  # (nseg, namp, length)
+    out = np.empty((nframes, n_lines, layout.n_fast), dtype=dtype)
+    levels = fit.levels.reshape(nframes, n_lines, fit.nseg, layout.namp)
+    ticks = layout.ticks[:, index[0]].astype(np.float64)  # simultaneous for every output
+    centres = segment_times(layout, fit.nseg)
+    order = np.argsort(centres)
+    for amp in range(layout.namp):
+        columns = index[amp]
+        if smooth and centres.size > 1:
+            for frame in range(nframes):
+                values = levels[frame, :, :, amp].ravel()[order]
+                out[frame][:, columns] = np.interp(ticks, centres[order], values)
+        else:
+            positions = seg_index[:, amp]
+            for seg in range(fit.nseg):
+                cols = positions[seg][positions[seg] >= 0]
+                out[:, :, cols] = levels[:, :, seg, amp][:, :, None]
+    out += fit.offsets[:, groups][:, None, :].astype(dtype)
+    return np.ascontiguousarray(layout.from_lines(out))

@@ -1,0 +1,335 @@
+"""Tests of tso_one_over_f against the simulator's injected 1/f noise.
+
+Metric (also in docs/steps/tso_one_over_f.rst): for every integration sum the pixels of a
+trace-like box aperture (+-4 px about the true trace centre, imaging: a disc of 1.5 PSF RMS
+radii) over channels of 16 dispersion pixels.  The *noise ratio* is
+
+    sqrt( mean_channels var_t[B(corrected) - B(noiseless)] /
+          mean_channels var_t[B(no 1/f) - B(noiseless)] )
+
+where ``noiseless`` is the same simulation (same seed: same transit and jitter) without any
+noise, ``no 1/f`` is the data minus the injected correlated noise (``truth.one_over_f``: the
+same white-noise realisation without 1/f), and var_t is a robust (MAD) variance over
+integrations.  1 means the correlated noise left is nothing against the white-noise floor;
+a 16-pixel channel sums a line of NIRCam (fast axis along the dispersion) coherently and
+a few lines of the other modes, so the metric sees correlated residuals that a per-pixel
+standard deviation would hide.
+"""
+
+import numpy as np
+import pytest
+from stdatamodels.jwst import datamodels
+
+from tso_steps.one_over_f.outputs import fill_levels
+from tso_steps.one_over_f.robust import mad_std
+from tso_steps.one_over_f.step import OneOverFStep
+from tso_steps.one_over_f.stripes import LineLayout, fit_stripes
+from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
+from tso_steps.simulate import simulate_tso
+
+# -------------------------------------------------------------------------------------------
+# helpers
+
+
+def _simulate(mode, nints=30, ngroups=4, seed=5, **kw):
+    sim = simulate_tso(mode, nints=nints, ngroups=ngroups, seed=seed, products=("rateints",), **kw)
+    quiet = {**kw, "photon_noise": False, "read_noise": False, "one_over_f": False}
+    quiet["cosmic_rays"] = False
+    noiseless = simulate_tso(
+        mode, nints=nints, ngroups=ngroups, seed=seed, products=("rateints",), **quiet
+    )
+    return sim, noiseless.rateints.data
+
+
+def _aperture(truth, shape, halfwidth=4.0):
+    if truth.dispersion_axis is None:
+        yc, xc = truth.psf_center
+        yy, xx = np.indices(shape)
+        return None, (yy - yc) ** 2 + (xx - xc) ** 2 <= (1.5 * truth.psf_width) ** 2
+    axis = truth.dispersion_axis
+    center = truth.trace_center[0]
+    cross = np.arange(shape[0] if axis == 1 else shape[1])[:, None]
+    band = (np.abs(cross - center[None, :]) <= halfwidth) & np.isfinite(center)[None, :]
+    return axis, band if axis == 1 else band.T
+
+
+def _channels(cube, axis, aperture, width):
+    if axis is None:
+        return np.where(aperture, cube, 0).sum(axis=(1, 2))[:, None]
+    columns = np.where(aperture, cube, 0).sum(axis=1 if axis == 1 else 2)
+    lit = np.flatnonzero(aperture.any(axis=0 if axis == 1 else 1))
+    lit = lit[: lit.size // width * width]
+    return columns[:, lit].reshape(cube.shape[0], -1, width).sum(axis=2)
+
+
+def noise_ratio(data, sim, noiseless, width=16, floor=None):
+    """The metric of the module docstring."""
+    axis, aperture = _aperture(sim.truth, data.shape[1:])
+    if floor is None:
+        floor = sim.rateints.data - sim.truth.one_over_f
+    test = _channels(data - noiseless, axis, aperture, width)
+    reference = _channels(floor - noiseless, axis, aperture, width)
+    return float(
+        np.sqrt(np.mean(mad_std(test, axis=0) ** 2) / np.mean(mad_std(reference, axis=0) ** 2))
+    )
+
+
+# -------------------------------------------------------------------------------------------
+# readout layout and the stripe fit on plain arrays
+
+
+def test_layout_reads_nircam_outputs_simultaneously():
+    geometry = ReadoutGeometry("NIRCAM", (16, 256), -1, 2, 4)
+    layout = LineLayout.from_geometry(geometry)
+    index = layout.by_amp()
+    assert index.shape == (4, 64)
+    # column j of every output is read at the same tick, and each output is one 64-px band
+    np.testing.assert_array_equal(np.ptp(layout.ticks[0][index], axis=0), 0)
+    for amp in range(4):
+        assert np.ptp(index[amp]) == 63
+    assert set(layout.parity[index[0]]) == {0, 1}
+
+
+def test_layout_interleaves_miri_outputs():
+    geometry = ReadoutGeometry("MIRI", (416, 72), 1, 2, 4, xstart=1, ystart=529)
+    layout = LineLayout.from_geometry(geometry)
+    np.testing.assert_array_equal(layout.amp, np.arange(72) % 4)
+    assert layout.fast_axis == 1
+
+
+def test_fit_stripes_recovers_offsets_and_line_levels():
+    rng = np.random.default_rng(0)
+    geometry = ReadoutGeometry("NIRSPEC", (32, 256), 2, 1, 1)
+    layout = LineLayout.from_geometry(geometry)
+    levels = rng.normal(0, 5, (3, 256))  # one per fast line (a column) and frame
+    offsets = np.array([[3.0, -2.0], [0.0, 1.0], [10.0, 10.5]])
+    lines = levels[:, :, None] + offsets[:, layout.parity][:, None, :]
+    lines = lines + rng.normal(0, 1.0, lines.shape)
+    fit = fit_stripes(lines, np.ones((256, 32)), layout)
+    # offsets and levels are degenerate by a constant: compare the rebuilt stripes
+    rebuilt = fit.offsets[:, layout.parity][:, None, :] + fit.levels[:, :, :1]
+    truth = lines - rng.normal(0, 1.0, lines.shape) * 0
+    error = rebuilt - (levels[:, :, None] + offsets[:, layout.parity][:, None, :])
+    assert np.std(error) < 0.35  # ~ 1 / sqrt(16) per level, plus the offset error
+    assert truth.shape == rebuilt.shape
+
+
+def test_fill_levels_predicts_an_output_from_the_common_noise():
+    rng = np.random.default_rng(1)
+    common = rng.normal(0, 4, (20, 100, 1))
+    levels = common + rng.normal(0, 1, (20, 100, 4))
+    measured = np.ones(levels.shape, dtype=bool)
+    measured[:, 40:60, :3] = False  # three outputs blind on 20 lines, as NIRCam in the trace
+    filled = fill_levels(np.where(measured, levels, np.nan), measured)
+    error = (filled - levels)[~measured]
+    assert np.std(error) < 1.6  # the independent part (1) plus prediction noise, not 4
+    np.testing.assert_array_equal(filled[measured], levels[measured])
+
+
+# -------------------------------------------------------------------------------------------
+# science against the simulator
+
+MODES = {
+    # name: (exposure type, simulate kwargs, largest noise ratio accepted after correction)
+    "NRS_BRIGHTOBJ": ("NRS_BRIGHTOBJ", {}, 1.05),
+    "NRC_TSGRISM-4out": ("NRC_TSGRISM", {"subarray": "SUBGRISM64", "noutputs": 4}, 1.25),
+    "NRC_TSGRISM-1out": ("NRC_TSGRISM", {"subarray": "SUBGRISM64", "noutputs": 1}, 1.15),
+    "MIR_LRS-SLITLESS": ("MIR_LRS-SLITLESS", {}, 1.15),
+    "NRC_TSIMAGE": ("NRC_TSIMAGE", {"nints": 120}, 1.60),
+}
+
+
+@pytest.mark.parametrize("name", list(MODES))
+def test_correlated_noise_is_removed_to_near_white_floor(name):
+    exp_type, kwargs, limit = MODES[name]
+    sim, noiseless = _simulate(exp_type, **{"nints": 30, **kwargs})
+    result = OneOverFStep().run(sim.rateints)
+    before = noise_ratio(sim.rateints.data, sim, noiseless)
+    after = noise_ratio(result.data, sim, noiseless)
+    print(f"{name}: noise ratio {before:.3f} -> {after:.3f}")
+    assert after <= limit
+    assert after < 1 + 0.5 * (before - 1)
+
+
+@pytest.mark.slow
+def test_soss_correlated_noise_is_removed_to_white_floor():
+    sim, noiseless = _simulate("NIS_SOSS", nints=16, ngroups=4)
+    result = OneOverFStep().run(sim.rateints)
+    before = noise_ratio(sim.rateints.data, sim, noiseless)
+    after = noise_ratio(result.data, sim, noiseless)
+    print(f"NIS_SOSS: noise ratio {before:.3f} -> {after:.3f}")
+    assert after <= 1.05 < before
+
+
+@pytest.fixture(scope="module")
+def nirspec():
+    sim, noiseless = _simulate("NRS_BRIGHTOBJ", nints=40, ngroups=4, seed=11, cosmic_rays=False)
+    return sim, noiseless, OneOverFStep().run(sim.rateints)
+
+
+def _white_light(cube, sim):
+    axis, aperture = _aperture(sim.truth, cube.shape[1:])
+    return np.where(aperture, cube, 0).sum(axis=(1, 2))
+
+
+def test_transit_depth_and_source_flux_are_unbiased(nirspec):
+    sim, noiseless, result = nirspec
+    floor = sim.rateints.data - sim.truth.one_over_f
+    in_transit = sim.truth.light_curve < 1 - 0.5 * (1 - sim.truth.light_curve.min())
+    assert 3 < in_transit.sum() < len(in_transit) - 3
+
+    def depth(cube):
+        flux = _white_light(cube, sim)
+        return 1 - flux[in_transit].mean() / flux[~in_transit].mean(), flux
+
+    true_depth, _ = depth(noiseless)
+    floor_depth, floor_flux = depth(floor)
+    our_depth, our_flux = depth(result.data)
+    scatter = np.std(floor_flux[~in_transit]) / floor_flux.mean()
+    sigma = scatter * np.sqrt(1 / in_transit.sum() + 1 / (~in_transit).sum())
+    assert abs(our_depth - true_depth) < 4 * sigma
+    assert abs(our_depth - floor_depth) < 2 * sigma
+    # the source flux itself: the time-averaged aperture flux stays within its noise
+    assert abs(our_flux.mean() - floor_flux.mean()) < 4 * np.std(floor_flux) / np.sqrt(40)
+
+
+def test_source_model_keeps_channel_transit_depths():
+    """NIRCam grism, 4 outputs: the source model is on; channel depths must not move."""
+    sim, noiseless = _simulate(
+        "NRC_TSGRISM", nints=40, subarray="SUBGRISM64", noutputs=4, seed=9, cosmic_rays=False
+    )
+    result = OneOverFStep().run(sim.rateints)
+    assert np.all(result.tso_vectors["one_over_f_scale"] != 1.0)  # the model was fitted
+    in_transit = sim.truth.light_curve < 1 - 0.5 * (1 - sim.truth.light_curve.min())
+    axis, aperture = _aperture(sim.truth, noiseless.shape[1:])
+
+    def depths(cube):
+        flux = _channels(cube, axis, aperture, 128)
+        return 1 - flux[in_transit].mean(axis=0) / flux[~in_transit].mean(axis=0), flux
+
+    true, _ = depths(noiseless)
+    ours, flux = depths(result.data)
+    error = np.std(flux[~in_transit], axis=0) / flux.mean(axis=0)
+    error *= np.sqrt(1 / in_transit.sum() + 1 / (~in_transit).sum())
+    pulls = (ours - true) / error
+    print(f"channel depth pulls: mean {pulls.mean():.2f}, rms {np.sqrt(np.mean(pulls**2)):.2f}")
+    assert abs(pulls.mean()) < 3 / np.sqrt(pulls.size) + 0.5
+    assert np.sqrt(np.mean(pulls**2)) < 2.0
+
+
+def test_mask_and_vectors_are_saved_and_survive_save_load(nirspec, tmp_path):
+    _, _, result = nirspec
+    mask = np.asarray(result.one_over_f_mask)
+    assert mask.dtype == np.uint8 and 0.2 < mask.mean() < 0.9
+    path = tmp_path / "corrected_rateints.fits"
+    result.save(path)
+    with datamodels.open(path) as reopened:
+        np.testing.assert_array_equal(reopened.one_over_f_mask, mask)
+        assert reopened.meta.cal_step.tso_one_over_f == "COMPLETE"
+        names = reopened.tso_vectors.dtype.names
+        assert "one_over_f_rms" in names and "one_over_f_scale" in names
+        assert np.all(np.asarray(reopened.tso_vectors["one_over_f_rms"]) > 0)
+
+
+def test_input_model_and_dq_are_not_modified():
+    sim, _ = _simulate("NRS_BRIGHTOBJ", nints=4, ngroups=3, crop=(32, 256))
+    before = sim.rateints.data.copy()
+    dq = sim.rateints.dq.copy()
+    result = OneOverFStep().run(sim.rateints)
+    np.testing.assert_array_equal(sim.rateints.data, before)
+    np.testing.assert_array_equal(result.dq, dq)
+    assert result is not sim.rateints
+    assert "tso_one_over_f" not in sim.rateints.meta.cal_step.instance
+
+
+def test_flagged_pixels_are_not_used():
+    sim, _ = _simulate("NRS_BRIGHTOBJ", nints=6, ngroups=3, crop=(32, 256), cosmic_rays=False)
+    clean = OneOverFStep().run(sim.rateints)
+    hot = sim.rateints.copy()
+    hot.data[:, 2, ::7] = 1e6  # hot dark pixels, flagged
+    hot.dq[:, 2, ::7] |= datamodels.dqflags.pixel["DO_NOT_USE"]
+    result = OneOverFStep().run(hot)
+    others = np.ones((32, 256), dtype=bool)
+    others[2, ::7] = False
+    assert not result.one_over_f_mask[2, ::7].any()
+    difference = np.abs(result.data - clean.data)[:, others]
+    assert np.median(difference) < 0.1 * np.std(sim.truth.one_over_f)
+
+
+def test_user_mask_file_replaces_automatic_mask(tmp_path):
+    sim, _ = _simulate("NRS_BRIGHTOBJ", nints=4, ngroups=3, crop=(32, 256))
+    dark = np.zeros((32, 256), dtype=bool)
+    dark[:6] = dark[-6:] = True
+    path = tmp_path / "dark.npy"
+    np.save(path, dark)
+    result = OneOverFStep(mask_file=str(path)).run(sim.rateints)
+    np.testing.assert_array_equal(result.one_over_f_mask.astype(bool), dark)
+
+
+def test_trace_center_attribute_defines_the_mask():
+    sim, _ = _simulate("NRS_BRIGHTOBJ", nints=4, ngroups=3, crop=(32, 256))
+    model = sim.rateints.copy()
+    model.trace_center = np.full((1, 256), 16.0)
+    result = OneOverFStep(mask_method="trace", mask_pad=2.0).run(model)
+    mask = result.one_over_f_mask.astype(bool)
+    # 4 x 2 px (default width) + 2 px about row 16: rows 6..26 masked everywhere
+    assert not mask[6:27].any() and mask[:5].all()
+
+
+def _slopes(ramp, group_time):
+    """Least-squares slopes (DN/s) of every pixel of every integration."""
+    t = np.arange(ramp.shape[1]) - (ramp.shape[1] - 1) / 2
+    return (np.tensordot(ramp, t, axes=([1], [0])) / (t**2).sum() / group_time).astype(np.float32)
+
+
+def test_ramp_groups_are_corrected_through_differences():
+    kwargs = dict(nints=16, ngroups=5, seed=3, cosmic_rays=False)
+    sim = simulate_tso("NRS_BRIGHTOBJ", products=("ramp",), keep_group_noise=True, **kwargs)
+    quiet = dict(photon_noise=False, read_noise=False, one_over_f=False)
+    noiseless = simulate_tso("NRS_BRIGHTOBJ", products=("rateints",), **quiet, **kwargs)
+    ramp = sim.ramp
+    result = OneOverFStep().run(ramp)
+    assert isinstance(result, datamodels.RampModel) and result.data.shape == ramp.data.shape
+    np.testing.assert_array_equal(result.groupdq, ramp.groupdq)
+    assert len(result.tso_vectors) == 16
+    group_time = ramp.meta.exposure.group_time
+    floor = _slopes(ramp.data - sim.truth.group_noise, group_time)
+    before = noise_ratio(_slopes(ramp.data, group_time), sim, noiseless.rateints.data, floor=floor)
+    after = noise_ratio(_slopes(result.data, group_time), sim, noiseless.rateints.data, floor=floor)
+    print(f"NRS_BRIGHTOBJ ramp: noise ratio of slopes {before:.3f} -> {after:.3f}")
+    assert after <= 1.05 < before
+    # every group, not only the slope: the group-to-group 1/f summed along each fast line (a
+    # column) drops to the noise of measuring it on ~16 dark pixels
+    steps = np.diff(result.data - (ramp.data - sim.truth.group_noise), axis=1).sum(axis=2)
+    injected = np.diff(sim.truth.group_noise, axis=1).sum(axis=2)
+    assert np.std(steps) < 0.6 * np.std(injected)
+
+
+# -------------------------------------------------------------------------------------------
+# bad input
+
+
+def test_rejects_wrong_model_type():
+    model = datamodels.ImageModel(np.zeros((10, 10), dtype=np.float32))
+    with pytest.raises(TypeError, match="RampModel"):
+        OneOverFStep().run(model)
+
+
+def test_rejects_single_integration_and_all_nan():
+    sim, _ = _simulate("NRS_BRIGHTOBJ", nints=2, ngroups=3, crop=(32, 64))
+    one = sim.rateints.copy()
+    one.data = one.data[:1]
+    with pytest.raises(ValueError, match="at least 2"):
+        OneOverFStep().run(one)
+    nan = sim.rateints.copy()
+    nan.data[:] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        OneOverFStep().run(nan)
+
+
+def test_rejects_missing_readout_metadata():
+    sim, _ = _simulate("NRS_BRIGHTOBJ", nints=2, ngroups=3, crop=(32, 64))
+    model = sim.rateints.copy()
+    model.meta.subarray.fastaxis = None
+    with pytest.raises(ReadoutMetadataError, match="FASTAXIS"):
+        OneOverFStep().run(model)
