@@ -10,10 +10,10 @@ from stdatamodels.jwst.datamodels import dqflags
 from tso_steps.jump.detect import detect_jumps, resolve_workers
 from tso_steps.jump.events import disk_offsets, expand_events
 from tso_steps.jump.step import TSOJumpStep
-from tso_steps.jump.timeseries import clipped_rms_last, strided_rolling_median
 from tso_steps.readout import ReadoutMetadataError
 from tso_steps.simulate import CosmicRays, Jitter, simulate_tso
 from tso_steps.simulate.scoring import group_difference_noise, score_jump_flags
+from tso_steps.stats import clipped_rms_last, strided_rolling_median
 
 JUMP = dqflags.group["JUMP_DET"]
 SATURATED = dqflags.group["SATURATED"]

@@ -21,14 +21,19 @@ import pytest
 from stdatamodels.jwst import datamodels
 
 from tso_steps.one_over_f.outputs import fill_levels
-from tso_steps.one_over_f.robust import mad_std
 from tso_steps.one_over_f.step import OneOverFStep
 from tso_steps.one_over_f.stripes import LineLayout, fit_stripes
 from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
 from tso_steps.simulate import simulate_tso
+from tso_steps.stats import robust_std_last
 
 # -------------------------------------------------------------------------------------------
 # helpers
+
+
+def _mad_std(cube):
+    """Robust scatter over integrations of every pixel."""
+    return robust_std_last(np.moveaxis(cube, 0, -1), min_count=1)
 
 
 def _simulate(mode, nints=30, ngroups=4, seed=5, **kw):
@@ -69,9 +74,7 @@ def noise_ratio(data, sim, noiseless, width=16, floor=None):
         floor = sim.rateints.data - sim.truth.one_over_f
     test = _channels(data - noiseless, axis, aperture, width)
     reference = _channels(floor - noiseless, axis, aperture, width)
-    return float(
-        np.sqrt(np.mean(mad_std(test, axis=0) ** 2) / np.mean(mad_std(reference, axis=0) ** 2))
-    )
+    return float(np.sqrt(np.mean(_mad_std(test) ** 2) / np.mean(_mad_std(reference) ** 2)))
 
 
 # -------------------------------------------------------------------------------------------

@@ -1,20 +1,22 @@
-"""Robust time-series statistics shared by the steps (outliers, jumps, background, 1/f).
+"""Robust time-series statistics shared by the steps (jumps, outliers, 1/f, masks).
 
-All functions work on plain arrays whose first axis is time (integrations), ignore NaN and
-masked samples, and never let a masked sample blank a statistic.
+The functions work on plain arrays, ignore NaN (the mark of a sample that must not be used)
+and never let a bad sample blank or drag a statistic.  Most work along the last axis, where
+one ``np.sort`` of many short rows is much faster than ``np.nanmedian`` or
+``scipy.ndimage.median_filter``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 __all__ = [
     "MAD_TO_SIGMA",
-    "fill_masked_in_time",
-    "relative_flux",
+    "clipped_rms_last",
+    "nanmedian_last",
     "robust_std",
-    "rolling_median",
+    "robust_std_last",
+    "strided_rolling_median",
 ]
 
 #: Ratio of the standard deviation to the median absolute deviation for a Gaussian.
@@ -44,115 +46,191 @@ def robust_std(values, axis=None, center=None):
     return MAD_TO_SIGMA * np.nanmedian(deviation, axis=axis)
 
 
-def fill_masked_in_time(series, mask=None):
-    """Replace NaN or masked samples by linear interpolation along the first (time) axis.
+def nanmedian_last(values, min_count=1, max_samples=None):
+    """Median along the last axis, ignoring NaN, by one sort.
 
-    Each pixel's series is interpolated from its own unmasked samples; samples before the
-    first or after the last good one take the nearest good value. A pixel with no good
-    sample stays NaN.
+    Much faster than ``np.nanmedian`` on many short rows.
 
     Parameters
     ----------
-    series : ndarray, shape ``(ntime, ...)``
-    mask : ndarray of bool, optional
-        True where a sample must not be used (in addition to NaN).
-
-    Returns
-    -------
-    ndarray of float32 or float64
-        A filled copy (the dtype of ``series`` when floating, else float64).
-    """
-    series = np.asarray(series)
-    dtype = series.dtype if np.issubdtype(series.dtype, np.floating) else np.float64
-    filled = series.astype(dtype, copy=True)
-    bad = ~np.isfinite(filled)
-    if mask is not None:
-        bad |= mask
-    if not bad.any():
-        return filled
-    flat = filled.reshape(filled.shape[0], -1)
-    bad_flat = bad.reshape(bad.shape[0], -1)
-    columns = np.flatnonzero(bad_flat.any(axis=0))
-    time = np.arange(flat.shape[0])
-    for column in columns:
-        good = ~bad_flat[:, column]
-        if good.any():
-            flat[~good, column] = np.interp(time[~good], time[good], flat[good, column])
-        else:
-            flat[:, column] = np.nan
-    return filled
-
-
-def rolling_median(series, window, mask=None):
-    """Running median along the first (time) axis, robust to NaN and masked samples.
-
-    Masked and NaN samples are first replaced by interpolation from the pixel's own good
-    neighbours in time (:func:`fill_masked_in_time`), so a bad sample can neither blank nor
-    drag the median; the ends of the series are reflected.
-
-    Parameters
-    ----------
-    series : ndarray, shape ``(ntime, ...)``
-    window : int
-        Number of samples in the window (an even number is increased by one).
-    mask : ndarray of bool, optional
-        True where a sample must not be used.
+    values : ndarray
+        Floating-point array; NaN marks unusable samples.
+    min_count : int
+        Minimum number of finite samples; fewer give NaN.
+    max_samples : int, optional
+        Subsample longer rows to about this many values (an approximate median, e.g. to
+        start an iterative clip).
 
     Returns
     -------
     ndarray
-        Same shape as ``series``.
+        Shape ``values.shape[:-1]``, the dtype of ``values``.
     """
-    window = int(window)
-    if window < 1:
-        raise ValueError(f"window must be >= 1, got {window}")
-    if window % 2 == 0:
-        window += 1
-    window = min(window, 2 * (series.shape[0] // 2) + 1)
-    filled = fill_masked_in_time(series, mask)
-    size = (window,) + (1,) * (filled.ndim - 1)
-    all_bad = ~np.isfinite(filled)
-    if all_bad.any():
-        filled[all_bad] = 0.0
-    result = ndimage.median_filter(filled, size=size, mode="reflect")
-    result[all_bad] = np.nan
-    return result
+    if max_samples and values.shape[-1] > max_samples:
+        values = values[..., :: values.shape[-1] // max_samples]
+    ordered = np.sort(values, axis=-1)  # NaN sort to the end
+    count = np.count_nonzero(np.isfinite(ordered), axis=-1)
+    lo = np.maximum((count - 1) // 2, 0)[..., None]
+    hi = np.maximum(count // 2, 0)
+    hi = np.minimum(hi, values.shape[-1] - 1)[..., None]
+    median = 0.5 * (
+        np.take_along_axis(ordered, lo, axis=-1)[..., 0]
+        + np.take_along_axis(ordered, hi, axis=-1)[..., 0]
+    )
+    return np.where(count < max(min_count, 1), np.nan, median).astype(median.dtype, copy=False)
 
 
-def relative_flux(cube, mask=None, bright_quantile=0.5):
-    """Each integration's flux relative to the exposure's median frame.
-
-    The ratio is the median over well-exposed pixels (the brightest half of the median
-    frame by default) of ``frame / median_frame``, so a transit, an eclipse or a ramp shows
-    up as a per-integration scale and not as a change of individual pixels.
+def robust_std_last(values, min_count=3, max_samples=None):
+    """Standard deviation from the median absolute deviation along the last axis.
 
     Parameters
     ----------
-    cube : ndarray, shape ``(nints, ny, nx)`` or ``(nints, n)``
-    mask : ndarray of bool, optional
-        True where a sample must not be used.
-    bright_quantile : float
-        Pixels whose median-frame level is above this quantile of the positive median-frame
-        values are used (0.5: the brightest half).
+    values : ndarray
+        NaN marks unusable samples.
+    min_count : int
+        Minimum number of finite samples; fewer give NaN.
+    max_samples : int, optional
+        Subsample longer rows to about this many values.
 
     Returns
     -------
-    ndarray of float64, shape ``(nints,)``
-        Scale factors with median 1; 1 where nothing could be measured.
+    ndarray
+        ``1.4826 * median(|values - median(values)|)``, shape ``values.shape[:-1]``.
     """
-    data = np.asarray(cube, dtype=np.float64).reshape(cube.shape[0], -1)
-    if mask is not None:
-        data = np.where(mask.reshape(data.shape), np.nan, data)
-    reference = np.nanmedian(data, axis=0)
-    positive = np.isfinite(reference) & (reference > 0)
-    if not positive.any():
-        return np.ones(cube.shape[0])
-    threshold = np.quantile(reference[positive], bright_quantile)
-    bright = positive & (reference >= threshold)
-    ratio = np.nanmedian(data[:, bright] / reference[bright], axis=1)
-    ratio = np.where(np.isfinite(ratio), ratio, np.nan)
-    norm = np.nanmedian(ratio)
-    if not np.isfinite(norm) or norm == 0:
-        return np.ones(cube.shape[0])
-    ratio = ratio / norm
-    return np.where(np.isfinite(ratio), ratio, 1.0)
+    center = nanmedian_last(values, min_count, max_samples)
+    deviation = np.abs(values - center[..., None])
+    return MAD_TO_SIGMA * nanmedian_last(deviation, min_count, max_samples)
+
+
+def clipped_rms_last(values, scale, clip=4.0, min_count=3):
+    """Root-mean-square along the last axis of the samples within ``clip * scale`` of zero.
+
+    For residuals already centred on zero. The median absolute deviation is robust but uses
+    only 37 % of the information in Gaussian data; its ~6 % scatter for a few hundred
+    samples inflates the tail rate of a 4-sigma test by half. Seeded with a MAD ``scale``
+    (and applied twice), the clipped RMS keeps the robustness to outliers with almost full
+    efficiency (truncation at 4 sigma biases it by 0.2 %).
+
+    Parameters
+    ----------
+    values : ndarray
+        NaN marks unusable samples.
+    scale : ndarray
+        Shape ``values.shape[:-1]``, the current estimate of the scatter.
+    clip : float
+        Samples beyond ``clip * scale`` are ignored.
+    min_count : int
+        Minimum number of samples kept; fewer give NaN.
+
+    Returns
+    -------
+    rms : ndarray
+        Shape ``values.shape[:-1]``.
+    count : ndarray of int
+        Samples used.
+    """
+    with np.errstate(invalid="ignore"):
+        inside = np.abs(values) <= clip * scale[..., None]
+        count = inside.sum(axis=-1)
+        kept = np.where(inside, values, 0.0)
+        sumsq = np.einsum("...i,...i->...", kept, kept)
+        rms = np.sqrt(sumsq / np.maximum(count, 1))
+    rms[count < min_count] = np.nan
+    return rms.astype(values.dtype, copy=False), count
+
+
+def strided_rolling_median(values, window, stride=None, min_count=1):
+    """Running NaN-aware median along the last axis that leaves each sample out of its own.
+
+    Positions are taken ``stride`` at a time; each group shares one window of ``window``
+    samples centred on it (shifted inwards at the ends of the series) that is sorted once.
+    A sample's reference is the median of that window *without the sample itself*, obtained
+    from the sorted window by comparing the sample with the two central order statistics.
+    Leaving the sample out matters: a median that includes it follows the sample's own
+    noise, which narrows the core of the residual distribution but not its tails, so a
+    scatter measured from the residuals would be underestimated and the false-alarm rate of a
+    threshold test would be several times the Gaussian one. With
+    ``values.shape[-1] <= window`` the window is the whole series.
+
+    Parameters
+    ----------
+    values : ndarray, shape ``(..., ntime)``
+        NaN marks unusable samples.
+    window : int
+        Samples per window (an even number is increased by one).
+    stride : int, optional
+        Positions sharing one window; default ``max(1, window // 3)``.
+    min_count : int
+        Minimum number of other finite samples in a window; fewer give NaN.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``values``.
+    """
+    shape = values.shape
+    ntime = shape[-1]
+    flat = values.reshape(-1, ntime)
+    window = min(int(window) | 1, ntime)
+    stride = max(1, window // 3) if stride is None else max(1, int(stride))
+    stride = min(stride, max(1, window // 2))
+    # targets and results in time-major layout: the rank comparisons below then broadcast
+    # along contiguous rows, which is ~20x faster than along short trailing axes
+    flat_t = np.ascontiguousarray(flat.T)
+    result_t = np.empty_like(flat_t)
+    # rows with a NaN anywhere take the slower general path; the others a fixed-rank one
+    partial = np.flatnonzero(np.isnan(flat).any(axis=1))
+    for t0 in range(0, ntime, stride):
+        t1 = min(t0 + stride, ntime)
+        lo_edge = int(np.clip((t0 + t1 - 1) // 2 - window // 2, 0, ntime - window))
+        ordered = np.sort(flat[:, lo_edge : lo_edge + window], axis=-1)
+        result_t[t0:t1] = _leave_one_out_full(ordered, flat_t[t0:t1])
+        if partial.size:
+            result_t[t0:t1, partial] = _leave_one_out_general(
+                ordered[partial], flat[partial, t0:t1], min_count
+            ).T
+    if window - 1 < min_count:
+        result_t[:] = np.nan
+    return np.ascontiguousarray(result_t.T).reshape(shape)
+
+
+def _leave_one_out_full(ordered, targets_t):
+    """Leave-one-out median of sorted rows without NaN (fixed order-statistic ranks).
+
+    ``ordered`` is ``(n, window)``, ``targets_t`` is ``(k, n)`` (time-major); returns
+    ``(k, n)``.
+    """
+    window = ordered.shape[1]
+    lo, hi = (window - 2) // 2, (window - 1) // 2
+    s_lo, s_lo1, s_hi, s_hi1 = (
+        np.ascontiguousarray(ordered[:, k]) for k in (lo, lo + 1, hi, hi + 1)
+    )
+    # removing a sample at or below an order statistic moves that statistic up one
+    median = (targets_t <= s_lo).astype(ordered.dtype)
+    median *= s_lo1 - s_lo
+    median += s_lo
+    upper = (targets_t <= s_hi).astype(ordered.dtype)
+    upper *= s_hi1 - s_hi
+    upper += s_hi
+    median += upper
+    median *= 0.5
+    return median
+
+
+def _leave_one_out_general(ordered, targets, min_count):
+    """Leave-one-out median of sorted rows (NaN last) of which ``targets`` are members."""
+    count = np.count_nonzero(np.isfinite(ordered), axis=-1)
+    others = count[:, None] - np.isfinite(targets)
+    lo = np.maximum((others - 1) // 2, 0)
+    hi = np.maximum(others // 2, 0)
+    last = ordered.shape[1] - 1
+
+    def order_stat(index):
+        return np.take_along_axis(ordered, np.minimum(index, last), axis=-1)
+
+    with np.errstate(invalid="ignore"):
+        lo = lo + (targets <= order_stat(lo))
+        hi = hi + (targets <= order_stat(hi))
+    median = 0.5 * (order_stat(lo) + order_stat(hi))
+    median[others < max(min_count, 1)] = np.nan
+    return median

@@ -26,7 +26,7 @@ from stdatamodels.jwst.datamodels import dqflags
 from tso_steps.jump.events import expand_events
 from tso_steps.jump.regressors import FrameSamples, fit_frame_regressors, sample_frame_pixels
 from tso_steps.jump.residuals import apply_noise_prior, clean_residuals
-from tso_steps.jump.timeseries import strided_rolling_median
+from tso_steps.stats import strided_rolling_median
 
 __all__ = ["JumpResult", "detect_jumps", "resolve_workers"]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tso_steps.jump.timeseries import nanmedian_last, robust_std_last
+from tso_steps.stats import nanmedian_last, robust_std_last
 
 __all__ = ["FrameSamples", "fit_frame_regressors", "sample_frame_pixels"]
 

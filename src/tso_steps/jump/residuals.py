@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tso_steps.jump.timeseries import MAD_TO_SIGMA, clipped_rms_last, nanmedian_last
+from tso_steps.stats import MAD_TO_SIGMA, clipped_rms_last, nanmedian_last
 
 __all__ = ["apply_noise_prior", "clean_residuals"]
 

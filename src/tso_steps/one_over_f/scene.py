@@ -12,8 +12,8 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
-from tso_steps.one_over_f.robust import mad_std, nanmedian
 from tso_steps.one_over_f.stripes import fit_stripes, stripe_image
+from tso_steps.stats import nanmedian_last, robust_std_last
 
 __all__ = [
     "MAX_MODEL_FRAMES",
@@ -43,7 +43,7 @@ def nanmedian_frames(get_frames, n, shape, max_frames=MAX_MODEL_FRAMES):
         warnings.simplefilter("ignore", RuntimeWarning)  # pixels bad in every frame
         for start in range(0, ny, rows):
             block = slice(start, min(start + rows, ny))
-            median[block] = nanmedian(get_frames(use, block), axis=0)
+            median[block] = nanmedian_last(np.moveaxis(get_frames(use, block), 0, -1))
     return median
 
 
@@ -113,9 +113,10 @@ def pixel_weights(residuals, use, dark, source_image, noisy=10.0):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if residuals.shape[0] >= 5:
-            var_pixel = mad_std(residuals, axis=0) ** 2
+            var_pixel = robust_std_last(np.moveaxis(residuals, 0, -1), min_count=1) ** 2
         else:  # too few frames for a per-pixel scatter: the spatial scatter of dark pixels
-            var_pixel = np.full(residuals.shape[1:], mad_std(residuals[:, dark].ravel()) ** 2)
+            spatial = robust_std_last(residuals[:, dark].ravel(), min_count=1)
+            var_pixel = np.full(residuals.shape[1:], spatial**2)
         reference = dark & np.isfinite(var_pixel)
         v0 = np.median(var_pixel[reference]) if reference.any() else np.nan
         if not np.isfinite(v0) or v0 <= 0:
@@ -166,7 +167,7 @@ def fit_source(frames, basis, bright, kappa=5.0):
             except np.linalg.LinAlgError:
                 return default
             residual = np.where(use, y - np.einsum("fpi,fi->fp", x, coeffs), np.nan)
-            limit = kappa * mad_std(residual, axis=1, max_samples=20000)
+            limit = kappa * robust_std_last(residual, min_count=1, max_samples=20000)
             use &= np.abs(residual) <= limit[:, None]
     return np.where(np.isfinite(coeffs), coeffs, default)
 
@@ -178,7 +179,8 @@ def bright_pixels(source_image, source, dark, n_sigma=10.0, min_count=10):
     scatter of the unilluminated pixels: there is then no source to scale.
     """
     finite = np.isfinite(source_image)
-    noise = mad_std(source_image[dark & finite]) if (dark & finite).any() else 0.0
+    usable = dark & finite
+    noise = robust_std_last(source_image[usable], min_count=1) if usable.any() else 0.0
     noise = noise if np.isfinite(noise) else 0.0
     with np.errstate(invalid="ignore"):
         candidates = source & finite & (source_image > n_sigma * noise) & (source_image > 0)
