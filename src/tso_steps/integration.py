@@ -20,4 +20,5 @@ def get_steps():
         ("tso_steps.PixelTimingStep", "tso_pixel_timing", False),
         ("tso_steps.TSOJumpStep", "tso_jump", False),
         ("tso_steps.OneOverFStep", "tso_one_over_f", False),
+        ("tso_steps.CentroidStep", "tso_centroid", False),
     ]

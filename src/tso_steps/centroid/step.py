@@ -1,0 +1,148 @@
+"""CentroidStep: per-integration centroid and PSF width of an imaging time series."""
+
+import logging
+import warnings
+
+import numpy as np
+from jwst.stpipe import Step
+from stdatamodels.jwst import datamodels
+from stdatamodels.jwst.datamodels import dqflags
+
+from tso_steps.centroid.centroiding import measure_centroids
+from tso_steps.vectors import add_vectors
+
+__all__ = ["IMAGING_EXP_TYPES", "CentroidStep"]
+
+log = logging.getLogger("stpipe.tso_steps.centroid")
+
+#: Exposure types with one point source on an image (time-series or plain imaging).
+IMAGING_EXP_TYPES = ("NRC_TSIMAGE", "NRC_IMAGE", "NIS_IMAGE", "MIR_IMAGE")
+
+DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
+
+
+def _variance(model, rows=16):
+    """Per-pixel variance image (median over integrations) for the fit weights, or None.
+
+    The median over integrations decouples the weights from each integration's own noise
+    (jwst's VAR_POISSON is computed from the measured slope).  Slabs of ``rows`` rows keep
+    the working copy small.
+    """
+    shape = model.data.shape
+    parts = [getattr(model, name, None) for name in ("var_poisson", "var_rnoise", "var_flat")]
+    parts = [p for p in parts if p is not None and p.shape == shape]
+    if not parts and model.err is not None and model.err.shape == shape:
+        parts = [model.err]
+        squared = True
+    else:
+        squared = False
+    if not parts:
+        return None
+    var = np.empty(shape[1:], dtype=np.float64)
+    for y0 in range(0, shape[1], rows):
+        rows_of = [np.asarray(p[:, y0 : y0 + rows], dtype=np.float64) for p in parts]
+        slab = rows_of[0] ** 2 if squared else np.sum(rows_of, axis=0)
+        slab[~np.isfinite(slab) | (slab <= 0)] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            var[y0 : y0 + rows] = np.nanmedian(slab, axis=0)
+    if not np.isfinite(var).any():
+        return None
+    return var
+
+
+class CentroidStep(Step):
+    """Measure the source centroid and PSF width in every integration of an imaging TSO.
+
+    Input: a rateints or calints ``CubeModel`` of an imaging exposure (NRC_TSIMAGE,
+    including defocused weak-lens PSFs).  Output: a copy with ``tso_vectors`` columns
+    ``centroid_x``, ``centroid_y`` (0-based pixels of the array), ``psf_width_x``,
+    ``psf_width_y`` (FWHM-equivalent from second moments, pixels) and, for the default
+    template method, ``centroid_x_err``, ``centroid_y_err`` (formal 1-sigma, pixels).
+    Samples flagged DO_NOT_USE and NaN samples are not used.  Pixel data and DQ are not
+    changed.  A model passed in Python is copied first (the input is not modified) unless
+    the step runs inside a pipeline; a file name is opened and its model updated.
+    """
+
+    class_alias = "tso_centroid"
+
+    spec = """
+    method = option('template', 'gaussian', 'com', default='template')  # template: least-squares shift against the median frame (any PSF shape); gaussian: photutils centroid_2dg; com: centre of mass
+    window_radius = float(min=1.0, default=None)  # radius of the circular fit window, pixels; None: from the median frame's profile
+    center = float_list(min=2, max=2, default=None)  # 0-based (x, y) starting position; None: the brightest source of the median frame
+    clip_sigma = float(min=0.0, default=5.0)  # template: reject pixels with residuals beyond this many robust sigma (unflagged cosmic rays); 0 disables
+    max_iter = integer(min=1, default=10)  # template: Gauss-Newton iterations per integration
+    suffix = string(default='centroid')  # suffix of the output file
+    """  # noqa: E501
+
+    def process(self, input_data):
+        """Measure the centroids.
+
+        Parameters
+        ----------
+        input_data : str or `~stdatamodels.jwst.datamodels.CubeModel`
+            Imaging rateints or calints.
+
+        Returns
+        -------
+        `~stdatamodels.jwst.datamodels.CubeModel`
+            The input (a copy of a model passed in Python) with the ``tso_vectors`` columns
+            added.
+
+        Raises
+        ------
+        TypeError
+            If the input is not a 3-D ``CubeModel``.
+        ValueError
+            For a non-imaging exposure type, fewer than 2 integrations or all-NaN data.
+        """
+        # a file is opened and updated without a copy (like jwst's steps); a model passed
+        # in Python is copied unless the step runs inside a pipeline
+        result = self.prepare_output(input_data)
+        if not isinstance(result, datamodels.CubeModel):
+            raise TypeError(
+                "tso_centroid takes imaging rateints/calints (a CubeModel), got "
+                f"{type(result).__name__}."
+            )
+        exp_type = result.meta.exposure.type
+        if exp_type not in IMAGING_EXP_TYPES:
+            raise ValueError(
+                f"tso_centroid measures point-source centroids on images "
+                f"({', '.join(IMAGING_EXP_TYPES)}); exposure type {exp_type!r} is not one. "
+                "For spectra, use the trace step."
+            )
+        nints = result.data.shape[0]
+        if nints < 2:
+            raise ValueError(f"tso_centroid needs at least 2 integrations, got {nints}.")
+        if not np.isfinite(result.data).any():
+            raise ValueError("The input data are entirely NaN.")
+
+        mask = (result.dq & DO_NOT_USE) != 0
+        if mask.ndim == 2:
+            mask = np.broadcast_to(mask, result.data.shape)
+        table = measure_centroids(
+            result.data,
+            variance=_variance(result),
+            mask=mask,
+            method=self.method,
+            center=self.center,
+            window_radius=self.window_radius,
+            clip_sigma=self.clip_sigma,
+            max_iter=self.max_iter,
+        )
+        add_vectors(result, {name: table[name] for name in table.colnames})
+        cx, cy = np.asarray(table["centroid_x"]), np.asarray(table["centroid_y"])
+        log.info(
+            "%s centroids of %d integrations: median (x, y) = (%.3f, %.3f) px, "
+            "scatter (%.4f, %.4f) px; window radius %.1f px%s",
+            self.method,
+            nints,
+            np.nanmedian(cx),
+            np.nanmedian(cy),
+            np.nanstd(cx),
+            np.nanstd(cy),
+            table.meta["window_radius"],
+            f", {table.meta['n_clipped']} pixels clipped" if self.method == "template" else "",
+        )
+        result.meta.cal_step.tso_centroid = "COMPLETE"
+        return result
