@@ -15,6 +15,14 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 from tso_steps.centroid.step import CentroidStep  # noqa: E402
 from tso_steps.jump.step import TSOJumpStep  # noqa: E402
 from tso_steps.one_over_f.step import OneOverFStep  # noqa: E402
+from tso_steps.outlier.step import TSOOutlierStep  # noqa: E402
 from tso_steps.timing.step import PixelTimingStep  # noqa: E402
 
-__all__ = ["CentroidStep", "OneOverFStep", "PixelTimingStep", "TSOJumpStep", "__version__"]
+__all__ = [
+    "CentroidStep",
+    "OneOverFStep",
+    "PixelTimingStep",
+    "TSOJumpStep",
+    "TSOOutlierStep",
+    "__version__",
+]

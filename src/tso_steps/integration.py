@@ -21,4 +21,5 @@ def get_steps():
         ("tso_steps.TSOJumpStep", "tso_jump", False),
         ("tso_steps.OneOverFStep", "tso_one_over_f", False),
         ("tso_steps.CentroidStep", "tso_centroid", False),
+        ("tso_steps.TSOOutlierStep", "tso_outlier", False),
     ]

@@ -1,0 +1,286 @@
+"""Outlier detection in time: each pixel's series against a flux- and motion-aware model.
+
+Model of pixel ``p`` in integration ``t`` (``f`` the relative flux of the integration,
+``X`` the per-integration motion regressors, ``o`` an additive offset shared by the pixels
+of one detector line and output)::
+
+    data[t, p] = f[t] * (baseline[t, p] + X[t] @ coef[p] + o[t, line(p)]) + noise
+
+``baseline`` is a running median over integrations of ``data / f`` after removing the
+motion and common-mode terms, so a transit, eclipse or ramp (in ``f``) and a slow drift (in
+the running median) are not outliers; ``coef`` is a per-pixel linear regression of the
+residual on the motion regressors (the first- and second-order Taylor terms of the image in
+the shift), so a pixel on the steep flank of a trace that moves during jitter or a tilt
+event is not an outlier either; ``o`` is the median residual of each line segment (1/f
+noise and amplifier offsets, which move whole lines together).  A sample is an outlier
+when its residual, divided by its expected noise (the smoothed ERR), exceeds ``threshold``
+times the pixel's own robust scatter of that ratio (floored at ``floor``).  Flagged and
+DO_NOT_USE samples are excluded from every statistic, and the fit is repeated until the set
+of flags stops changing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from tso_steps.outlier.timeseries import (
+    fill_masked,
+    fit_regressors,
+    group_median,
+    masked_median,
+    robust_scale,
+    sampled_rolling_median,
+)
+
+__all__ = [
+    "detect_series_outliers",
+    "fast_regressors",
+    "flag_block",
+    "noise_and_floor",
+    "series_relative_flux",
+]
+
+log = logging.getLogger("stpipe.tso_steps.outlier")
+
+
+def flag_block(y, bad0, flux, design, noise, floor, threshold, window, step, iterations, groups=()):
+    """Flag outliers in a block of pixel time series (see the module docstring).
+
+    Parameters
+    ----------
+    y : ndarray, shape ``(npix, nints)``
+        Data, one row per pixel.
+    bad0 : ndarray of bool, same shape
+        Samples never used nor flagged.
+    flux : ndarray, shape ``(nints,)``
+        Relative flux.
+    design : ndarray, shape ``(nints, k)``
+        Motion regressors (``k`` may be 0).
+    noise : ndarray, same shape as ``y``, or float
+        Expected noise of each sample divided by the relative flux (e.g. the smoothed ERR),
+        or 1: residuals are divided by it before the per-pixel scatter is measured, so a
+        pixel whose photon noise changes (a trace moving onto it) keeps a fair threshold.
+    floor : ndarray, shape ``(npix,)``, or float
+        Smallest allowed scatter of ``residual / noise``.
+    threshold : float
+    window, step : int
+        Running-median window and the spacing of its centres.
+    iterations : int
+        Maximum number of passes.
+    groups : sequence of ndarray of int
+        Rows sharing a common-mode offset (see :func:`timeseries.group_median`); empty for
+        none.
+
+    Returns
+    -------
+    flags : ndarray of bool, shape ``(npix, nints)``
+    model : ndarray of float64, shape ``(npix, nints)``
+        The model of every sample in data units.
+    iterations : int
+        Passes run.
+    """
+    npix, nints = y.shape
+    # Work in the block's precision (float32 halves memory traffic; residuals of a few
+    # hundred sigma at most need no more).
+    norm = y / flux.astype(y.dtype)
+    if np.ndim(noise):
+        noise = noise.astype(y.dtype, copy=False)
+    bad0 = bad0 | ~np.isfinite(norm)
+    regressors = fast_regressors(design, window)
+    ncoef = regressors.shape[1]
+    # Sampled running medians are refined where they jump by more than about two sigma
+    # (the median absolute difference of consecutive samples is 0.95 sigma for white noise).
+    tol = 2.0 * masked_median(np.abs(np.diff(norm, axis=1)), bad0[:, 1:] | bad0[:, :-1])
+    mask = bad0
+    flags = np.zeros_like(bad0)
+    baseline = np.empty_like(norm)
+    motion = np.zeros_like(norm) if ncoef else 0.0
+    common = 0.0
+    sigma = np.zeros(npix)
+    rows = np.arange(npix)
+    done = 0
+    for done in range(1, iterations + 1):
+        # After the second pass only the pixels whose mask changed need a new baseline,
+        # regression and scatter, and the common mode (fitted on all pixels in the first
+        # two passes) is kept.
+        sub_mask = mask[rows]
+        sub_norm = norm[rows]
+        sub_common = common[rows] if np.ndim(common) else common
+        if ncoef:
+            filled = fill_masked(sub_norm - motion[rows] - sub_common, sub_mask)
+        else:
+            filled = fill_masked(sub_norm - sub_common, sub_mask)
+        baseline[rows] = sampled_rolling_median(filled, window, step, tol=tol[rows])
+        if ncoef:
+            fast = sub_norm - baseline[rows] - sub_common
+            coef = fit_regressors(np.where(sub_mask, 0.0, fast), ~sub_mask, regressors)
+            motion[rows] = coef @ regressors.T
+        residual = norm - baseline - motion
+        if groups and done <= 2:
+            common = group_median(residual, mask, groups)
+        residual -= common
+        residual /= noise
+        sigma[rows] = robust_scale(residual[rows], sub_mask)
+        with np.errstate(invalid="ignore"):
+            new_flags = (np.abs(residual) > threshold * np.fmax(sigma, floor)[:, None]) & ~bad0
+        if done > 1 and np.array_equal(new_flags, flags):
+            break
+        rows = np.flatnonzero((new_flags != flags).any(axis=1)) if done > 1 else np.arange(npix)
+        flags = new_flags
+        mask = bad0 | flags
+    model = (baseline + motion + common) * flux
+    return flags, model, done
+
+
+def fast_regressors(design, window, rcond=1e-3):
+    """The part of the motion regressors that a running median cannot follow.
+
+    Slow motion (drifts) and steps (tilt events) are absorbed by the running median of each
+    pixel; what is left for the regression is each regressor minus its own running median,
+    re-orthonormalised (directions with no power are dropped).
+
+    Parameters
+    ----------
+    design : ndarray, shape ``(nints, k)``
+    window : int
+    rcond : float
+
+    Returns
+    -------
+    ndarray, shape ``(nints, k')``
+    """
+    if design.shape[1] == 0:
+        return design
+    fast = design - sampled_rolling_median(np.ascontiguousarray(design.T), window).T
+    u, s, _ = np.linalg.svd(fast, full_matrices=False)
+    # Compared with the full regressors (unit RMS): fast parts below rcond of that are noise.
+    keep = s > rcond * np.sqrt(design.shape[0])
+    return u[:, keep] * np.sqrt(design.shape[0])
+
+
+def series_relative_flux(y, bad):
+    """Flux of each time relative to the median, from the brighter half of the series.
+
+    Parameters
+    ----------
+    y : ndarray, shape ``(npix, nints)``
+    bad : ndarray of bool, same shape
+
+    Returns
+    -------
+    ndarray of float64, shape ``(nints,)``
+        Median 1; 1 where nothing could be measured.
+    """
+    level = masked_median(y, bad)
+    positive = np.isfinite(level) & (level > 0)
+    if not positive.any():
+        return np.ones(y.shape[1])
+    bright = positive & (level >= np.median(level[positive]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = masked_median((y[bright] / level[bright, None]).T, bad[bright].T)
+    norm = np.nanmedian(ratio)
+    if not np.isfinite(norm) or norm <= 0:
+        return np.ones(y.shape[1])
+    ratio = ratio / norm
+    return np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0)
+
+
+def noise_and_floor(err, bad, flux, fraction, window, step):
+    """Relative noise of every sample and the floor of the scatter in those units.
+
+    Without ERR the noise is 1 everywhere and there is no floor.  With ERR the noise is a
+    running median in time of ``ERR / flux`` (so a cosmic ray inflating its own ERR does not
+    hide itself) and the floor is ``fraction``: the empirical scatter may not fall below
+    that fraction of the pipeline's ERR.
+
+    Parameters
+    ----------
+    err : ndarray, shape ``(npix, nints)``, or None
+    bad : ndarray of bool, same shape
+    flux : ndarray, shape ``(nints,)``
+    fraction : float
+    window, step : int
+
+    Returns
+    -------
+    noise : ndarray or float
+    floor : ndarray or float
+    """
+    if err is None:
+        return 1.0, 0.0
+    err = np.asarray(err)
+    err = err / flux.astype(err.dtype if err.dtype == np.float32 else np.float64)
+    unusable = bad | ~np.isfinite(err) | (err <= 0)
+    noise = sampled_rolling_median(fill_masked(err, unusable), window, step)
+    # Pixels with no usable ERR at all fall back to unit noise and no floor.
+    missing = ~np.isfinite(noise) | (noise <= 0)
+    noise[missing] = 1.0
+    floor = np.where(missing.all(axis=1), 0.0, fraction)
+    return noise, floor
+
+
+def detect_series_outliers(
+    series,
+    err=None,
+    mask=None,
+    *,
+    design=None,
+    relative_flux=None,
+    threshold=5.0,
+    window=25,
+    iterations=4,
+    floor=0.5,
+    step=None,
+):
+    """Flag outliers in a set of time series (time along the first axis).
+
+    Parameters
+    ----------
+    series : ndarray, shape ``(nints, ...)``
+        e.g. a spectrum's FLUX ``(nints, nwave)`` or a cube ``(nints, ny, nx)``.
+    err : ndarray, optional
+        Same shape; its per-pixel median (divided by the relative flux) times ``floor`` is
+        the smallest scatter a series may have.
+    mask : ndarray of bool, optional
+        True where a sample must not be used (never flagged, never in a statistic).
+    design : ndarray, shape ``(nints, k)``, optional
+        Motion regressors (:func:`tso_steps.outlier.motion.motion_design_matrix`).
+    relative_flux : ndarray, shape ``(nints,)``, optional
+        Default: measured from ``series`` with :func:`series_relative_flux`.
+    threshold : float
+        Flag where ``|residual| > threshold * scatter``.
+    window : int
+        Integrations in the running median.
+    iterations : int
+        Maximum number of fit-and-flag iterations.
+    floor : float
+        Fraction of the median ERR used as the floor of the scatter.
+    step : int, optional
+        Spacing of the running-median windows; default ``window // 5``.
+
+    Returns
+    -------
+    flags : ndarray of bool
+        Same shape as ``series``, True at outliers.
+    model : ndarray of float64
+        The model of every sample, in the units of ``series``.
+    """
+    series = np.asarray(series)
+    nints = series.shape[0]
+    block = np.ascontiguousarray(series.reshape(nints, -1).T, dtype=np.float64)
+    bad = ~np.isfinite(block)
+    if mask is not None:
+        bad |= np.asarray(mask).reshape(nints, -1).T
+    if relative_flux is None:
+        relative_flux = series_relative_flux(block, bad)
+    flux = np.asarray(relative_flux, dtype=np.float64)
+    design = np.zeros((nints, 0)) if design is None else np.asarray(design, dtype=np.float64)
+    step = max(1, window // 5) if step is None else step
+    err_block = None if err is None else np.asarray(err).reshape(nints, -1).T
+    noise, floor_values = noise_and_floor(err_block, bad, flux, floor, window, step)
+    flags, model, _ = flag_block(
+        block, bad, flux, design, noise, floor_values, threshold, window, step, iterations
+    )
+    return flags.T.reshape(series.shape), model.T.reshape(series.shape)

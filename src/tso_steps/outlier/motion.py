@@ -1,0 +1,239 @@
+"""Image motion between integrations: measuring sub-pixel shifts and building regressors.
+
+:func:`measure_shifts` registers every frame of a time series (images or 1-D spectra)
+against a reference by iterative Gauss-Newton least squares on a cubic-spline model of the
+reference (the Lucas-Kanade approach, Lucas & Kanade 1981), fitting a flux scale and an
+additive offset at the same time so that a transit or a background change does not bias
+the shift.  It works on plain arrays and is meant to be shared with the jitter step.
+
+:func:`motion_design_matrix` turns per-integration shifts into orthonormal regressors
+(shifts and their second-order products) for per-pixel decorrelation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["ShiftResult", "measure_shifts", "motion_design_matrix"]
+
+
+@dataclass
+class ShiftResult:
+    """Per-frame registration against a reference.
+
+    Attributes
+    ----------
+    shifts : ndarray, shape ``(nframes, ndim)``
+        Shift of each frame's content along each array axis, in pixels (axis order as in
+        the array: for an image ``(dy, dx)``); positive means towards increasing index.
+    scale : ndarray, shape ``(nframes,)``
+        Flux of each frame relative to the reference.
+    offset : ndarray, shape ``(nframes,)``
+        Additive offset of each frame (data units).
+    errors : ndarray, shape ``(nframes, ndim)``
+        1-sigma statistical uncertainty of each shift, pixels (from the residual scatter).
+    npixels : int
+        Number of reference pixels used.
+    """
+
+    shifts: np.ndarray
+    scale: np.ndarray
+    offset: np.ndarray
+    errors: np.ndarray
+    npixels: int
+
+    def significant_axes(self, factor=3.0):
+        """Axes along which the frames really move: shift scatter > ``factor`` x error.
+
+        Returns
+        -------
+        ndarray of bool, shape ``(ndim,)``
+        """
+        scatter = 1.4826 * np.nanmedian(
+            np.abs(self.shifts - np.nanmedian(self.shifts, axis=0)), axis=0
+        )
+        return scatter > factor * np.nanmedian(self.errors, axis=0)
+
+
+def measure_shifts(
+    frames, reference=None, mask=None, max_pixels=10000, iterations=4, block=256, clip=5.0
+):
+    """Measure the sub-pixel shift of every frame against a reference frame.
+
+    Each frame is modelled as ``scale * R(x - shift) + offset`` where ``R`` is a cubic
+    spline through the reference; the model is linearised around the current shift and
+    solved by least squares, iterating so that shifts of a pixel or more converge.  Only
+    the ``max_pixels`` pixels with the steepest reference gradient are used (the flanks of
+    a trace or PSF, which carry the positional information), and within each frame samples
+    deviating by more than ``clip`` times the frame's robust residual scatter (cosmic rays)
+    are dropped before the final solve of each iteration.
+
+    Parameters
+    ----------
+    frames : ndarray, shape ``(nframes, ...)``
+        Images ``(nframes, ny, nx)`` or spectra ``(nframes, n)``.  Only the selected pixels
+        are read, so a memory-mapped array is fine.
+    reference : ndarray, optional
+        The frame to register against (shape ``frames.shape[1:]``); default the median
+        over frames.  NaN pixels are not used.
+    mask : ndarray of bool, optional
+        Same shape as ``frames``, True where a sample must not be used.
+    max_pixels : int
+        Number of reference pixels used.
+    iterations : int
+        Gauss-Newton iterations.
+    block : int
+        Frames processed together (bounds memory: ``block * max_pixels`` samples).
+    clip : float
+        Outlier rejection threshold in units of each frame's robust residual scatter.
+
+    Returns
+    -------
+    ShiftResult
+        Shifts in pixels, relative flux and offset per frame.  Frames with too few good
+        pixels get NaN.
+    """
+    nframes = frames.shape[0]
+    shape = frames.shape[1:]
+    if reference is None:
+        reference = np.nanmedian(np.asarray(frames, dtype=np.float64), axis=0)
+    reference = np.asarray(reference, dtype=np.float64)
+    finite = np.isfinite(reference)
+    filled = np.where(finite, reference, 0.0)
+    gradients = np.gradient(filled) if filled.ndim > 1 else [np.gradient(filled)]
+    strength = sum(g * g for g in gradients)
+    # Pixels next to a NaN have meaningless gradients.
+    near_bad = ~ndimage.binary_erosion(finite, iterations=1, border_value=1)
+    strength[near_bad] = -1.0
+    flat = strength.ravel()
+    usable = np.flatnonzero(flat > 0)
+    if usable.size == 0:
+        raise ValueError("The reference frame has no usable gradient to register against.")
+    npix = min(int(max_pixels), usable.size)
+    index = usable[np.argpartition(flat[usable], usable.size - npix)[usable.size - npix :]]
+    coords = np.array(np.unravel_index(index, shape), dtype=np.float64)
+
+    spline = ndimage.spline_filter(filled, order=3)
+    grad_splines = [ndimage.spline_filter(g, order=3) for g in gradients]
+    ndim = len(shape)
+    shifts = np.zeros((nframes, ndim))
+    scale = np.full(nframes, np.nan)
+    offset = np.full(nframes, np.nan)
+    errors = np.full((nframes, ndim), np.nan)
+    flat_frames = frames.reshape(nframes, -1)
+    for start in range(0, nframes, block):
+        stop = min(start + block, nframes)
+        data = np.asarray(flat_frames[start:stop][:, index], dtype=np.float64)
+        bad = ~np.isfinite(data)
+        if mask is not None:
+            bad |= mask.reshape(nframes, -1)[start:stop][:, index]
+        data[bad] = 0.0
+        result = _register_block(
+            data, ~bad, coords, spline, grad_splines, iterations, clip, shifts[start:stop]
+        )
+        shifts[start:stop], scale[start:stop], offset[start:stop], errors[start:stop] = result
+    return ShiftResult(shifts=shifts, scale=scale, offset=offset, errors=errors, npixels=npix)
+
+
+def _register_block(data, good, coords, spline, grad_splines, iterations, clip, shifts):
+    """Gauss-Newton registration of a block of frames (see :func:`measure_shifts`)."""
+    nblock, npix = data.shape
+    ndim = coords.shape[0]
+    shifts = shifts.copy()
+    solution = np.full((nblock, ndim + 2), np.nan)
+    for _ in range(iterations):
+        where = coords[:, None, :] - shifts.T[:, :, None]  # (ndim, nblock, npix)
+        where = where.reshape(ndim, -1)
+        model = ndimage.map_coordinates(spline, where, order=3, prefilter=False)
+        grads = [ndimage.map_coordinates(g, where, order=3, prefilter=False) for g in grad_splines]
+        basis = np.stack([model, *grads, np.ones_like(model)], axis=-1)
+        basis = basis.reshape(nblock, npix, ndim + 2)
+        weight = good.astype(np.float64)
+        for attempt in range(2):
+            solution, inverse = _weighted_solve(basis, data, weight)
+            residual = data - np.matmul(basis, solution[:, :, None])[..., 0]
+            scatter = 1.4826 * np.nanmedian(np.where(good, np.abs(residual), np.nan), axis=1)
+            if attempt:
+                break
+            weight = (good & (np.abs(residual) <= clip * scatter[:, None])).astype(np.float64)
+        amplitude = solution[:, 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            step = -solution[:, 1 : 1 + ndim] / amplitude[:, None]
+        step[~np.isfinite(step)] = 0.0
+        # A linearised step is only trusted within about a pixel.
+        shifts += np.clip(step, -1.0, 1.0)
+        if np.all(np.abs(step) < 1e-4):
+            break
+    ok = good.sum(axis=1) > ndim + 2
+    shifts[~ok] = np.nan
+    diagonal = np.diagonal(inverse, axis1=1, axis2=2)[:, 1 : 1 + ndim]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        errors = scatter[:, None] * np.sqrt(diagonal) / np.abs(solution[:, :1])
+    errors[~ok] = np.nan
+    scale = np.where(ok, solution[:, 0], np.nan)
+    return shifts, scale, np.where(ok, solution[:, -1], np.nan), errors
+
+
+def _weighted_solve(basis, data, weight):
+    """Solve ``data[f] ~ basis[f] @ x[f]`` with per-sample weights, for every frame ``f``.
+
+    Returns the solutions and the inverse normal matrices (the covariance per unit variance).
+    """
+    weighted = basis * weight[:, :, None]
+    gram = np.matmul(weighted.transpose(0, 2, 1), basis)
+    rhs = np.matmul(weighted.transpose(0, 2, 1), data[:, :, None])[..., 0]
+    gram += 1e-12 * np.trace(gram, axis1=1, axis2=2)[:, None, None] * np.eye(gram.shape[1])
+    inverse = np.linalg.pinv(gram)
+    return np.einsum("fkl,fl->fk", inverse, rhs), inverse
+
+
+def motion_design_matrix(shifts, order=2, min_std=1e-4, rcond=1e-3):
+    """Orthonormal per-integration regressors built from measured motion.
+
+    Parameters
+    ----------
+    shifts : ndarray, shape ``(nints,)`` or ``(nints, nvec)``
+        Per-integration motion vectors (pixels): shifts along each axis, trace positions,
+        centroids.  NaN entries are replaced by the column median.
+    order : int
+        1: the vectors themselves (first-order Taylor term of the image in the shift);
+        2: also their squares and pairwise products, which describes a pixel on the steep,
+        curved flank of an undersampled trace moved by half a pixel.
+    min_std : float
+        Vectors whose robust scatter is below this (pixels) carry no motion and are dropped.
+    rcond : float
+        Directions of the design whose singular value is below ``rcond`` times the largest
+        are dropped (e.g. a square that is collinear with the shift when there is only one
+        tilt event and no jitter).
+
+    Returns
+    -------
+    ndarray of float64, shape ``(nints, k)``
+        Centred columns of unit RMS, mutually orthogonal; ``k = 0`` when there is no motion.
+    """
+    shifts = np.asarray(shifts, dtype=np.float64)
+    if shifts.ndim == 1:
+        shifts = shifts[:, None]
+    nints = shifts.shape[0]
+    columns = []
+    for column in shifts.T:
+        median = np.nanmedian(column) if np.isfinite(column).any() else 0.0
+        column = np.where(np.isfinite(column), column - median, 0.0)
+        spread = 1.4826 * np.median(np.abs(column))
+        if max(spread, np.std(column)) >= min_std:
+            columns.append(column)
+    if not columns:
+        return np.zeros((nints, 0))
+    terms = list(columns)
+    if order >= 2:
+        for i, first in enumerate(columns):
+            for second in columns[i:]:
+                terms.append(first * second)
+    design = np.stack(terms, axis=1)
+    design -= np.median(design, axis=0)
+    u, s, _ = np.linalg.svd(design, full_matrices=False)
+    keep = s > rcond * s[0]
+    return u[:, keep] * np.sqrt(nints)

@@ -1,0 +1,317 @@
+"""TSOOutlierStep: flag outliers in time in TSO rateints/calints and x1dints."""
+
+import logging
+import os
+
+import numpy as np
+from jwst.stpipe import Step
+from stcal.multiprocessing import compute_num_cores
+from stdatamodels.jwst import datamodels
+from stdatamodels.jwst.datamodels import dqflags
+
+from tso_steps.outlier.cube import cube_relative_flux, detect_cube_outliers, reference_frames
+from tso_steps.outlier.detect import detect_series_outliers
+from tso_steps.outlier.motion import measure_shifts, motion_design_matrix
+from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
+from tso_steps.vectors import add_vectors, get_vectors
+
+__all__ = ["TSOOutlierStep"]
+
+log = logging.getLogger("stpipe.tso_steps.outlier")
+
+DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
+OUTLIER = dqflags.pixel["OUTLIER"]
+
+#: tso_vectors columns that describe the motion of the source, in order of preference.
+MOTION_COLUMNS = (
+    "shift_dispersion",
+    "shift_cross_dispersion",
+    "trace_position",
+    "centroid_x",
+    "centroid_y",
+)
+
+TSO_EXP_TYPES = ("NRC_TSGRISM", "NRC_TSIMAGE", "NIS_SOSS", "NRS_BRIGHTOBJ", "MIR_LRS-SLITLESS")
+
+# x1dints columns that become NaN at a flagged (not replaced) sample.
+_SPEC_VALUE_COLUMNS = (
+    "FLUX",
+    "FLUX_ERROR",
+    "FLUX_VAR_POISSON",
+    "FLUX_VAR_RNOISE",
+    "FLUX_VAR_FLAT",
+    "SURF_BRIGHT",
+    "SB_ERROR",
+    "SB_VAR_POISSON",
+    "SB_VAR_RNOISE",
+    "SB_VAR_FLAT",
+)
+
+
+class TSOOutlierStep(Step):
+    """Flag samples that are outliers in their own time series (cosmic rays, glitches).
+
+    Every pixel (or, for x1dints, every wavelength bin) is compared with a model of its
+    time series: a running median over integrations of the data divided by each
+    integration's relative flux (so a transit or eclipse is not an outlier), plus a
+    per-pixel regression on the motion of the source (tso_vectors shifts, or shifts
+    measured here), so jitter and tilt events are not outliers either.  Samples deviating by
+    more than ``threshold`` times the pixel's robust scatter get OUTLIER and DO_NOT_USE in
+    DQ (existing bits are kept) and become NaN in the science and error arrays, the jwst
+    convention that downstream steps understand; with ``replace=True`` they instead take the
+    model value and keep only OUTLIER.  The flagged fraction of each integration is stored
+    in ``tso_vectors`` column ``n_outliers``.
+
+    A file name given as input is opened and modified in place before being returned (no
+    second copy in memory); a model given as input is copied first and left unchanged.
+    """
+
+    class_alias = "tso_outlier"
+
+    spec = """
+    threshold = float(default=4.5, min=0.5)  # flag where |residual| > threshold x the pixel's robust scatter
+    window = integer(default=25, min=3)  # integrations in the running median
+    iterations = integer(default=4, min=1)  # maximum fit-and-flag passes (stops early once the flags are stable)
+    replace = boolean(default=False)  # replace flagged values by the model value (flag OUTLIER only) instead of NaN + DO_NOT_USE
+    motion = option('auto', 'vectors', 'measure', 'none', default='auto')  # motion regressors: tso_vectors columns, shifts measured here, or none; auto = vectors if present, else measure
+    motion_order = integer(default=2, min=1, max=2)  # 1: shifts only; 2: also their squares and products
+    err_floor = float(default=1.0, min=0)  # the empirical scatter may not fall below this fraction of ERR
+    suffix = string(default='crfints')  # output suffix, as jwst's outlier_detection in calwebb_tso3
+    maximum_cores = string(default='1')  # worker processes for the pixel blocks: an integer, 'none', 'quarter', 'half' or 'all'
+    """  # noqa: E501
+
+    def process(self, input_data):
+        """Flag outliers in time.
+
+        Parameters
+        ----------
+        input_data : str or `~stdatamodels.jwst.datamodels.JwstDataModel`
+            A CubeModel or 3-D SlitModel (rateints/calints), or a TSOMultiSpecModel
+            (x1dints).
+
+        Returns
+        -------
+        `~stdatamodels.jwst.datamodels.JwstDataModel`
+            The same kind of model with outliers flagged.
+        """
+        if isinstance(input_data, datamodels.JwstDataModel):
+            result = input_data.copy()
+        else:
+            result = datamodels.open(input_data)
+        _check_exposure(result)
+        workers = compute_num_cores(str(self.maximum_cores), 1 << 30, os.cpu_count() or 1)
+        if isinstance(result, datamodels.TSOMultiSpecModel):
+            self._flag_spectra(result)
+        elif isinstance(result, (datamodels.CubeModel, datamodels.SlitModel)):
+            self._flag_cube(result, max(1, workers))
+        else:
+            raise TypeError(
+                f"tso_outlier takes rateints/calints (CubeModel or 3-D SlitModel) or x1dints "
+                f"(TSOMultiSpecModel), got {type(result).__name__}."
+            )
+        result.meta.cal_step.tso_outlier = "COMPLETE"
+        return result
+
+    def _design(self, model, measure):
+        """Motion regressors from tso_vectors or from ``measure()`` (a callable)."""
+        if self.motion == "none":
+            return None, "none"
+        vectors = get_vectors(model)
+        present = [c for c in MOTION_COLUMNS if c in vectors.colnames]
+        if self.motion == "vectors" and not present:
+            raise ValueError(
+                f"motion='vectors' but tso_vectors has none of the columns {MOTION_COLUMNS}."
+            )
+        if present and self.motion in ("auto", "vectors"):
+            shifts = np.stack([np.asarray(vectors[c], dtype=np.float64) for c in present], 1)
+            source = "tso_vectors " + ", ".join(present)
+        else:
+            shifts = measure()
+            source = "shifts measured against the median frame"
+            if shifts is None:
+                log.info("No significant motion: no motion regressors")
+                return None, "none"
+        design = motion_design_matrix(shifts, order=self.motion_order)
+        rms = np.nanstd(shifts, axis=0)
+        log.info(
+            "Motion regressors from %s (RMS %s px): %d terms",
+            source,
+            ", ".join(f"{v:.3g}" for v in rms),
+            design.shape[1],
+        )
+        return design, source
+
+    def _flag_cube(self, model, workers):
+        data = model.data
+        if data is None or data.ndim != 3:
+            raise ValueError(
+                f"tso_outlier needs a 3-D (nints, ny, nx) science array, got shape "
+                f"{None if data is None else data.shape}."
+            )
+        nints = data.shape[0]
+        if nints < 2:
+            raise ValueError(f"tso_outlier needs at least 2 integrations, got {nints}.")
+        err = model.err if model.hasattr("err") and model.err.shape == data.shape else None
+        dq = model.dq if model.hasattr("dq") and model.dq.shape == data.shape else None
+        reference = reference_frames(data, dq, DO_NOT_USE, workers)
+        if not np.isfinite(reference).any():
+            raise ValueError("tso_outlier: every sample is NaN or DO_NOT_USE.")
+        flux = cube_relative_flux(data, reference, dq, DO_NOT_USE)
+
+        def measure():
+            try:
+                result = measure_shifts(data, reference=reference, max_pixels=4000)
+            except ValueError as error:
+                log.warning("Could not measure motion: %s", error)
+                return None
+            return _significant(result)
+
+        design, _ = self._design(model, measure)
+        line_axis, segments = _line_layout(model, data.shape[1:])
+        found = detect_cube_outliers(
+            data,
+            err,
+            dq,
+            DO_NOT_USE,
+            design=design,
+            relative_flux=flux,
+            line_axis=line_axis,
+            segments=segments,
+            threshold=self.threshold,
+            window=self.window,
+            iterations=self.iterations,
+            floor=self.err_floor,
+            max_workers=workers,
+        )
+        if dq is None:
+            model.dq = np.zeros(data.shape, dtype=np.uint32)
+            dq = model.dq
+        self._apply_flags(model, dq, found.indices, found.model_values)
+        fraction = found.counts / data[0].size
+        add_vectors(model, {"n_outliers": fraction}, nints=nints)
+        log.info(
+            "Flagged %d samples (%.3g %% of %d pixel-integrations) in %d integrations after "
+            "%d iteration(s); %s",
+            found.indices.size,
+            100.0 * found.indices.size / data.size,
+            data.size,
+            nints,
+            found.iterations,
+            "replaced by the model" if self.replace else "set to NaN",
+        )
+
+    def _apply_flags(self, model, dq, indices, values):
+        """OR the flags into DQ and replace or blank the flagged values (flat indices)."""
+        if self.replace:
+            np.put(model.data, indices, values)
+            np.put(dq, indices, dq.flat[indices] | np.uint32(OUTLIER))
+            return
+        np.put(dq, indices, dq.flat[indices] | np.uint32(OUTLIER | DO_NOT_USE))
+        for name in ("data", "err", "var_poisson", "var_rnoise", "var_flat"):
+            if model.hasattr(name) and getattr(model, name).shape == model.data.shape:
+                np.put(getattr(model, name), indices, np.nan)
+
+    def _flag_spectra(self, model):
+        if len(model.spec) == 0:
+            raise ValueError("tso_outlier: the x1dints model holds no spectra.")
+        nints = None
+        total = None
+        for number, spec in enumerate(model.spec):
+            table = spec.spec_table
+            flux = np.asarray(table["FLUX"], dtype=np.float64)
+            if flux.ndim != 2 or flux.shape[0] < 2:
+                raise ValueError(
+                    f"tso_outlier needs x1dints FLUX of shape (nints >= 2, nwave), got "
+                    f"{flux.shape} in spectrum {number}."
+                )
+            if not np.isfinite(flux).any():
+                raise ValueError(f"tso_outlier: spectrum {number} has no finite FLUX.")
+            nints = flux.shape[0]
+            flux_error = np.asarray(table["FLUX_ERROR"], dtype=np.float64)
+            bad = (np.asarray(table["DQ"]) & DO_NOT_USE) != 0
+
+            def measure(flux=flux, bad=bad):
+                spectra = np.where(bad, np.nan, flux)
+                try:
+                    return _significant(measure_shifts(spectra, max_pixels=4000))
+                except ValueError as exc:
+                    log.warning("Could not measure spectral shifts: %s", exc)
+                    return None
+
+            design, _ = self._design(model, measure)
+            flags, predicted = detect_series_outliers(
+                flux,
+                flux_error,
+                bad,
+                design=design,
+                threshold=self.threshold,
+                window=self.window,
+                iterations=self.iterations,
+                floor=self.err_floor,
+            )
+            self._apply_spectral_flags(table, flags, predicted)
+            counts = flags.sum(axis=1)
+            total = counts if total is None else total + counts
+            log.info(
+                "Spectrum %d: flagged %d of %d bin-integrations (%.3g %%)",
+                number,
+                flags.sum(),
+                flags.size,
+                100.0 * flags.mean(),
+            )
+        nbins = sum(np.asarray(s.spec_table["FLUX"]).shape[1] for s in model.spec)
+        add_vectors(model, {"n_outliers": total / nbins}, nints=nints)
+
+    def _apply_spectral_flags(self, table, flags, predicted):
+        if self.replace:
+            flux = table["FLUX"]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = predicted / flux
+            flux[flags] = predicted[flags]
+            if "SURF_BRIGHT" in table.dtype.names:
+                table["SURF_BRIGHT"][flags] *= ratio[flags]
+            table["DQ"][flags] |= np.uint32(OUTLIER)
+            return
+        table["DQ"][flags] |= np.uint32(OUTLIER | DO_NOT_USE)
+        for name in _SPEC_VALUE_COLUMNS:
+            if name in table.dtype.names:
+                table[name][flags] = np.nan
+
+
+def _line_layout(model, shape):
+    """Fast-read axis and output of every pixel, for the per-line common-mode offsets.
+
+    A cut-out (calints from extract_2d) does not map onto the outputs of the subarray, so
+    its lines are kept whole; without readout metadata rows are assumed.
+    """
+    try:
+        geometry = ReadoutGeometry.from_model(model, shape=shape)
+    except ReadoutMetadataError as error:
+        log.warning("No readout geometry (%s); common-mode offsets fitted per row.", error)
+        return 1, None
+    full = (model.meta.subarray.ysize, model.meta.subarray.xsize)
+    segments = geometry.amplifier_map() if tuple(shape) == full else None
+    return geometry.fast_array_axis, segments
+
+
+def _significant(result):
+    """Measured shifts along the axes where the motion exceeds the measurement noise."""
+    keep = result.significant_axes()
+    log.info(
+        "Measured shifts: RMS %s px, per-frame error %s px",
+        ", ".join(f"{v:.3g}" for v in np.nanstd(result.shifts, axis=0)),
+        ", ".join(f"{v:.2g}" for v in np.nanmedian(result.errors, axis=0)),
+    )
+    if not keep.any():
+        return None
+    return result.shifts[:, keep]
+
+
+def _check_exposure(model):
+    exp_type = model.meta.exposure.type
+    tso_visit = bool(model.meta.visit.tsovisit) if model.meta.hasattr("visit") else False
+    if exp_type not in TSO_EXP_TYPES and not tso_visit:
+        raise ValueError(
+            f"tso_outlier is for time-series exposures ({', '.join(TSO_EXP_TYPES)}, or "
+            f"TSOVISIT=T); got EXP_TYPE={exp_type!r}."
+        )
