@@ -13,16 +13,20 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 from tso_steps.centroid.step import CentroidStep  # noqa: E402
+from tso_steps.jitter.step import JitterCorrectStep  # noqa: E402
 from tso_steps.jump.step import TSOJumpStep  # noqa: E402
 from tso_steps.one_over_f.step import OneOverFStep  # noqa: E402
 from tso_steps.outlier.step import TSOOutlierStep  # noqa: E402
 from tso_steps.timing.step import PixelTimingStep  # noqa: E402
+from tso_steps.trace.step import TraceStep  # noqa: E402
 
 __all__ = [
     "CentroidStep",
+    "JitterCorrectStep",
     "OneOverFStep",
     "PixelTimingStep",
     "TSOJumpStep",
     "TSOOutlierStep",
+    "TraceStep",
     "__version__",
 ]

@@ -22,4 +22,6 @@ def get_steps():
         ("tso_steps.OneOverFStep", "tso_one_over_f", False),
         ("tso_steps.CentroidStep", "tso_centroid", False),
         ("tso_steps.TSOOutlierStep", "tso_outlier", False),
+        ("tso_steps.TraceStep", "tso_trace", False),
+        ("tso_steps.JitterCorrectStep", "tso_jitter", False),
     ]

@@ -1,0 +1,26 @@
+"""Per-integration spectral tracing (``tso_trace``) and the dispersion-axis table."""
+
+from tso_steps.trace.geometry import (
+    DISPERSION_AXIS,
+    ImagingExposureError,
+    dispersion_axis,
+    expected_orders,
+    to_dispersion_last,
+)
+from tso_steps.trace.positions import TracePositions, integration_positions
+from tso_steps.trace.reference import ReferenceTrace, reference_trace
+from tso_steps.trace.step import TraceStep, measure_trace
+
+__all__ = [
+    "DISPERSION_AXIS",
+    "ImagingExposureError",
+    "ReferenceTrace",
+    "TracePositions",
+    "TraceStep",
+    "dispersion_axis",
+    "expected_orders",
+    "integration_positions",
+    "measure_trace",
+    "reference_trace",
+    "to_dispersion_last",
+]
