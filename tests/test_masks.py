@@ -3,9 +3,9 @@ import pytest
 from astropy.io import fits
 from stdatamodels.jwst import datamodels
 
+from tso_steps.exposure import dispersion_axis
 from tso_steps.masks import (
     centroid_mask,
-    dispersion_axis_of,
     image_mask,
     read_mask_file,
     source_mask_from_model,
@@ -121,5 +121,5 @@ def test_source_mask_from_model_without_vectors_is_none():
 
 
 def test_dispersion_axis_follows_exposure_type():
-    assert dispersion_axis_of(_spectral_model("NRC_TSGRISM")) == 1
-    assert dispersion_axis_of(_spectral_model("MIR_LRS-SLITLESS")) == 0
+    assert dispersion_axis(_spectral_model("NRC_TSGRISM")) == 1
+    assert dispersion_axis(_spectral_model("MIR_LRS-SLITLESS")) == 0

@@ -8,9 +8,9 @@ from jwst.datamodels.utils.tso_multispec import make_tso_specmodel
 from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
+from tso_steps.motion import measure_shifts, motion_design_matrix
 from tso_steps.outlier.cube import detect_cube_outliers
 from tso_steps.outlier.detect import detect_series_outliers
-from tso_steps.outlier.motion import measure_shifts, motion_design_matrix
 from tso_steps.outlier.step import TSOOutlierStep
 from tso_steps.outlier.timeseries import (
     fill_masked,

@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from tso_steps.exposure import dispersion_axis
 from tso_steps.stats import robust_std
 
 __all__ = [
     "centroid_mask",
-    "dispersion_axis_of",
     "image_mask",
     "read_mask_file",
     "source_mask_from_model",
@@ -38,8 +38,6 @@ log = logging.getLogger("stpipe.tso_steps.masks")
 
 # FWHM of a Gaussian in units of its sigma: tso_trace and tso_centroid report FWHM.
 _FWHM_TO_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
-# Exposure types whose spectra disperse along y (DMS array axis 0); all others along x.
-_DISPERSION_ALONG_Y = ("MIR_LRS-SLITLESS", "MIR_LRS-FIXEDSLIT")
 
 
 def trace_mask(shape, centers, widths=None, dispersion_axis=1, n_widths=4.0, pad=3.0):
@@ -250,14 +248,6 @@ def _vector_column(model, name):
     return values if np.isfinite(values).any() else None
 
 
-def dispersion_axis_of(model):
-    """Array axis along the dispersion (1 = x, 0 = y) of a spectroscopic model."""
-    direction = model.meta.wcsinfo.dispersion_direction
-    if direction in (1, 2):
-        return 1 if direction == 1 else 0
-    return 0 if model.meta.exposure.type in _DISPERSION_ALONG_Y else 1
-
-
 def source_mask_from_model(model, shape, n_widths=4.0, pad=3.0):
     """Build a source mask from the trace or centroid vectors a model carries.
 
@@ -285,7 +275,7 @@ def source_mask_from_model(model, shape, n_widths=4.0, pad=3.0):
     """
     if model.hasattr("trace_center"):
         centers = np.atleast_2d(np.asarray(model.trace_center, dtype=np.float64))
-        axis = dispersion_axis_of(model)
+        axis = dispersion_axis(model)
         width = _vector_column(model, "trace_width")  # FWHM (tso_trace)
         width = np.nanmedian(width) / _FWHM_TO_SIGMA if width is not None else 2.0
         position = _vector_column(model, "trace_position")

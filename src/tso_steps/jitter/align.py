@@ -1,6 +1,6 @@
 """Measure and undo per-integration shifts of spectral images and 1-D spectra.
 
-Shifts are measured with :func:`tso_steps.outlier.motion.measure_shifts` (Gauss-Newton
+Shifts are measured with :func:`tso_steps.motion.measure_shifts` (Gauss-Newton
 registration of every frame on a spline model of the reference, fitting a flux scale and an
 offset, which is the sub-pixel maximum of the cross-correlation without the bias of
 interpolating a correlation peak).  The median reference is itself blurred by the jitter, so
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tso_steps.jitter.resample import shift_array, shift_dq
-from tso_steps.outlier.motion import measure_shifts
+from tso_steps.motion import measure_shifts
 
 __all__ = ["Alignment", "measure_alignment", "realign", "realign_dq"]
 

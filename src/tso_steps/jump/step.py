@@ -7,6 +7,7 @@ import numpy as np
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
+from tso_steps.exposure import TSO_EXP_TYPES
 from tso_steps.jump.detect import detect_jumps, resolve_workers
 from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
 from tso_steps.vectors import add_vectors
@@ -14,8 +15,6 @@ from tso_steps.vectors import add_vectors
 __all__ = ["TSOJumpStep"]
 
 log = logging.getLogger("stpipe.tso_steps.jump")
-
-TSO_EXP_TYPES = ("NRC_TSGRISM", "NRC_TSIMAGE", "NIS_SOSS", "NRS_BRIGHTOBJ", "MIR_LRS-SLITLESS")
 
 
 class TSOJumpStep(Step):

@@ -2,13 +2,10 @@
 
 from tso_steps.outlier.cube import detect_cube_outliers
 from tso_steps.outlier.detect import detect_series_outliers
-from tso_steps.outlier.motion import measure_shifts, motion_design_matrix
 from tso_steps.outlier.step import TSOOutlierStep
 
 __all__ = [
     "TSOOutlierStep",
     "detect_cube_outliers",
     "detect_series_outliers",
-    "measure_shifts",
-    "motion_design_matrix",
 ]

@@ -246,7 +246,7 @@ def detect_series_outliers(
     mask : ndarray of bool, optional
         True where a sample must not be used (never flagged, never in a statistic).
     design : ndarray, shape ``(nints, k)``, optional
-        Motion regressors (:func:`tso_steps.outlier.motion.motion_design_matrix`).
+        Motion regressors (:func:`tso_steps.motion.motion_design_matrix`).
     relative_flux : ndarray, shape ``(nints,)``, optional
         Default: measured from ``series`` with :func:`series_relative_flux`.
     threshold : float

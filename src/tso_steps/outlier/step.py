@@ -9,9 +9,10 @@ from stcal.multiprocessing import compute_num_cores
 from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
+from tso_steps.exposure import TSO_EXP_TYPES
+from tso_steps.motion import measure_shifts, motion_design_matrix
 from tso_steps.outlier.cube import cube_relative_flux, detect_cube_outliers, reference_frames
 from tso_steps.outlier.detect import detect_series_outliers
-from tso_steps.outlier.motion import measure_shifts, motion_design_matrix
 from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
 from tso_steps.vectors import add_vectors, get_vectors
 
@@ -31,7 +32,6 @@ MOTION_COLUMNS = (
     "centroid_y",
 )
 
-TSO_EXP_TYPES = ("NRC_TSGRISM", "NRC_TSIMAGE", "NIS_SOSS", "NRS_BRIGHTOBJ", "MIR_LRS-SLITLESS")
 
 # x1dints columns that become NaN at a flagged (not replaced) sample.
 _SPEC_VALUE_COLUMNS = (

@@ -210,7 +210,7 @@ def fit_regressors(residual, good, design, ridge=1e-6):
     good : ndarray of bool, shape ``(npix, ntime)``
     design : ndarray, shape ``(ntime, k)``
         Regressors, ideally centred and of unit variance (see
-        :func:`tso_steps.outlier.motion.motion_design_matrix`).
+        :func:`tso_steps.motion.motion_design_matrix`).
     ridge : float
         Tikhonov term added to the normal equations, relative to the number of samples, so a
         row with too few good samples gets small coefficients instead of a singular system.

@@ -4,7 +4,7 @@
 against a reference by iterative Gauss-Newton least squares on a cubic-spline model of the
 reference (the Lucas-Kanade approach, Lucas & Kanade 1981), fitting a flux scale and an
 additive offset at the same time so that a transit or a background change does not bias
-the shift.  It works on plain arrays and is meant to be shared with the jitter step.
+the shift.  It works on plain arrays; the outlier and jitter steps share it.
 
 :func:`motion_design_matrix` turns per-integration shifts into orthonormal regressors
 (shifts and their second-order products) for per-pixel decorrelation.
