@@ -87,6 +87,7 @@ def _run(method, path, workdir):
 def _simulate(mode, nints, crop, seed, workdir):
     """Simulate a rateints file with a 3 % transit, 0.1 px jitter, a 0.5 px tilt, many CRs."""
     from tso_steps.simulate import CosmicRays, Jitter, TransitParameters, simulate_tso
+    from tso_steps.simulate.scoring import cosmic_ray_rate_effect
 
     jitter = Jitter(rms=0.1, tilt_integration=nints // 2, tilt=(0.1, 0.5))
     rate = 5e-4 if mode == "NRC_TSGRISM" else 3e-4  # 10x JWST's, for a meaningful recall
@@ -103,13 +104,7 @@ def _simulate(mode, nints, crop, seed, workdir):
     )
     path = Path(workdir) / f"{mode.lower()}_rateints.fits"
     sim.rateints.save(path)
-    rate_effect = np.zeros(sim.rateints.data.shape)
-    table = sim.truth.cosmic_rays
-    np.add.at(
-        rate_effect,
-        (np.asarray(table["integration"]), np.asarray(table["y"]), np.asarray(table["x"])),
-        np.asarray(table["rate_effect"]),
-    )
+    rate_effect = cosmic_ray_rate_effect(sim.rateints.data.shape, sim.truth.cosmic_rays)
     noise = np.nanmedian(sim.rateints.err, axis=0)
     level = np.nanmedian(sim.rateints.data, axis=0)
     del sim  # keep the parent small while the children run
@@ -117,16 +112,9 @@ def _simulate(mode, nints, crop, seed, workdir):
 
 
 def _score(flags, rate_effect, noise, level):
-    hits = rate_effect >= 6.0 * noise[None]
-    clean = rate_effect == 0
-    source = np.broadcast_to(level > 10.0 * noise, flags.shape)
-    false = flags & clean
-    return {
-        "recall": float(flags[hits].mean()),
-        "n_hits": int(hits.sum()),
-        "fp_rate": float(false.sum() / flags.size),
-        "fp_source": int((false & source).sum()),
-    }
+    from tso_steps.simulate.scoring import score_outlier_flags
+
+    return score_outlier_flags(flags, rate_effect, noise, level)
 
 
 def main():

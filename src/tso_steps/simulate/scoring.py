@@ -9,7 +9,12 @@ from __future__ import annotations
 import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
 
-__all__ = ["group_difference_noise", "score_jump_flags"]
+__all__ = [
+    "cosmic_ray_rate_effect",
+    "group_difference_noise",
+    "score_jump_flags",
+    "score_outlier_flags",
+]
 
 JUMP_DET = dqflags.group["JUMP_DET"]
 
@@ -81,3 +86,59 @@ def score_jump_flags(groupdq, cosmic_rays, sigma, min_sigma=6.0):
         "fp_isolated": float((flags & ~near).sum() / flags.size),
         "flagged": int(flags.sum()),
     }
+
+
+def cosmic_ray_rate_effect(shape, cosmic_rays):
+    """What the injected hits add to each rateints sample, DN/s.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(nints, ny, nx)`` of the rateints.
+    cosmic_rays : `~astropy.table.Table`
+        ``truth.cosmic_rays`` of the simulation.
+
+    Returns
+    -------
+    ndarray of float32, shape ``shape``
+    """
+    effect = np.zeros(shape, dtype=np.float32)
+    index = tuple(np.asarray(cosmic_rays[name]) for name in ("integration", "y", "x"))
+    np.add.at(effect, index, np.asarray(cosmic_rays["rate_effect"], dtype=np.float32))
+    return effect
+
+
+def score_outlier_flags(flags, rate_effect, noise, level=None, min_sigma=6.0):
+    """Recall of injected hits and false-flag rate of a per-sample outlier map.
+
+    Parameters
+    ----------
+    flags : ndarray of bool, shape ``(nints, ny, nx)``
+        True where a sample was flagged.
+    rate_effect : ndarray, shape ``(nints, ny, nx)``
+        :func:`cosmic_ray_rate_effect`.
+    noise : ndarray, shape ``(ny, nx)``
+        Per-pixel noise of one sample (e.g. the median ERR over integrations), DN/s.
+    level : ndarray, shape ``(ny, nx)``, optional
+        Per-pixel median rate; with it, false flags on source pixels (level above 10 times
+        the noise) are counted too.
+    min_sigma : float
+        Hits whose effect is at least this many sigma count for the recall.
+
+    Returns
+    -------
+    dict
+        ``n_hits``, ``recall``, ``fp_rate`` (flags on samples without a hit, per
+        pixel-integration) and, with ``level``, ``fp_source``.
+    """
+    hits = rate_effect >= min_sigma * noise[None]
+    false = flags & (rate_effect == 0)
+    result = {
+        "n_hits": int(hits.sum()),
+        "recall": float(flags[hits].mean()) if hits.any() else float("nan"),
+        "fp_rate": float(false.sum() / flags.size),
+    }
+    if level is not None:
+        source = np.broadcast_to(level > 10.0 * noise, flags.shape)
+        result["fp_source"] = int((false & source).sum())
+    return result
