@@ -43,7 +43,7 @@ class JitterCorrectStep(Step):
     max_error = float(min=0, default=0.02)  # axes whose median shift error exceeds this (px) are not corrected
     cross_dispersion = option("trace", "register", default="trace")  # cross-dispersion shift: tso_trace's profile fit (exact for undersampled traces) or the 2-D registration
     resample = boolean(default=True)  # False: only measure and record the shifts
-    suffix = string(default=None)  # output suffix (default: keep the input's)
+    suffix = string(default='jitter')  # suffix of the output file
     """  # noqa: E501
 
     def process(self, input_data):

@@ -41,7 +41,7 @@ class TraceStep(Step):
     min_snr = float(min=0, default=5.0)  # columns whose profile is less significant are not traced
     clip = float(min=0, default=5.0)  # per-integration fit: reject samples beyond this many sigma (0: none)
     undersampled_fwhm = float(min=0, default=2.5)  # orders with a narrower FWHM (px) are moved with a pixel-integrated profile model
-    suffix = string(default=None)  # output suffix (default: keep the input's)
+    suffix = string(default='trace')  # suffix of the output file
     """  # noqa: E501
 
     def process(self, input_data):
