@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from stdatamodels.jwst import datamodels
 
+from tso_steps.offline import offline_environment
 from tso_steps.simulate import simulate_tso
 from tso_steps.simulate.scoring import group_difference_noise, score_jump_flags
 
@@ -41,18 +42,7 @@ BIN = Path(sys.executable).parent
 
 
 def _crds_cache(root):
-    config = root / "crds" / "config" / "jwst"
-    config.mkdir(parents=True, exist_ok=True)
-    (config / "server_config").write_text(
-        "{'observatory': 'jwst', 'operational_context': 'jwst_0000.pmap', "
-        "'edit_context': 'jwst_0000.pmap', 'bad_files_list': [], 'bad_files': '', "
-        "'force_remote_mode': False, 'last_synced': 'never'}\n"
-    )
-    env = dict(os.environ)
-    env.pop("CRDS_SERVER_URL", None)
-    env["CRDS_PATH"] = str(root / "crds")
-    env["STPIPE_DISABLE_CRDS_STEPPARS"] = "true"
-    return env
+    return offline_environment(root / "crds")
 
 
 def _references(ramp, truth, root):

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tso_steps.offline import offline_environment
+
 HERE = Path(__file__).resolve().parent
 
 CASES = {
@@ -133,19 +135,7 @@ def score(data, floor, noiseless, injected, truth):
 
 
 def _offline_env(root):
-    """Environment with an offline CRDS cache: jwst steps ask CRDS for their context."""
-    config = root / "crds" / "config" / "jwst"
-    config.mkdir(parents=True, exist_ok=True)
-    (config / "server_config").write_text(
-        "{'observatory': 'jwst', 'operational_context': 'jwst_0000.pmap', "
-        "'edit_context': 'jwst_0000.pmap', 'bad_files_list': [], 'bad_files': '', "
-        "'force_remote_mode': False, 'last_synced': 'never'}\n"
-    )
-    env = dict(os.environ)
-    env.pop("CRDS_SERVER_URL", None)
-    env["CRDS_PATH"] = str(root / "crds")
-    env["STPIPE_DISABLE_CRDS_STEPPARS"] = "true"
-    return env
+    return offline_environment(root / "crds")
 
 
 def _measure(method, infile, outfile):

@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from tso_steps.offline import make_offline_crds_cache
+
 # Tests never reach a CRDS server: no parameter reference look-ups, and a throwaway cache.
 os.environ["STPIPE_DISABLE_CRDS_STEPPARS"] = "true"
 os.environ.pop("CRDS_SERVER_URL", None)
@@ -13,14 +15,7 @@ os.environ.pop("CRDS_SERVER_URL", None)
 def offline_crds_cache(tmp_path_factory):
     """A throwaway CRDS cache holding only the server config that jwst reads at the end of
     a pipeline or of a step given ``override_*`` reference files."""
-    root = tmp_path_factory.mktemp("crds_cache")
-    config_dir = root / "config" / "jwst"
-    config_dir.mkdir(parents=True)
-    (config_dir / "server_config").write_text(
-        "{'observatory': 'jwst', 'operational_context': 'jwst_0000.pmap', "
-        "'edit_context': 'jwst_0000.pmap', 'bad_files_list': [], 'bad_files': '', "
-        "'force_remote_mode': False, 'last_synced': 'never'}\n"
-    )
+    root = make_offline_crds_cache(tmp_path_factory.mktemp("crds_cache"))
     previous = os.environ.get("CRDS_PATH")
     os.environ["CRDS_PATH"] = str(root)
     yield root

@@ -692,17 +692,8 @@ def test_effect_arguments_and_truth_record():
 
 
 # ----------------------------------------------------------------------------- jwst
-def test_jwst_jump_and_ramp_fit_run_on_simulated_ramp(tmp_path, monkeypatch):
-    crds = tmp_path / "crds"
-    (crds / "config" / "jwst").mkdir(parents=True)
-    (crds / "config" / "jwst" / "server_config").write_text(
-        "{'observatory': 'jwst', 'operational_context': 'jwst_0000.pmap', "
-        "'edit_context': 'jwst_0000.pmap', 'bad_files_list': [], 'bad_files': '', "
-        "'force_remote_mode': False, 'last_synced': 'never'}"
-    )
-    monkeypatch.setenv("CRDS_PATH", str(crds))
-    monkeypatch.setenv("STPIPE_DISABLE_CRDS_STEPPARS", "true")
-    monkeypatch.delenv("CRDS_SERVER_URL", raising=False)
+def test_jwst_jump_and_ramp_fit_run_on_simulated_ramp(tmp_path):
+    # the offline CRDS cache comes from conftest's session fixture
     from jwst.jump import JumpStep
     from jwst.ramp_fitting import RampFitStep
 
