@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from tso_steps.offline import offline_environment
+from tso_steps.simulate.scoring import correlated_noise_ratio
 
 HERE = Path(__file__).resolve().parent
 
@@ -89,40 +90,11 @@ def _worker(method, infile, outfile):
 # scoring
 
 
-def _aperture(truth, shape, halfwidth=4.0):
-    if truth.dispersion_axis is None:
-        yc, xc = truth.psf_center
-        yy, xx = np.indices(shape)
-        return None, (yy - yc) ** 2 + (xx - xc) ** 2 <= (1.5 * truth.psf_width) ** 2
-    axis = truth.dispersion_axis
-    center = truth.trace_center[0]
-    cross = np.arange(shape[0] if axis == 1 else shape[1])[:, None]
-    band = (np.abs(cross - center[None, :]) <= halfwidth) & np.isfinite(center)[None, :]
-    return axis, band if axis == 1 else band.T
-
-
-def _channels(cube, axis, aperture, width):
-    if axis is None:
-        return np.where(aperture, cube, 0).sum(axis=(1, 2))[:, None]
-    columns = np.where(aperture, cube, 0).sum(axis=1 if axis == 1 else 2)
-    lit = np.flatnonzero(aperture.any(axis=0 if axis == 1 else 1))
-    if width is None:
-        return columns[:, lit].sum(axis=1, keepdims=True)
-    lit = lit[: lit.size // width * width]
-    return columns[:, lit].reshape(cube.shape[0], -1, width).sum(axis=2)
-
-
-def _mad(x):
-    return 1.4826 * np.median(np.abs(x - np.median(x, axis=0)), axis=0)
-
-
 def score(data, floor, noiseless, injected, truth):
-    axis, aperture = _aperture(truth, data.shape[1:])
-    out = {}
-    for key, width in (("channel16", 16), ("white", None)):
-        test = _channels(data - noiseless, axis, aperture, width)
-        ref = _channels(floor - noiseless, axis, aperture, width)
-        out[key] = float(np.sqrt(np.mean(_mad(test) ** 2) / np.mean(_mad(ref) ** 2)))
+    out = {
+        key: correlated_noise_ratio(data, floor, noiseless, truth, width)
+        for key, width in (("channel16", 16), ("white", None))
+    }
     residual = data - floor
     residual = residual - residual.mean(axis=0)
     dynamic = injected - injected.mean(axis=0)

@@ -25,15 +25,14 @@ from tso_steps.one_over_f.step import OneOverFStep
 from tso_steps.one_over_f.stripes import LineLayout, fit_stripes
 from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
 from tso_steps.simulate import simulate_tso
-from tso_steps.stats import robust_std_last
+from tso_steps.simulate.scoring import (
+    channel_sums,
+    correlated_noise_ratio,
+    truth_aperture,
+)
 
 # -------------------------------------------------------------------------------------------
 # helpers
-
-
-def _mad_std(cube):
-    """Robust scatter over integrations of every pixel."""
-    return robust_std_last(np.moveaxis(cube, 0, -1), min_count=1)
 
 
 def _simulate(mode, nints=30, ngroups=4, seed=5, **kw):
@@ -46,35 +45,11 @@ def _simulate(mode, nints=30, ngroups=4, seed=5, **kw):
     return sim, noiseless.rateints.data
 
 
-def _aperture(truth, shape, halfwidth=4.0):
-    if truth.dispersion_axis is None:
-        yc, xc = truth.psf_center
-        yy, xx = np.indices(shape)
-        return None, (yy - yc) ** 2 + (xx - xc) ** 2 <= (1.5 * truth.psf_width) ** 2
-    axis = truth.dispersion_axis
-    center = truth.trace_center[0]
-    cross = np.arange(shape[0] if axis == 1 else shape[1])[:, None]
-    band = (np.abs(cross - center[None, :]) <= halfwidth) & np.isfinite(center)[None, :]
-    return axis, band if axis == 1 else band.T
-
-
-def _channels(cube, axis, aperture, width):
-    if axis is None:
-        return np.where(aperture, cube, 0).sum(axis=(1, 2))[:, None]
-    columns = np.where(aperture, cube, 0).sum(axis=1 if axis == 1 else 2)
-    lit = np.flatnonzero(aperture.any(axis=0 if axis == 1 else 1))
-    lit = lit[: lit.size // width * width]
-    return columns[:, lit].reshape(cube.shape[0], -1, width).sum(axis=2)
-
-
 def noise_ratio(data, sim, noiseless, width=16, floor=None):
     """The metric of the module docstring."""
-    axis, aperture = _aperture(sim.truth, data.shape[1:])
     if floor is None:
         floor = sim.rateints.data - sim.truth.one_over_f
-    test = _channels(data - noiseless, axis, aperture, width)
-    reference = _channels(floor - noiseless, axis, aperture, width)
-    return float(np.sqrt(np.mean(_mad_std(test) ** 2) / np.mean(_mad_std(reference) ** 2)))
+    return correlated_noise_ratio(data, floor, noiseless, sim.truth, width)
 
 
 # -------------------------------------------------------------------------------------------
@@ -171,7 +146,7 @@ def nirspec():
 
 
 def _white_light(cube, sim):
-    axis, aperture = _aperture(sim.truth, cube.shape[1:])
+    axis, aperture = truth_aperture(sim.truth, cube.shape[1:])
     return np.where(aperture, cube, 0).sum(axis=(1, 2))
 
 
@@ -204,10 +179,10 @@ def test_source_model_keeps_channel_transit_depths():
     result = OneOverFStep().run(sim.rateints)
     assert np.all(result.tso_vectors["one_over_f_scale"] != 1.0)  # the model was fitted
     in_transit = sim.truth.light_curve < 1 - 0.5 * (1 - sim.truth.light_curve.min())
-    axis, aperture = _aperture(sim.truth, noiseless.shape[1:])
+    axis, aperture = truth_aperture(sim.truth, noiseless.shape[1:])
 
     def depths(cube):
-        flux = _channels(cube, axis, aperture, 128)
+        flux = channel_sums(cube, axis, aperture, 128)
         return 1 - flux[in_transit].mean(axis=0) / flux[~in_transit].mean(axis=0), flux
 
     true, _ = depths(noiseless)

@@ -9,11 +9,16 @@ from __future__ import annotations
 import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
 
+from tso_steps.stats import robust_std_last
+
 __all__ = [
+    "channel_sums",
+    "correlated_noise_ratio",
     "cosmic_ray_rate_effect",
     "group_difference_noise",
     "score_jump_flags",
     "score_outlier_flags",
+    "truth_aperture",
 ]
 
 JUMP_DET = dqflags.group["JUMP_DET"]
@@ -142,3 +147,88 @@ def score_outlier_flags(flags, rate_effect, noise, level=None, min_sigma=6.0):
         source = np.broadcast_to(level > 10.0 * noise, flags.shape)
         result["fp_source"] = int((false & source).sum())
     return result
+
+
+def truth_aperture(truth, shape, halfwidth=4.0):
+    """A box around the true trace (spectra) or a disk around the true PSF (imaging).
+
+    Parameters
+    ----------
+    truth : `~tso_steps.simulate.SimulationTruth`
+    shape : tuple of int
+        ``(ny, nx)`` of the images.
+    halfwidth : float
+        Half-height of the box across the dispersion, pixels (spectra).
+
+    Returns
+    -------
+    axis : int or None
+        Dispersion axis (1 = x, 0 = y), None for imaging.
+    aperture : ndarray of bool, shape ``shape``
+    """
+    if truth.dispersion_axis is None:
+        yc, xc = truth.psf_center
+        yy, xx = np.indices(shape)
+        return None, (yy - yc) ** 2 + (xx - xc) ** 2 <= (1.5 * truth.psf_width) ** 2
+    axis = truth.dispersion_axis
+    center = truth.trace_center[0]
+    cross = np.arange(shape[0] if axis == 1 else shape[1])[:, None]
+    band = (np.abs(cross - center[None, :]) <= halfwidth) & np.isfinite(center)[None, :]
+    return axis, band if axis == 1 else band.T
+
+
+def channel_sums(cube, axis, aperture, width=16):
+    """Aperture sums of each integration in spectral channels of ``width`` pixels.
+
+    Parameters
+    ----------
+    cube : ndarray, shape ``(nints, ny, nx)``
+    axis : int or None
+        Dispersion axis from :func:`truth_aperture` (None: one sum, imaging).
+    aperture : ndarray of bool
+    width : int or None
+        Dispersion pixels per channel; None sums the whole spectrum (white light).
+
+    Returns
+    -------
+    ndarray, shape ``(nints, nchannels)``
+    """
+    if axis is None:
+        return np.where(aperture, cube, 0).sum(axis=(1, 2))[:, None]
+    columns = np.where(aperture, cube, 0).sum(axis=1 if axis == 1 else 2)
+    lit = np.flatnonzero(aperture.any(axis=0 if axis == 1 else 1))
+    if width is None:
+        return columns[:, lit].sum(axis=1, keepdims=True)
+    lit = lit[: lit.size // width * width]
+    return columns[:, lit].reshape(cube.shape[0], -1, width).sum(axis=2)
+
+
+def correlated_noise_ratio(data, floor, noiseless, truth, width=16):
+    """Scatter of aperture channel sums relative to the white-noise floor (1.0: no excess).
+
+    The robust scatter over integrations of the channel sums of ``data - noiseless``,
+    divided by the same for ``floor - noiseless``, as an RMS over channels.
+
+    Parameters
+    ----------
+    data : ndarray, shape ``(nints, ny, nx)``
+        Corrected (or raw) rates.
+    floor : ndarray
+        The same simulation without the correlated noise (e.g. ``rateints.data -
+        truth.one_over_f``): the same white-noise realisation.
+    noiseless : ndarray
+        The noiseless rates of the same scene.
+    truth : `~tso_steps.simulate.SimulationTruth`
+    width : int or None
+        Channel width in dispersion pixels (None: white light).
+
+    Returns
+    -------
+    float
+    """
+    axis, aperture = truth_aperture(truth, data.shape[1:])
+    test = channel_sums(data - noiseless, axis, aperture, width)
+    reference = channel_sums(floor - noiseless, axis, aperture, width)
+    test_scatter = robust_std_last(np.moveaxis(test, 0, -1), min_count=1)
+    reference_scatter = robust_std_last(np.moveaxis(reference, 0, -1), min_count=1)
+    return float(np.sqrt(np.mean(test_scatter**2) / np.mean(reference_scatter**2)))
