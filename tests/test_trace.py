@@ -111,20 +111,21 @@ def test_reference_trace_matches_truth_with_cosmic_rays_and_bad_pixels(mode, tmp
 
 
 @pytest.mark.parametrize(
-    ("mode", "max_ratio"),
+    ("mode", "max_ratio", "nints"),
     [
-        ("NRC_TSGRISM", 1.1),
-        ("NIS_SOSS", 1.1),
-        ("MIR_LRS-SLITLESS", 1.1),
-        # NIRSpec's 1.1-2.2 px FWHM core is the most undersampled: 1.25 measured (known gap).
-        ("NRS_BRIGHTOBJ", 1.3),
+        ("NRC_TSGRISM", 1.1, 40),
+        ("NIS_SOSS", 1.1, 40),
+        ("MIR_LRS-SLITLESS", 1.1, 40),
+        # An RMS from 40 integrations is itself uncertain by ~11 %; NIRSpec's small crop is
+        # cheap, so 150 integrations pin its ratio down (0.90-1.03 over seeds 2-4).
+        ("NRS_BRIGHTOBJ", 1.1, 150),
     ],
 )
-def test_position_error_is_near_cramer_rao(mode, max_ratio):
+def test_position_error_is_near_cramer_rao(mode, max_ratio, nints):
     # Jitter across the dispersion only, so the truth is one shift per integration.
     axis = 1 if mode != "MIR_LRS-SLITLESS" else 0
     rms = (0.0, 0.03) if axis == 1 else (0.03, 0.0)
-    sim = _simulate(mode, jitter=Jitter(rms=rms), cosmic_rays=False, one_over_f=False)
+    sim = _simulate(mode, nints=nints, jitter=Jitter(rms=rms), cosmic_rays=False, one_over_f=False)
     result = TraceStep().run(sim.rateints)
     vectors = get_vectors(result)
     measured = np.asarray(vectors["trace_position"])
