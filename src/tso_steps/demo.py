@@ -110,6 +110,9 @@ def run_demo(mode="NRC_TSGRISM", nints=None, ngroups=None, output_dir="tso_demo_
     report.lines.append(
         f"- **tso_vectors**: {len(table)} rows, columns {', '.join(table.colnames[1:])}"
     )
+    plot = _plot_positions(table, sim.truth, out / f"{prefix}_positions.png")
+    if plot is not None:
+        report.products.append(plot)
     summary = report.render()
     (out / "summary.md").write_text(summary)
     return summary
@@ -227,6 +230,47 @@ def _measure_positions(model, truth, report, spectral):
         text = "spectrum too featureless to measure dispersion shifts (left uncorrected)"
     report.stage("tso_jitter", started, text + "; integrations resampled onto the median grid")
     return model
+
+
+#: Per-integration position and width columns plotted by the demo, with the truth to compare.
+_POSITION_PANELS = (
+    ("trace_position", "trace position (px)", "shift_cross_dispersion"),
+    ("trace_width", "trace width, FWHM (px)", None),
+    ("shift_dispersion", "shift along dispersion (px)", "shift_dispersion"),
+    ("centroid_x", "centroid x (px)", "shift_x"),
+    ("centroid_y", "centroid y (px)", "shift_y"),
+    ("psf_width_x", "PSF width x, FWHM (px)", None),
+    ("psf_width_y", "PSF width y, FWHM (px)", None),
+)
+
+
+def _plot_positions(table, truth, path):
+    """Plot the measured positions and widths against time, with the injected jitter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [panel for panel in _POSITION_PANELS if panel[0] in table.colnames]
+    if not panels:
+        return None
+    hours = (np.asarray(table["int_mid_BJD_TDB"]) - table["int_mid_BJD_TDB"][0]) * 24.0
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.0 * len(panels)), sharex=True)
+    for ax, (column, label, truth_name) in zip(np.atleast_1d(axes), panels, strict=True):
+        values = np.asarray(table[column], dtype=float)
+        ax.plot(hours, values, ".", ms=3, label="measured")
+        if truth_name is not None:
+            injected = np.asarray(getattr(truth, truth_name), dtype=float)
+            offset = np.nanmean(values) - np.nanmean(injected)
+            ax.plot(hours, injected + offset, "-", lw=1, label="injected (mean-matched)")
+            ax.legend(loc="upper right", fontsize=7)
+        ax.set_ylabel(label, fontsize=8)
+    np.atleast_1d(axes)[-1].set_xlabel("time since first integration (hours)")
+    fig.suptitle("tso-steps demo: where the light fell in each integration", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _rms_after_mean(values):
