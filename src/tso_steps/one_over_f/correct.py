@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tso_steps.one_over_f.common import common_mode
 from tso_steps.one_over_f.scene import (
     MAX_VARIANCE_FRAMES,
     bright_pixels,
@@ -43,10 +42,6 @@ from tso_steps.one_over_f.stripes import fit_stripes, stripe_image
 __all__ = ["CleanSummary", "clean_cube", "clean_ramp", "dark_shortage"]
 
 log = logging.getLogger("stpipe.tso_steps.one_over_f")
-
-# Ticks over which the outputs' common fast 1/f is averaged after the line levels
-# (:func:`~tso_steps.one_over_f.common.common_mode`); 0 turns it off.
-COMMON_WINDOW = 64
 
 
 @dataclass
@@ -112,7 +107,6 @@ class _Cleaner:
         self.window = window
         self.segment = segment
         self.iterations = 1
-        self.common_window = COMMON_WINDOW
         self.filled = []
 
     def clean_model(self, median):
@@ -159,12 +153,6 @@ class _Cleaner:
             stripes = self.stripes(residuals, weights)
         elif self.use_source_model:
             stripes = self.stripes(residuals, weights)
-        if self.common_window and self.layout.namp > 1:
-            # the fast 1/f the line levels cannot follow, shared by the outputs
-            lines = self.layout.to_lines(residuals - stripes)
-            dark_only = self.layout.to_lines(np.where(self.dark, weights, 0.0))
-            fast = common_mode(lines, dark_only, self.layout, self.common_window, self.kappa)
-            stripes += self.layout.from_lines(fast)
         return stripes, scale
 
     def weights(self, residuals, good, scene):
