@@ -23,7 +23,6 @@ Usage::
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import subprocess
@@ -34,6 +33,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from tso_steps.simulate.scoring import shift_cramer_rao
 
 HERE = Path(__file__).resolve().parent
 MODES = {
@@ -145,15 +146,9 @@ def _child(method, path, out_path):
 
 
 def _crb(truth, rateints, i, h=1e-3):
+    """Cramer-Rao bound of the cross-dispersion position (shifts are (dx, dy))."""
     column = 1 if truth.dispersion_axis == 1 else 0
-    images = []
-    for sign in (1, -1):
-        shifts = truth.shifts.copy()
-        shifts[i, column] += sign * h
-        images.append(dataclasses.replace(truth, shifts=shifts).source_image(i))
-    derivative = (images[0] - images[1]) / (2 * h)
-    var = rateints.var_poisson[i] + rateints.var_rnoise[i]
-    return 1.0 / np.sqrt(np.sum(derivative**2 / var))
+    return shift_cramer_rao(truth, rateints, i, column, h)
 
 
 def main():

@@ -1,6 +1,5 @@
 """tso_trace: reference trace and per-integration positions against the simulator's truth."""
 
-import dataclasses
 import warnings
 
 import numpy as np
@@ -8,6 +7,7 @@ import pytest
 from stdatamodels.jwst import datamodels
 
 from tso_steps.simulate import Jitter, simulate_tso
+from tso_steps.simulate.scoring import shift_cramer_rao
 from tso_steps.trace import (
     ImagingExposureError,
     TraceStep,
@@ -34,16 +34,9 @@ def _simulate(mode, nints=40, **kwargs):
 
 
 def _cramer_rao(truth, rateints, integration, h=1e-3):
-    """sigma_CRB of a cross-dispersion shift: sum (dI/dy)^2 / var over all pixels."""
-    column = 1 if truth.dispersion_axis == 1 else 0  # shifts are (dx, dy)
-    images = []
-    for sign in (1, -1):
-        shifts = truth.shifts.copy()
-        shifts[integration, column] += sign * h
-        images.append(dataclasses.replace(truth, shifts=shifts).source_image(integration))
-    derivative = (images[0] - images[1]) / (2 * h)
-    var = rateints.var_poisson[integration] + rateints.var_rnoise[integration]
-    return 1.0 / np.sqrt(np.sum(derivative**2 / var))
+    """Cramer-Rao bound of the cross-dispersion position (shifts are (dx, dy))."""
+    column = 1 if truth.dispersion_axis == 1 else 0
+    return shift_cramer_rao(truth, rateints, integration, column, h)
 
 
 def test_dispersion_axis_comes_from_exposure_type():

@@ -6,6 +6,8 @@ own reductions of simulated data the same way.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
 
@@ -18,6 +20,7 @@ __all__ = [
     "group_difference_noise",
     "score_jump_flags",
     "score_outlier_flags",
+    "shift_cramer_rao",
     "truth_aperture",
 ]
 
@@ -232,3 +235,35 @@ def correlated_noise_ratio(data, floor, noiseless, truth, width=16):
     test_scatter = robust_std_last(np.moveaxis(test, 0, -1), min_count=1)
     reference_scatter = robust_std_last(np.moveaxis(reference, 0, -1), min_count=1)
     return float(np.sqrt(np.mean(test_scatter**2) / np.mean(reference_scatter**2)))
+
+
+def shift_cramer_rao(truth, rateints, integration, shift_axis, step=1e-3):
+    """Cramer-Rao bound of one integration's position along one axis, pixels.
+
+    ``sigma^-2 = sum over pixels of (dI/ds)^2 / var``, with the derivative of the noiseless
+    source image with respect to the pointing shift taken by central differences, and the
+    white-noise variance ``var_poisson + var_rnoise`` of the rateints.
+
+    Parameters
+    ----------
+    truth : `~tso_steps.simulate.SimulationTruth`
+    rateints : `~stdatamodels.jwst.datamodels.CubeModel`
+    integration : int
+        0-based integration.
+    shift_axis : int
+        Column of ``truth.shifts``: 0 for a shift along x, 1 along y.
+    step : float
+        Finite-difference step, pixels.
+
+    Returns
+    -------
+    float
+    """
+    images = []
+    for sign in (1, -1):
+        shifts = truth.shifts.copy()
+        shifts[integration, shift_axis] += sign * step
+        images.append(dataclasses.replace(truth, shifts=shifts).source_image(integration))
+    derivative = (images[0] - images[1]) / (2 * step)
+    var = rateints.var_poisson[integration] + rateints.var_rnoise[integration]
+    return float(1.0 / np.sqrt(np.sum(derivative**2 / var)))
