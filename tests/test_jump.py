@@ -7,9 +7,10 @@ from scipy.stats import norm
 from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
-from tso_steps.jump.detect import detect_jumps, resolve_workers
+from tso_steps.jump.detect import detect_jumps
 from tso_steps.jump.events import disk_offsets, expand_events
 from tso_steps.jump.step import TSOJumpStep
+from tso_steps.parallel import resolve_workers
 from tso_steps.readout import ReadoutMetadataError
 from tso_steps.simulate import CosmicRays, Jitter, simulate_tso
 from tso_steps.simulate.scoring import group_difference_noise, score_jump_flags

@@ -15,7 +15,6 @@ to float, and slabs can run on several threads (numpy releases the GIL in the he
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from tso_steps.jump.regressors import FrameSamples, fit_frame_regressors, sample
 from tso_steps.jump.residuals import apply_noise_prior, clean_residuals
 from tso_steps.stats import strided_rolling_median
 
-__all__ = ["JumpResult", "detect_jumps", "resolve_workers"]
+__all__ = ["JumpResult", "detect_jumps"]
 
 log = logging.getLogger("stpipe.tso_steps.jump")
 
@@ -52,34 +51,6 @@ class JumpResult:
     n_events: int = 0
     n_tested: int = 0
     extra: dict = field(default_factory=dict)
-
-
-def resolve_workers(maximum_cores):
-    """Number of threads for ``maximum_cores`` = 'none', 'quarter', 'half', 'all' or an int.
-
-    Parameters
-    ----------
-    maximum_cores : str or int
-
-    Returns
-    -------
-    int
-    """
-    ncpu = os.cpu_count() or 1
-    value = str(maximum_cores).strip().lower()
-    fractions = {"none": None, "quarter": 0.25, "half": 0.5, "all": 1.0}
-    if value in fractions:
-        return 1 if fractions[value] is None else max(1, int(ncpu * fractions[value]))
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(
-            f"maximum_cores must be 'none', 'quarter', 'half', 'all' or an integer, got "
-            f"{maximum_cores!r}"
-        ) from None
-    if number < 1:
-        raise ValueError(f"maximum_cores must be >= 1, got {number}")
-    return min(number, ncpu)
 
 
 def detect_jumps(

@@ -8,7 +8,8 @@ from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
 from tso_steps.exposure import TSO_EXP_TYPES
-from tso_steps.jump.detect import detect_jumps, resolve_workers
+from tso_steps.jump.detect import detect_jumps
+from tso_steps.parallel import resolve_workers
 from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
 from tso_steps.vectors import add_vectors
 

@@ -1,11 +1,9 @@
 """TSOOutlierStep: flag outliers in time in TSO rateints/calints and x1dints."""
 
 import logging
-import os
 
 import numpy as np
 from jwst.stpipe import Step
-from stcal.multiprocessing import compute_num_cores
 from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
@@ -13,6 +11,7 @@ from tso_steps.exposure import TSO_EXP_TYPES
 from tso_steps.motion import measure_shifts, motion_design_matrix
 from tso_steps.outlier.cube import cube_relative_flux, detect_cube_outliers, reference_frames
 from tso_steps.outlier.detect import detect_series_outliers
+from tso_steps.parallel import resolve_workers
 from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
 from tso_steps.vectors import add_vectors, get_vectors
 
@@ -99,7 +98,7 @@ class TSOOutlierStep(Step):
         else:
             result = datamodels.open(input_data)
         _check_exposure(result)
-        workers = compute_num_cores(str(self.maximum_cores), 1 << 30, os.cpu_count() or 1)
+        workers = resolve_workers(self.maximum_cores)
         if isinstance(result, datamodels.TSOMultiSpecModel):
             self._flag_spectra(result)
         elif isinstance(result, (datamodels.CubeModel, datamodels.SlitModel)):
