@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from tso_steps.exposure import dispersion_axis
-from tso_steps.stats import robust_std
+from tso_steps.stats import FWHM_PER_SIGMA, robust_std
 
 __all__ = [
     "centroid_mask",
@@ -37,7 +37,6 @@ __all__ = [
 log = logging.getLogger("stpipe.tso_steps.masks")
 
 # FWHM of a Gaussian in units of its sigma: tso_trace and tso_centroid report FWHM.
-_FWHM_TO_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 
 def trace_mask(shape, centers, widths=None, dispersion_axis=1, n_widths=4.0, pad=3.0):
@@ -277,7 +276,7 @@ def source_mask_from_model(model, shape, n_widths=4.0, pad=3.0):
         centers = np.atleast_2d(np.asarray(model.trace_center, dtype=np.float64))
         axis = dispersion_axis(model)
         width = _vector_column(model, "trace_width")  # FWHM (tso_trace)
-        width = np.nanmedian(width) / _FWHM_TO_SIGMA if width is not None else 2.0
+        width = np.nanmedian(width) / FWHM_PER_SIGMA if width is not None else 2.0
         position = _vector_column(model, "trace_position")
         spread = 0.0
         if position is not None:
@@ -300,7 +299,7 @@ def source_mask_from_model(model, shape, n_widths=4.0, pad=3.0):
         wx = _vector_column(model, "psf_width_x")
         wy = _vector_column(model, "psf_width_y")
         widths = [w for w in (wx, wy) if w is not None]  # FWHM-equivalent (tso_centroid)
-        width = np.nanmax(np.stack(widths), axis=0) / _FWHM_TO_SIGMA if widths else 2.0
+        width = np.nanmax(np.stack(widths), axis=0) / FWHM_PER_SIGMA if widths else 2.0
         mask = centroid_mask(shape, x, y, width, n_widths=n_widths + 1.0, pad=pad)
         return mask, f"tso_vectors centroids ({np.isfinite(x).sum()} positions)"
     return None, "no trace or centroid vectors"

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from tso_steps.stats import MAD_TO_SIGMA
+
 __all__ = ["ShiftResult", "measure_shifts", "motion_design_matrix"]
 
 
@@ -52,7 +54,7 @@ class ShiftResult:
         -------
         ndarray of bool, shape ``(ndim,)``
         """
-        scatter = 1.4826 * np.nanmedian(
+        scatter = MAD_TO_SIGMA * np.nanmedian(
             np.abs(self.shifts - np.nanmedian(self.shifts, axis=0)), axis=0
         )
         return scatter > factor * np.nanmedian(self.errors, axis=0)
@@ -155,7 +157,7 @@ def _register_block(data, good, coords, spline, grad_splines, iterations, clip, 
         for attempt in range(2):
             solution, inverse = _weighted_solve(basis, data, weight)
             residual = data - np.matmul(basis, solution[:, :, None])[..., 0]
-            scatter = 1.4826 * np.nanmedian(np.where(good, np.abs(residual), np.nan), axis=1)
+            scatter = MAD_TO_SIGMA * np.nanmedian(np.where(good, np.abs(residual), np.nan), axis=1)
             if attempt:
                 break
             weight = (good & (np.abs(residual) <= clip * scatter[:, None])).astype(np.float64)
@@ -222,7 +224,7 @@ def motion_design_matrix(shifts, order=2, min_std=1e-4, rcond=1e-3):
     for column in shifts.T:
         median = np.nanmedian(column) if np.isfinite(column).any() else 0.0
         column = np.where(np.isfinite(column), column - median, 0.0)
-        spread = 1.4826 * np.median(np.abs(column))
+        spread = MAD_TO_SIGMA * np.median(np.abs(column))
         if max(spread, np.std(column)) >= min_std:
             columns.append(column)
     if not columns:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "FWHM_PER_SIGMA",
     "MAD_TO_SIGMA",
     "clipped_rms_last",
     "nanmedian_last",
@@ -21,6 +22,9 @@ __all__ = [
 
 #: Ratio of the standard deviation to the median absolute deviation for a Gaussian.
 MAD_TO_SIGMA = 1.482602218505602
+
+#: Full width at half maximum of a Gaussian in units of its sigma.
+FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 
 def robust_std(values, axis=None, center=None):

@@ -19,6 +19,7 @@ from tso_steps.centroid.window import (
     symmetric_com,
     window_background,
 )
+from tso_steps.stats import FWHM_PER_SIGMA, MAD_TO_SIGMA
 
 __all__ = [
     "FWHM_PER_SIGMA",
@@ -31,9 +32,6 @@ __all__ = [
 log = logging.getLogger("stpipe.tso_steps.centroid")
 
 METHODS = ("template", "gaussian", "com")
-
-#: FWHM of a Gaussian in units of its standard deviation, 2 sqrt(2 ln 2).
-FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 
 def _empirical_variance(data, bad, template):
@@ -49,7 +47,7 @@ def _empirical_variance(data, bad, template):
         warnings.simplefilter("ignore", RuntimeWarning)
         diff = np.diff(cube, axis=0)
         med = np.nanmedian(diff, axis=0)
-        scatter = (1.4826 * np.nanmedian(np.abs(diff - med), axis=0)) ** 2 / 2.0
+        scatter = (MAD_TO_SIGMA * np.nanmedian(np.abs(diff - med), axis=0)) ** 2 / 2.0
     signal = np.clip(template, 0.0, None)
     keep = np.isfinite(scatter) & np.isfinite(signal) & (scatter > 0)
     if keep.sum() < 3:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from tso_steps.stats import robust_std
+
 __all__ = ["TemplateFit", "fit_template_shifts"]
 
 _MIN_PIXELS = 8
@@ -55,8 +57,8 @@ class TemplateFit:
 
 
 def _robust_sigma(values):
-    """1.4826 x median absolute deviation."""
-    return 1.4826 * np.median(np.abs(values - np.median(values)))
+    """Robust standard deviation (1.4826 x median absolute deviation)."""
+    return robust_std(values)
 
 
 def _fit_one(d, w, use, coeffs, start, max_iter, tol, max_shift):

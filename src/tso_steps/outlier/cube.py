@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from tso_steps.outlier.detect import flag_block, noise_and_floor
 from tso_steps.outlier.timeseries import masked_median
+from tso_steps.stats import MAD_TO_SIGMA
 
 __all__ = [
     "CubeOutliers",
@@ -245,7 +246,7 @@ def cube_relative_flux(data, reference, dq=None, bad_bits=1, npixels=_FLUX_PIXEL
     first = np.where(np.isfinite(first), first, 1.0)
     expected = first[:, None] * median
     deviation = values - expected
-    sigma = 1.4826 * masked_median(np.abs(deviation).T, bad.T)
+    sigma = MAD_TO_SIGMA * masked_median(np.abs(deviation).T, bad.T)
     clip = bad | (np.abs(deviation) > 8.0 * sigma) | ~np.isfinite(expected)
     total = np.where(clip, np.where(np.isfinite(expected), expected, 0.0), values).sum(axis=1)
     norm = np.median(total)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tso_steps.stats import MAD_TO_SIGMA
+
 __all__ = [
     "fill_masked",
     "fit_regressors",
@@ -20,7 +22,6 @@ __all__ = [
     "sampled_rolling_median",
 ]
 
-MAD_TO_SIGMA = 1.482602218505602
 
 # Variance of a unit Gaussian truncated at +-4 sigma: the clipped standard deviation is
 # divided by its square root so that it is unbiased for Gaussian noise.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from tso_steps.stats import MAD_TO_SIGMA
+
 __all__ = ["find_orders"]
 
 
@@ -59,7 +61,7 @@ def find_orders(image, norders=1, block=16, min_snr=10.0, min_fraction=1e-3, exc
         profiles = np.stack([np.nanmedian(image[:, a:b], axis=1) for a, b in bounds], axis=1)
         profiles = np.where(np.isfinite(profiles), profiles, np.nanmedian(profiles))
         profiles -= np.nanpercentile(profiles, 10, axis=0)
-    noise = 1.4826 * np.median(np.abs(np.diff(profiles, axis=0)), axis=0) / np.sqrt(2) + 1e-30
+    noise = MAD_TO_SIGMA * np.median(np.abs(np.diff(profiles, axis=0)), axis=0) / np.sqrt(2) + 1e-30
     rows = np.arange(n_cross)
     centres_blocks = 0.5 * (edges[:-1] + edges[1:] - 1)
     available = np.ones(profiles.shape, dtype=bool)

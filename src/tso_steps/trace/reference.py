@@ -23,12 +23,13 @@ import numpy as np
 from numpy.polynomial import Polynomial
 from scipy import ndimage
 
+from tso_steps.stats import FWHM_PER_SIGMA, MAD_TO_SIGMA
 from tso_steps.trace.orders import _fwhm, find_orders
 
 __all__ = ["ReferenceTrace", "Template", "fit_columns", "reference_trace"]
 
 # FWHM^2 of a one-pixel box (for a Gaussian core): removed from the pixelated profile's FWHM.
-_PIXEL_FWHM2 = (2.0 * np.sqrt(2.0 * np.log(2.0))) ** 2 / 12.0
+_PIXEL_FWHM2 = FWHM_PER_SIGMA**2 / 12.0
 _STEP = 0.05  # template grid spacing, pixels
 
 
@@ -293,7 +294,7 @@ def _smooth(columns, centers, errors, degree, clip=4.0, iterations=4):
         deg = min(degree, max(int(good.sum()) - 1, 0))
         poly = Polynomial.fit(columns[good], centers[good], deg, w=weight[good])
         norm = (centers - poly(columns)) * weight
-        scatter = 1.4826 * np.nanmedian(np.abs(norm[good]))
+        scatter = MAD_TO_SIGMA * np.nanmedian(np.abs(norm[good]))
         new = good & (np.abs(norm) <= clip * max(scatter, 1.0))
         if new.sum() == good.sum() or new.sum() <= deg + 1:
             break
