@@ -29,11 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from stdatamodels.jwst import datamodels
 
 from tso_steps.offline import offline_environment
 from tso_steps.simulate import simulate_tso
+from tso_steps.simulate.references import write_noise_references
 from tso_steps.simulate.scoring import group_difference_noise, score_jump_flags
 
 JUMP_DET = 4
@@ -47,26 +47,11 @@ def _crds_cache(root):
 
 def _references(ramp, truth, root):
     """Synthetic GAIN and READNOISE (CDS) references matching the ramp's subarray."""
-    shape = ramp.data.shape[-2:]
-    paths = {}
-    for name, model_class, value in (
-        ("gain", datamodels.GainModel, truth.gain),
-        ("readnoise", datamodels.ReadnoiseModel, np.sqrt(2.0 * truth.frame_variance)),
-    ):
-        ref = model_class(data=np.full(shape, value, dtype=np.float32))
-        ref.meta.instrument.name = ramp.meta.instrument.name
-        ref.meta.instrument.detector = ramp.meta.instrument.detector
-        ref.meta.subarray.name = ramp.meta.subarray.name
-        for key in ("xstart", "ystart", "xsize", "ysize", "fastaxis", "slowaxis"):
-            setattr(ref.meta.subarray, key, getattr(ramp.meta.subarray, key))
-        ref.meta.description = "synthetic reference for the tso_jump benchmark"
-        ref.meta.reftype = name.upper()
-        ref.meta.author = "bench_jump"
-        ref.meta.pedigree = "DUMMY"
-        ref.meta.useafter = "2020-01-01T00:00:00"
-        paths[name] = root / f"{name}.fits"
-        ref.save(paths[name])
-    return paths
+    overrides = write_noise_references(ramp, truth, root)
+    return {
+        "gain": Path(overrides["override_gain"]),
+        "readnoise": Path(overrides["override_readnoise"]),
+    }
 
 
 def _run(cmd, env, log_path):

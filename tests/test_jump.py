@@ -13,6 +13,7 @@ from tso_steps.jump.step import TSOJumpStep
 from tso_steps.parallel import resolve_workers
 from tso_steps.readout import ReadoutMetadataError
 from tso_steps.simulate import CosmicRays, Jitter, simulate_tso
+from tso_steps.simulate.references import write_noise_references
 from tso_steps.simulate.scoring import group_difference_noise, score_jump_flags
 from tso_steps.stats import clipped_rms_last, strided_rolling_median
 
@@ -276,21 +277,7 @@ def test_large_event_flags_a_neighbourhood_sized_by_the_event():
 
 
 def test_noise_references_are_used_when_given(grism, tmp_path):
-    shape = grism.ramp.data.shape[-2:]
-    paths = {}
-    for name, cls, value in (
-        ("gain", datamodels.GainModel, grism.truth.gain),
-        ("readnoise", datamodels.ReadnoiseModel, np.sqrt(2 * grism.truth.frame_variance)),
-    ):
-        ref = cls(data=np.full(shape, value, np.float32))
-        ref.meta.instrument.name = "NIRCAM"
-        for key in ("xstart", "ystart", "xsize", "ysize"):
-            setattr(ref.meta.subarray, key, getattr(grism.ramp.meta.subarray, key))
-        paths[name] = tmp_path / f"{name}.fits"
-        ref.save(paths[name])
-    result = run(
-        grism.ramp, override_gain=str(paths["gain"]), override_readnoise=str(paths["readnoise"])
-    )
+    result = run(grism.ramp, **write_noise_references(grism.ramp, grism.truth, tmp_path))
     s = score(grism, result.groupdq)
     assert s["recall"] >= 0.99
     assert s["fp_isolated"] <= 1e-4

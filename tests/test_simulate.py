@@ -29,6 +29,7 @@ from tso_steps.simulate import (
     transmission_spectrum,
 )
 from tso_steps.simulate.noise import jitter_offsets
+from tso_steps.simulate.references import write_noise_references
 
 # every effect off: a noiseless, static source (tests switch on what they check)
 QUIET = dict(
@@ -707,23 +708,7 @@ def test_jwst_jump_and_ramp_fit_run_on_simulated_ramp(tmp_path):
         cosmic_rays=CosmicRays(rate=0.0, events=[hit]),
     )
     ramp, truth = sim.ramp, sim.truth
-    refs = {}
-    for name, cls, value in (
-        ("gain", datamodels.GainModel, truth.gain),
-        # READNOISE references hold the CDS noise: sqrt(2) x the per-frame noise
-        ("readnoise", datamodels.ReadnoiseModel, np.sqrt(2 * truth.frame_variance)),
-    ):
-        ref = cls(data=np.full(ramp.data.shape[-2:], value, np.float32))
-        ref.meta.instrument.name = ramp.meta.instrument.name
-        ref.meta.instrument.detector = ramp.meta.instrument.detector
-        for key in ("name", "xstart", "ystart", "xsize", "ysize"):
-            setattr(ref.meta.subarray, key, getattr(ramp.meta.subarray, key))
-        ref.meta.reftype = name.upper()
-        ref.meta.author, ref.meta.pedigree = "test_simulate", "DUMMY"
-        ref.meta.description, ref.meta.useafter = "synthetic", "2022-01-01T00:00:00"
-        refs[name] = str(tmp_path / f"{name}.fits")
-        ref.save(refs[name])
-    overrides = dict(override_gain=refs["gain"], override_readnoise=refs["readnoise"])
+    overrides = write_noise_references(ramp, truth, tmp_path)
 
     jumped = JumpStep.call(ramp, **overrides)
     jump = dqflags.group["JUMP_DET"]

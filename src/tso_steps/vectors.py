@@ -18,7 +18,13 @@ import logging
 import numpy as np
 from astropy.table import Table
 
-__all__ = ["add_vectors", "export_vectors", "get_vectors", "integration_numbers"]
+__all__ = [
+    "add_vectors",
+    "export_vectors",
+    "get_vectors",
+    "integration_numbers",
+    "write_vectors",
+]
 
 log = logging.getLogger("stpipe.tso_steps.vectors")
 
@@ -143,7 +149,37 @@ def export_vectors(model, path, overwrite=True):
     table = get_vectors(model)
     if len(table) == 0:
         raise ValueError("The model has no tso_vectors to export.")
-    int_times = getattr(model, "int_times", None)
+    meta = {
+        "source": str(model.meta.filename or ""),
+        "exposure_type": str(model.meta.exposure.type or ""),
+    }
+    return write_vectors(
+        table, path, int_times=getattr(model, "int_times", None), meta=meta, overwrite=overwrite
+    )
+
+
+def write_vectors(table, path, int_times=None, meta=None, overwrite=True):
+    """Write a per-integration vectors table to ECSV, joined with integration mid-times.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        Vectors with an ``integration_number`` column (e.g. from :func:`get_vectors`).
+    path : str or `~pathlib.Path`
+    int_times : table-like, optional
+        A model's ``int_times``; ``int_mid_BJD_TDB`` and ``int_mid_MJD_UTC`` are joined when it
+        covers every integration of ``table``.
+    meta : dict, optional
+        Header entries of the ECSV file.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    `~astropy.table.Table`
+        The table written.
+    """
+    table = Table(table, copy=True)
     if int_times is not None and len(int_times) > 0:
         lookup = {int(n): i for i, n in enumerate(int_times["integration_number"])}
         rows = [lookup.get(int(n)) for n in table[INDEX_COLUMN]]
@@ -151,8 +187,7 @@ def export_vectors(model, path, overwrite=True):
             for name in ("int_mid_BJD_TDB", "int_mid_MJD_UTC"):
                 table[name] = np.asarray(int_times[name])[rows]
                 table[name].unit = "d"
-    table.meta["source"] = str(model.meta.filename or "")
-    table.meta["exposure_type"] = str(model.meta.exposure.type or "")
+    table.meta.update(meta or {})
     table.write(path, format="ascii.ecsv", overwrite=overwrite)
     log.info("Wrote %d per-integration rows to %s", len(table), path)
     return table

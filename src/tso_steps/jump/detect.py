@@ -25,6 +25,7 @@ from stdatamodels.jwst.datamodels import dqflags
 from tso_steps.jump.events import expand_events
 from tso_steps.jump.regressors import FrameSamples, fit_frame_regressors, sample_frame_pixels
 from tso_steps.jump.residuals import apply_noise_prior, clean_residuals
+from tso_steps.parallel import Progress
 from tso_steps.stats import strided_rolling_median
 
 __all__ = ["JumpResult", "detect_jumps"]
@@ -174,7 +175,12 @@ def detect_jumps(
     )
 
     # pass 2: the time-series test, slab by slab
-    outputs = _map(workers, lambda span: _detect_slab(ctx, span, flux, regressors, settings), spans)
+    outputs = _map(
+        workers,
+        lambda span: _detect_slab(ctx, span, flux, regressors, settings),
+        spans,
+        label="tso_jump: detecting",
+    )
     n_flagged = np.sum([o["counts"] for o in outputs], axis=0)
     n_tested = int(sum(o["tested"] for o in outputs))
     seeds = np.concatenate([o["seeds"] for o in outputs], axis=0)
@@ -201,8 +207,10 @@ def detect_jumps(
 
 
 # ----------------------------------------------------------------------------------------
-def _map(workers, function, items):
+def _map(workers, function, items, label=None):
     """``map`` on a thread pool (slabs write disjoint parts of ``groupdq``)."""
+    if label is not None:
+        function = Progress(log, label, len(items), unit="slabs of lines").wrap(function)
     if workers <= 1:
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=workers) as pool:

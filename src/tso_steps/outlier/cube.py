@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from tso_steps.outlier.detect import flag_block, noise_and_floor
 from tso_steps.outlier.timeseries import masked_median
+from tso_steps.parallel import Progress
 from tso_steps.stats import MAD_TO_SIGMA
 
 __all__ = [
@@ -81,14 +82,19 @@ def _map_blocks(work, blocks, max_workers):
     blocks run serially.
     """
     global _WORK
+    progress = Progress(log, "tso_outlier", len(blocks), unit="blocks of lines")
     workers = min(int(max_workers), len(blocks))
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [work(b) for b in blocks]
+        return [progress.wrap(work)(b) for b in blocks]
     _WORK = work
     try:
         context = multiprocessing.get_context("fork")
+        results = []
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            return list(pool.map(_call_work, blocks))
+            for result in pool.map(_call_work, blocks):
+                results.append(result)
+                progress.update()
+        return results
     finally:
         _WORK = None
 

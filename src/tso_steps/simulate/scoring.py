@@ -1,4 +1,4 @@
-"""Score a reduction against a simulation's truth (jump and outlier flags).
+"""Score a reduction against a simulation's truth (flags, noise, transit depth).
 
 Used by the tests, the benchmarks and the demo, and public so that users can score their
 own reductions of simulated data the same way.
@@ -14,9 +14,11 @@ from stdatamodels.jwst.datamodels import dqflags
 from tso_steps.stats import robust_std_last
 
 __all__ = [
+    "TransitFit",
     "channel_sums",
     "correlated_noise_ratio",
     "cosmic_ray_rate_effect",
+    "fit_transit_scale",
     "group_difference_noise",
     "score_jump_flags",
     "score_outlier_flags",
@@ -267,3 +269,70 @@ def shift_cramer_rao(truth, rateints, integration, shift_axis, step=1e-3):
     derivative = (images[0] - images[1]) / (2 * step)
     var = rateints.var_poisson[integration] + rateints.var_rnoise[integration]
     return float(1.0 / np.sqrt(np.sum(derivative**2 / var)))
+
+
+@dataclasses.dataclass(frozen=True)
+class TransitFit:
+    """Result of :func:`fit_transit_scale`.
+
+    Attributes
+    ----------
+    scale, scale_error : float
+        Recovered depth in units of the injected one (1 = unbiased), and its 1-sigma error.
+    baseline : float
+        Out-of-transit level of the measured flux.
+    residual_rms : float
+        Scatter of the measured relative flux about the fit.
+    """
+
+    scale: float
+    scale_error: float
+    baseline: float
+    residual_rms: float
+
+    @property
+    def pull(self):
+        """float : Deviation of the scale from 1 in units of its error."""
+        return (self.scale - 1.0) / self.scale_error
+
+
+def fit_transit_scale(flux, light_curve):
+    """Fit a measured light curve with the injected one, scaled in depth.
+
+    Model: ``flux = baseline * (1 - scale * (1 - light_curve))``, linear least squares in
+    ``baseline`` and ``baseline * scale`` over the finite samples.  ``scale`` is 1 when the
+    injected depth is recovered without bias.
+
+    Parameters
+    ----------
+    flux : array-like, shape (nints,)
+        Measured flux per integration (any unit).
+    light_curve : array-like, shape (nints,)
+        The injected relative flux (e.g. ``truth.light_curve`` or one channel of
+        ``truth.spectral_light_curves``).
+
+    Returns
+    -------
+    TransitFit
+    """
+    flux = np.asarray(flux, dtype=np.float64)
+    dip = 1.0 - np.asarray(light_curve, dtype=np.float64)
+    good = np.isfinite(flux) & np.isfinite(dip)
+    if good.sum() < 3 or not np.any(dip[good] > 0):
+        raise ValueError("fit_transit_scale needs >= 3 finite samples and an injected transit.")
+    design = np.stack([np.ones(good.sum()), -dip[good]], axis=1)
+    coeffs, *_ = np.linalg.lstsq(design, flux[good], rcond=None)
+    residual = flux[good] - design @ coeffs
+    dof = max(good.sum() - 2, 1)
+    sigma2 = float(residual @ residual) / dof
+    covariance = sigma2 * np.linalg.inv(design.T @ design)
+    baseline, product = coeffs
+    scale = product / baseline
+    # error of a ratio; the baseline is known far better than the depth
+    scale_error = np.sqrt(covariance[1, 1]) / abs(baseline)
+    return TransitFit(
+        scale=float(scale),
+        scale_error=float(scale_error),
+        baseline=float(baseline),
+        residual_rms=float(np.sqrt(sigma2) / abs(baseline)),
+    )
