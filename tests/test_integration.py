@@ -4,6 +4,7 @@ from importlib.metadata import entry_points
 from jwst.stpipe import Pipeline, Step
 
 import tso_steps
+import tso_steps.pipelines
 from tso_steps.integration import get_steps
 
 
@@ -15,9 +16,10 @@ def test_entry_point_is_registered():
 def test_registered_steps_are_exactly_the_exported_ones():
     registered = get_steps()
     exported = {
-        f"tso_steps.{name}"
-        for name in tso_steps.__all__
-        if isinstance(getattr(tso_steps, name), type) and issubclass(getattr(tso_steps, name), Step)
+        f"{module.__name__}.{name}"
+        for module in (tso_steps, tso_steps.pipelines)
+        for name in module.__all__
+        if isinstance(getattr(module, name), type) and issubclass(getattr(module, name), Step)
     }
     assert {path for path, _, _ in registered} == exported
     aliases = [alias for _, alias, _ in registered]

@@ -12,7 +12,10 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
+from tso_steps.aperture.step import MovingApertureStep  # noqa: E402
+from tso_steps.background.step import Background2DStep  # noqa: E402
 from tso_steps.centroid.step import CentroidStep  # noqa: E402
+from tso_steps.extract.step import OptimalExtractStep  # noqa: E402
 from tso_steps.jitter.step import JitterCorrectStep  # noqa: E402
 from tso_steps.jump.step import TSOJumpStep  # noqa: E402
 from tso_steps.one_over_f.step import OneOverFStep  # noqa: E402
@@ -21,9 +24,12 @@ from tso_steps.timing.step import PixelTimingStep  # noqa: E402
 from tso_steps.trace.step import TraceStep  # noqa: E402
 
 __all__ = [
+    "Background2DStep",
     "CentroidStep",
     "JitterCorrectStep",
+    "MovingApertureStep",
     "OneOverFStep",
+    "OptimalExtractStep",
     "PixelTimingStep",
     "TSOJumpStep",
     "TSOOutlierStep",

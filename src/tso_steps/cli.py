@@ -4,6 +4,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -47,8 +48,14 @@ def main(argv=None):
     demo.add_argument("--quiet", action="store_true", help="only print the summary")
     args = parser.parse_args(argv)
 
-    # the demo runs offline: no CRDS parameter look-ups
+    # the demo runs offline: no CRDS parameter look-ups, and (unless the user has a CRDS
+    # cache) a throwaway cache holding only what jwst's pipelines read at the end of a run
     os.environ.setdefault("STPIPE_DISABLE_CRDS_STEPPARS", "true")
+    if "CRDS_PATH" not in os.environ:
+        from tso_steps.offline import offline_environment
+
+        cache = Path(args.output_dir) / "crds_cache"
+        os.environ.update(offline_environment(cache))
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",

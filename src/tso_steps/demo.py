@@ -1,9 +1,10 @@
-"""``tso-steps demo``: simulate a TSO segment, run every step on it, report what happened.
+"""``tso-steps demo``: simulate a TSO segment, run it through the tso pipelines, score it.
 
 The demo is the package's main job on an embedded default: it needs no data and no
-network. It grows with every capability: each step that applies to the chosen mode is run in
-pipeline order (group level, then integration level), and the summary compares what each step
-found with the simulator's truth.
+network.  The simulated ramp goes through ``tso_detector1``, ``tso_spec2`` / ``tso_image2``
+and ``tso_tso3`` as a user's exposure would; the summary compares what each of our steps
+found with the simulator's truth, and the figures show it: positions and widths against time,
+the 1/f correction, the outlier map, the white-light curve and the transmission spectrum.
 """
 
 from __future__ import annotations
@@ -38,8 +39,11 @@ class _Report:
         self.prefix = prefix
 
     def stage(self, name, started, text):
-        seconds = time.perf_counter() - started
-        self.lines.append(f"- **{name}** ({seconds:.1f} s): {text}")
+        if started is None:
+            self.lines.append(f"- **{name}**: {text}")
+        else:
+            seconds = time.perf_counter() - started
+            self.lines.append(f"- **{name}** ({seconds:.1f} s): {text}")
         log.info("%s: %s", name, text)
 
     def save(self, model, suffix):
@@ -55,7 +59,12 @@ class _Report:
 
 
 def run_demo(mode="NRC_TSGRISM", nints=None, ngroups=None, output_dir="tso_demo_output", seed=2026):
-    """Simulate a TSO segment, run every tso-steps step on it and write a summary.
+    """Simulate a TSO segment, run it through the tso pipelines and write a scored summary.
+
+    The simulated ramp goes through ``tso_detector1``, ``tso_spec2`` (or ``tso_image2``) and
+    ``tso_tso3`` offline (:func:`~tso_steps.pipelines.simulated.run_simulated_chain`); each
+    of our steps is then scored against the injected truth and the diagnostic figures are
+    written next to the products.
 
     Parameters
     ----------
@@ -64,7 +73,7 @@ def run_demo(mode="NRC_TSGRISM", nints=None, ngroups=None, output_dir="tso_demo_
     nints, ngroups : int, optional
         Override the mode's default size.
     output_dir : str or `~pathlib.Path`
-        Folder for the products and ``summary.md``.
+        Folder for the products, figures and ``summary.md``.
     seed : int
         Random seed of the simulation.
 
@@ -73,8 +82,8 @@ def run_demo(mode="NRC_TSGRISM", nints=None, ngroups=None, output_dir="tso_demo_
     str
         The summary (Markdown), also written to ``output_dir/summary.md``.
     """
+    from tso_steps.pipelines.simulated import run_simulated_chain
     from tso_steps.simulate import simulate_tso
-    from tso_steps.vectors import export_vectors
 
     mode = mode.upper()
     if mode not in DEFAULT_DEMO:
@@ -90,9 +99,7 @@ def run_demo(mode="NRC_TSGRISM", nints=None, ngroups=None, output_dir="tso_demo_
     report = _Report(f"tso-steps demo: {mode} {settings['subarray']}", out, prefix)
 
     started = time.perf_counter()
-    sim = simulate_tso(mode, seed=seed, **settings)
-    report.save(sim.ramp, "uncal")
-    report.save(sim.rateints, "rateints")
+    sim = simulate_tso(mode, seed=seed, keep_group_noise=True, products=("ramp",), **settings)
     nints_, ngroups_, ny, nx = sim.ramp.data.shape
     report.stage(
         "simulate",
@@ -101,194 +108,234 @@ def run_demo(mode="NRC_TSGRISM", nints=None, ngroups=None, output_dir="tso_demo_
         f"{_truth_summary(sim.truth)}",
     )
 
-    _group_level(sim, report)
-    model = _integration_level(sim, report, spectral=sim.truth.psf_center is None)
-
-    path = out / f"{prefix}_tsovectors.ecsv"
-    table = export_vectors(model, path)
-    report.products.append(path)
-    report.lines.append(
-        f"- **tso_vectors**: {len(table)} rows, columns {', '.join(table.colnames[1:])}"
+    started = time.perf_counter()
+    chain = run_simulated_chain(sim, out, name=prefix, save_intermediate=True)
+    imaging = sim.truth.dispersion_axis is None
+    stage2 = "tso_image2" if imaging else "tso_spec2"
+    skipped = sorted({step for steps in chain.skipped.values() for step in steps})
+    report.stage(
+        "pipelines",
+        started,
+        f"tso_detector1 -> {stage2} -> tso_tso3; jwst steps skipped offline (they need CRDS "
+        f"references and the simulation injects nothing they correct): {', '.join(skipped)}",
     )
-    plot = _plot_positions(table, sim.truth, out / f"{prefix}_positions.png")
-    if plot is not None:
-        report.products.append(plot)
+    report.products += [chain.uncal, chain.rateints, chain.calints, chain.light_curve]
+    report.products += [chain.x1dints] if chain.x1dints is not None else []
+    report.products += list(chain.intermediate.values())
+
+    _detector_level(chain, report)
+    _positions(chain, report, imaging)
+    _outliers(chain, report)
+    if imaging:
+        _photometry(chain, report)
+    else:
+        _spectra(chain, report)
+    _timing(chain, report)
     summary = report.render()
     (out / "summary.md").write_text(summary)
     return summary
 
 
-def _group_level(sim, report):
-    """Detector-level steps on the ramp."""
-    from tso_steps.jump.step import TSOJumpStep
+def _detector_level(chain, report):
+    """Score tso_jump and tso_one_over_f on the saved ramps; plot the 1/f before and after."""
+    from stdatamodels.jwst import datamodels
+
+    from tso_steps.demo_plots import plot_one_over_f
+    from tso_steps.readout import ReadoutGeometry
     from tso_steps.simulate.scoring import group_difference_noise, score_jump_flags
 
-    started = time.perf_counter()
-    jumped = TSOJumpStep().run(sim.ramp)
-    report.save(jumped, "jump")
-    score = score_jump_flags(jumped.groupdq, sim.truth.cosmic_rays, group_difference_noise(sim))
-    report.stage(
-        "tso_jump",
-        started,
-        f"found {score['recall']:.1%} of the {score['n_hits']} injected jumps >= 6 sigma; "
-        f"{score['fp_isolated']:.1e} flags per pixel-group away from any injected hit",
-    )
-
-
-def _integration_level(sim, report, spectral):
-    """Rateints-level steps in pipeline order; returns the last model."""
-    from tso_steps.one_over_f.step import OneOverFStep
-    from tso_steps.outlier.step import TSOOutlierStep
-    from tso_steps.simulate.scoring import cosmic_ray_rate_effect, score_outlier_flags
-    from tso_steps.timing.step import PixelTimingStep
-
-    truth, rateints = sim.truth, sim.rateints
-
-    started = time.perf_counter()
-    model = OneOverFStep().run(rateints)
-    report.save(model, "oneoverf")
-    before, after = _line_stripe_rms(rateints, model, truth)
+    sim = chain.sim
+    if "ramp" in chain.intermediate:
+        with datamodels.RampModel(chain.intermediate["ramp"]) as ramp:
+            score = score_jump_flags(
+                ramp.groupdq, sim.truth.cosmic_rays, group_difference_noise(sim)
+            )
+        report.stage(
+            "tso_jump",
+            None,
+            f"found {score['recall']:.1%} of the {score['n_hits']} injected jumps >= 6 sigma; "
+            f"{score['fp_isolated']:.1e} flags per pixel-group away from any injected hit",
+        )
+    if "oneoverf" not in chain.intermediate or sim.truth.group_noise is None:
+        return
+    with datamodels.RampModel(chain.intermediate["oneoverf"]) as corrected:
+        after = np.diff(corrected.data, axis=1)
+    before = np.diff(sim.ramp.data, axis=1)
+    injected = np.diff(sim.truth.group_noise, axis=1)
+    left = after - (before - injected)
+    axis = ReadoutGeometry.from_model(sim.ramp).fast_array_axis + 2  # (ints, diffs, y, x)
+    stripes_before = float(np.nanstd(np.nanmedian(injected, axis=axis)))
+    stripes_after = float(np.nanstd(np.nanmedian(left, axis=axis)))
     report.stage(
         "tso_one_over_f",
-        started,
-        f"line-to-line 1/f stripes (truth-subtracted, median along the fast axis) cut from "
-        f"{before:.3f} to {after:.3f} DN/s rms",
+        None,
+        f"line-to-line 1/f stripes of the group differences (median along the fast axis, "
+        f"against the injected noise) cut from {stripes_before:.2f} to {stripes_after:.2f} DN rms",
+    )
+    path = report.out / f"{report.prefix}_one_over_f.png"
+    report.products.append(
+        plot_one_over_f(before[0, 0], after[0, 0], injected[0, 0], left[0, 0], path)
     )
 
-    model = _measure_positions(model, truth, report, spectral)
 
-    started = time.perf_counter()
-    model = TSOOutlierStep().run(model)
-    report.save(model, "crfints")
-    flags = (model.dq & 16) > 0  # OUTLIER
-    effect = cosmic_ray_rate_effect(flags.shape, truth.cosmic_rays)
-    score = score_outlier_flags(flags, effect, np.nanmedian(rateints.err, axis=0))
+def _positions(chain, report, imaging):
+    """Compare the measured positions with the injected jitter; plot them against time."""
+    from astropy.table import Table
+
+    from tso_steps.demo_plots import plot_positions
+
+    truth = chain.sim.truth
+    if chain.vectors is None:
+        return
+    table = Table.read(chain.vectors, format="ascii.ecsv")
+    report.products.append(chain.vectors)
+    if imaging and "centroid_x" in table.colnames:
+        err_x = _rms_after_mean(table["centroid_x"] - truth.shift_x)
+        err_y = _rms_after_mean(table["centroid_y"] - truth.shift_y)
+        report.stage(
+            "tso_centroid",
+            None,
+            f"centroids follow the injected jitter to {err_x:.4f} px (x) and {err_y:.4f} px (y) "
+            "rms",
+        )
+    if not imaging and "trace_position" in table.colnames:
+        error = _rms_after_mean(table["trace_position"] - truth.shift_cross_dispersion)
+        report.stage(
+            "tso_trace",
+            None,
+            f"trace position follows the injected cross-dispersion jitter to {error:.4f} px rms "
+            f"(jitter rms {np.std(truth.shift_cross_dispersion):.4f} px)",
+        )
+    if not imaging and "shift_dispersion" in table.colnames:
+        measured = np.asarray(table["shift_dispersion"], dtype=float)
+        if np.isfinite(measured).any():
+            error = _rms_after_mean(measured - truth.shift_dispersion)
+            text = f"dispersion shifts measured to {error:.4f} px rms against the injected jitter"
+        else:
+            text = "spectrum too featureless to measure dispersion shifts (left uncorrected)"
+        report.stage("tso_jitter", None, text + "; frames re-registered before photom")
+    report.lines.append(f"- **tso_vectors**: {len(table)} rows, {', '.join(table.colnames[1:])}")
+    plot = plot_positions(table, truth, report.out / f"{report.prefix}_positions.png")
+    if plot is not None:
+        report.products.append(plot)
+
+
+def _outliers(chain, report):
+    """Score the time-series outlier flags against the cosmic rays left after tso_jump."""
+    from stdatamodels.jwst import datamodels
+    from stdatamodels.jwst.datamodels import dqflags
+
+    from tso_steps.demo_plots import plot_outliers
+
+    if "crfints" not in chain.intermediate:
+        return
+    with datamodels.open(chain.intermediate["crfints"]) as model:
+        flags = (model.dq & dqflags.pixel["OUTLIER"]) > 0
+    counts = flags.sum(axis=0)
+    truth = chain.sim.truth
     report.stage(
         "tso_outlier",
-        started,
-        f"flagged {score['recall']:.1%} of the {score['n_hits']} cosmic-ray samples >= 6 "
-        f"sigma left in the rateints, {score['fp_rate']:.1e} false flags per pixel-integration",
+        None,
+        f"{int(flags.sum())} samples flagged ({flags.mean():.1e} of all pixel-integrations); "
+        f"{len(truth.cosmic_rays)} cosmic rays were injected, most already flagged by tso_jump",
     )
+    path = report.out / f"{report.prefix}_outliers.png"
+    report.products.append(plot_outliers(counts, truth.cosmic_rays, path))
 
-    started = time.perf_counter()
-    model = PixelTimingStep().run(model)
-    report.save(model, "timing")
+
+def _photometry(chain, report):
+    """White-light (aperture) transit depth of an imaging exposure."""
+    _light_curve(chain, report, chain.light_curve_flux(), "tso_aperture", "aperture photometry")
+
+
+def _light_curve(chain, report, flux, step, label):
+    """Fit the injected transit to a measured light curve; report and plot it."""
+    from tso_steps.demo_plots import plot_light_curve
+    from tso_steps.simulate.scoring import fit_transit_scale
+
+    truth = chain.sim.truth
+    fit = fit_transit_scale(flux, truth.light_curve)
+    depth = 1.0 - float(np.nanmin(truth.light_curve))
+    report.stage(
+        step,
+        None,
+        f"{label}: injected depth {depth * 1e6:.0f} ppm, recovered "
+        f"{fit.scale * depth * 1e6:.0f} +- {fit.scale_error * depth * 1e6:.0f} ppm "
+        f"({fit.pull:+.1f} sigma); scatter {fit.residual_rms * 1e6:.0f} ppm per integration",
+    )
+    path = report.out / f"{report.prefix}_white_light.png"
+    report.products.append(plot_light_curve(truth.times, flux, truth.light_curve, fit, path, label))
+    return fit
+
+
+def _spectra(chain, report):
+    """White-light curve and transmission spectrum from the x1dints."""
+    from tso_steps.demo_plots import plot_transmission
+
+    _light_curve(chain, report, chain.light_curve_flux(), "tso_extract", "white light")
+
+    spectrum = _transmission_spectrum(chain.x1dints, chain.sim.truth)
+    if spectrum is None:
+        return
+    wavelength, injected, recovered, error = spectrum
+    pulls = (recovered - injected) / error
+    report.stage(
+        "transmission spectrum",
+        None,
+        f"{len(wavelength)} channels; recovered minus injected depth: median "
+        f"{np.median(recovered - injected) * 1e6:+.0f} ppm, chi2/channel {np.mean(pulls**2):.2f}",
+    )
+    path = report.out / f"{report.prefix}_transmission.png"
+    report.products.append(plot_transmission(wavelength, injected, recovered, error, path))
+
+
+def _transmission_spectrum(x1dints_path, truth, nchannels=16):
+    """Per-channel transit depths of order 1 against the injected ones."""
+    from stdatamodels.jwst import datamodels
+
+    from tso_steps.simulate.scoring import fit_transit_scale
+
+    with datamodels.open(x1dints_path) as x1d:
+        flux = np.concatenate([np.asarray(s.spec_table["FLUX"], float) for s in x1d.spec[:1]])
+        pixel = np.asarray(x1d.spec[0].spec_table["WAVELENGTH"][0], dtype=float)
+    curves = truth.spectral_light_curves()[:, 0]  # (nints, n_disp), order 1
+    rate = truth.spectrum[0]
+    index = np.round(pixel).astype(int)
+    if not np.allclose(pixel, index) or index.min() < 0 or index.max() >= rate.size:
+        return None  # WAVELENGTH holds wavelengths: no pixel-index match to the truth
+    lit = np.isfinite(rate[index]) & (rate[index] > 0.05 * np.nanmax(rate))
+    lit &= np.isfinite(flux).all(axis=0)
+    columns = np.flatnonzero(lit)
+    if columns.size < nchannels:
+        return None
+    rows = []
+    for chunk in np.array_split(columns, nchannels):
+        weights = rate[index[chunk]]
+        injected_curve = curves[:, index[chunk]] @ weights / weights.sum()
+        depth = float(truth.depth[0][index[chunk]] @ weights / weights.sum())
+        fit = fit_transit_scale(flux[:, chunk].sum(axis=1), injected_curve)
+        wave = float(np.nanmean(truth.wavelength[0][index[chunk]]))
+        rows.append((wave, depth, fit.scale * depth, fit.scale_error * depth))
+    return tuple(np.array(column) for column in zip(*rows, strict=True))
+
+
+def _timing(chain, report):
+    """Per-pixel read times of the calints."""
+    from tso_steps.timing.step import PixelTimingStep
+
+    model = PixelTimingStep().run(str(chain.calints))
     offsets = model.pixel_read_offsets
     report.stage(
         "tso_pixel_timing",
-        started,
+        None,
         f"pixels read over {np.ptp(offsets):.4f} s of a {model.meta.exposure.frame_time:.5f} s "
         "frame (the time stamps of the first and last pixel read differ by this much)",
     )
-    return model
-
-
-def _measure_positions(model, truth, report, spectral):
-    """Trace and realign spectra, or centroid images; compare with the injected jitter."""
-    from tso_steps.vectors import get_vectors
-
-    started = time.perf_counter()
-    if not spectral:
-        from tso_steps.centroid.step import CentroidStep
-
-        model = CentroidStep().run(model)
-        vectors = get_vectors(model)
-        err_x = _rms_after_mean(vectors["centroid_x"] - truth.shift_x)
-        err_y = _rms_after_mean(vectors["centroid_y"] - truth.shift_y)
-        report.stage(
-            "tso_centroid",
-            started,
-            f"centroids follow the injected jitter to {err_x:.4f} px (x) and {err_y:.4f} px (y) "
-            f"rms; PSF width {np.nanmedian(vectors['psf_width_x']):.2f} px FWHM",
-        )
-        return model
-
-    from tso_steps.jitter.step import JitterCorrectStep
-    from tso_steps.trace.step import TraceStep
-
-    model = TraceStep().run(model)
-    report.save(model, "trace")
-    vectors = get_vectors(model)
-    error = _rms_after_mean(vectors["trace_position"] - truth.shift_cross_dispersion)
-    report.stage(
-        "tso_trace",
-        started,
-        f"trace position follows the injected cross-dispersion jitter to {error:.4f} px rms "
-        f"(jitter rms {np.std(truth.shift_cross_dispersion):.4f} px); width "
-        f"{np.nanmedian(vectors['trace_width']):.2f} px FWHM",
-    )
-
-    started = time.perf_counter()
-    model = JitterCorrectStep().run(model)
-    report.save(model, "jitter")
-    vectors = get_vectors(model)
-    measured = np.asarray(vectors["shift_dispersion"], dtype=float)
-    if np.isfinite(measured).any():
-        error = _rms_after_mean(measured - truth.shift_dispersion)
-        text = f"dispersion shifts measured to {error:.4f} px rms against the injected jitter"
-    else:
-        text = "spectrum too featureless to measure dispersion shifts (left uncorrected)"
-    report.stage("tso_jitter", started, text + "; integrations resampled onto the median grid")
-    return model
-
-
-#: Per-integration position and width columns plotted by the demo, with the truth to compare.
-_POSITION_PANELS = (
-    ("trace_position", "trace position (px)", "shift_cross_dispersion"),
-    ("trace_width", "trace width, FWHM (px)", None),
-    ("shift_dispersion", "shift along dispersion (px)", "shift_dispersion"),
-    ("centroid_x", "centroid x (px)", "shift_x"),
-    ("centroid_y", "centroid y (px)", "shift_y"),
-    ("psf_width_x", "PSF width x, FWHM (px)", None),
-    ("psf_width_y", "PSF width y, FWHM (px)", None),
-)
-
-
-def _plot_positions(table, truth, path):
-    """Plot the measured positions and widths against time, with the injected jitter."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = [panel for panel in _POSITION_PANELS if panel[0] in table.colnames]
-    if not panels:
-        return None
-    hours = (np.asarray(table["int_mid_BJD_TDB"]) - table["int_mid_BJD_TDB"][0]) * 24.0
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.0 * len(panels)), sharex=True)
-    for ax, (column, label, truth_name) in zip(np.atleast_1d(axes), panels, strict=True):
-        values = np.asarray(table[column], dtype=float)
-        ax.plot(hours, values, ".", ms=3, label="measured")
-        if truth_name is not None:
-            injected = np.asarray(getattr(truth, truth_name), dtype=float)
-            offset = np.nanmean(values) - np.nanmean(injected)
-            ax.plot(hours, injected + offset, "-", lw=1, label="injected (mean-matched)")
-            ax.legend(loc="upper right", fontsize=7)
-        ax.set_ylabel(label, fontsize=8)
-    np.atleast_1d(axes)[-1].set_xlabel("time since first integration (hours)")
-    fig.suptitle("tso-steps demo: where the light fell in each integration", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def _rms_after_mean(values):
     values = np.asarray(values, dtype=float)
     return float(np.sqrt(np.nanmean((values - np.nanmean(values)) ** 2)))
-
-
-def _line_stripe_rms(raw, cleaned, truth):
-    """RMS of the per-line 1/f level before and after correction, from the truth."""
-    from tso_steps.readout import ReadoutGeometry
-
-    axis = ReadoutGeometry.from_model(raw).fast_array_axis + 1  # +1: the integration axis
-    injected = truth.one_over_f
-    white = raw.data - injected  # the same data without the injected correlated noise
-    residual = cleaned.data - white
-    before = np.nanmedian(injected, axis=axis)
-    after = np.nanmedian(residual, axis=axis)
-    return float(np.nanstd(before)), float(np.nanstd(after))
 
 
 def _truth_summary(truth):

@@ -4,11 +4,11 @@ __all__ = ["get_steps"]
 
 
 def get_steps():
-    """Return the stpipe Step subclasses provided by tso-steps.
+    """Return the stpipe Step and Pipeline subclasses provided by tso-steps.
 
-    Registered with the ``stpipe.steps`` entry point. Only steps that exist are listed;
-    ``tests/test_integration.py`` checks the list against the classes exported by
-    ``tso_steps``.
+    Registered with the ``stpipe.steps`` entry point. ``tests/test_integration.py`` checks the
+    list against the steps exported by ``tso_steps`` and the pipelines exported by
+    ``tso_steps.pipelines``.
 
     Returns
     -------
@@ -24,4 +24,11 @@ def get_steps():
         ("tso_steps.TSOOutlierStep", "tso_outlier", False),
         ("tso_steps.TraceStep", "tso_trace", False),
         ("tso_steps.JitterCorrectStep", "tso_jitter", False),
+        ("tso_steps.Background2DStep", "tso_background", False),
+        ("tso_steps.OptimalExtractStep", "tso_extract", False),
+        ("tso_steps.MovingApertureStep", "tso_aperture", False),
+        ("tso_steps.pipelines.TSODetector1Pipeline", "tso_detector1", True),
+        ("tso_steps.pipelines.TSOSpec2Pipeline", "tso_spec2", True),
+        ("tso_steps.pipelines.TSOImage2Pipeline", "tso_image2", True),
+        ("tso_steps.pipelines.TSOTso3Pipeline", "tso_tso3", True),
     ]

@@ -116,7 +116,12 @@ class TSOOutlierStep(Step):
         if self.motion == "none":
             return None, "none"
         vectors = get_vectors(model)
-        present = [c for c in MOTION_COLUMNS if c in vectors.colnames]
+        # a column of NaN (e.g. tso_jitter could not measure that axis) carries no motion
+        present = [
+            c
+            for c in MOTION_COLUMNS
+            if c in vectors.colnames and np.isfinite(np.asarray(vectors[c], dtype=float)).any()
+        ]
         if self.motion == "vectors" and not present:
             raise ValueError(
                 f"motion='vectors' but tso_vectors has none of the columns {MOTION_COLUMNS}."

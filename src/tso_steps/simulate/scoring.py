@@ -278,7 +278,8 @@ class TransitFit:
     Attributes
     ----------
     scale, scale_error : float
-        Recovered depth in units of the injected one (1 = unbiased), and its 1-sigma error.
+        Recovered depth in units of the injected one (1 = unbiased), and its 1-sigma error
+        (NaN when nothing was injected).
     baseline : float
         Out-of-transit level of the measured flux.
     residual_rms : float
@@ -294,6 +295,11 @@ class TransitFit:
     def pull(self):
         """float : Deviation of the scale from 1 in units of its error."""
         return (self.scale - 1.0) / self.scale_error
+
+    @property
+    def scatter_ppm(self):
+        """float : ``residual_rms`` in parts per million."""
+        return 1e6 * self.residual_rms
 
 
 def fit_transit_scale(flux, light_curve):
@@ -314,25 +320,35 @@ def fit_transit_scale(flux, light_curve):
     Returns
     -------
     TransitFit
+        Without an injected transit (``light_curve`` all 1) only the baseline and the
+        scatter are fitted; the scale and its error are NaN.
     """
     flux = np.asarray(flux, dtype=np.float64)
     dip = 1.0 - np.asarray(light_curve, dtype=np.float64)
     good = np.isfinite(flux) & np.isfinite(dip)
-    if good.sum() < 3 or not np.any(dip[good] > 0):
-        raise ValueError("fit_transit_scale needs >= 3 finite samples and an injected transit.")
-    design = np.stack([np.ones(good.sum()), -dip[good]], axis=1)
-    coeffs, *_ = np.linalg.lstsq(design, flux[good], rcond=None)
-    residual = flux[good] - design @ coeffs
-    dof = max(good.sum() - 2, 1)
-    sigma2 = float(residual @ residual) / dof
-    covariance = sigma2 * np.linalg.inv(design.T @ design)
+    if good.sum() < 3:
+        raise ValueError("fit_transit_scale needs at least 3 finite samples.")
+    flux, dip = flux[good], dip[good]
+    if not np.any(dip != 0):
+        baseline = float(np.mean(flux))
+        rms = float(np.std(flux, ddof=1)) / abs(baseline)
+        return TransitFit(np.nan, np.nan, baseline, rms)
+    design = np.stack([np.ones(flux.size), -dip], axis=1)
+    coeffs, *_ = np.linalg.lstsq(design, flux, rcond=None)
+    residual = flux - design @ coeffs
+    sigma2 = float(residual @ residual) / max(flux.size - 2, 1)
+    cov = sigma2 * np.linalg.inv(design.T @ design)
     baseline, product = coeffs
     scale = product / baseline
-    # error of a ratio; the baseline is known far better than the depth
-    scale_error = np.sqrt(covariance[1, 1]) / abs(baseline)
+    # first-order error of the ratio product / baseline, with their covariance
+    variance = (
+        cov[1, 1] / baseline**2
+        + product**2 * cov[0, 0] / baseline**4
+        - 2.0 * product * cov[0, 1] / baseline**3
+    )
     return TransitFit(
         scale=float(scale),
-        scale_error=float(scale_error),
+        scale_error=float(np.sqrt(max(variance, 0.0))),
         baseline=float(baseline),
         residual_rms=float(np.sqrt(sigma2) / abs(baseline)),
     )

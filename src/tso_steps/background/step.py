@@ -1,0 +1,243 @@
+"""Background2DStep: fit and subtract a smooth 2-D background from every integration."""
+
+import logging
+
+import numpy as np
+from jwst.stpipe import Step
+from stdatamodels.jwst import datamodels
+from stdatamodels.jwst.datamodels import dqflags
+
+from tso_steps.background.fitting import side_masks
+from tso_steps.background.masking import illuminated_pixels
+from tso_steps.background.model import (
+    choose_template,
+    find_image_discontinuity,
+    find_template_discontinuity,
+    fit_background,
+    time_median,
+)
+from tso_steps.background.templates import read_template
+from tso_steps.exposure import TSO_EXP_TYPES, ImagingExposureError, dispersion_axis
+from tso_steps.masks import read_mask_file, source_mask_from_model
+from tso_steps.vectors import add_vectors
+
+__all__ = ["Background2DStep"]
+
+log = logging.getLogger("stpipe.tso_steps.background")
+
+_BAD = dqflags.pixel["DO_NOT_USE"]
+
+#: ``method='auto'`` per exposure type (NIS_SOSS: 'template' when a template is given).
+AUTO_METHOD = {
+    "MIR_LRS-SLITLESS": "line",
+    "NRS_BRIGHTOBJ": "line",
+    "NRC_TSGRISM": "line",
+    "NIS_SOSS": "surface",
+    "NRC_TSIMAGE": "surface",
+}
+
+
+class Background2DStep(Step):
+    """Fit a smooth background to the unilluminated pixels and subtract it, per integration.
+
+    Methods: ``line`` (a polynomial across the dispersion for every cross-dispersion line,
+    MIRI LRS style), ``surface`` (a 2-D Legendre polynomial, split at a discontinuity when
+    there is one) and ``template`` (a user template scaled separately on each side of its
+    discontinuity, the NIRISS/SOSS zodiacal background).  By default the background shape is
+    fitted to the clipped mean image and only one scale per integration is fitted
+    (``per_integration='scale'``), which keeps the background from adding noise to each
+    integration's spectrum.
+
+    The output is a copy of the input with the background subtracted, ``tso_background_model``
+    (the 2-D shape, data units; ``(nints, ny, nx)`` models with ``per_integration='full'``),
+    ``tso_background_mask`` (uint8, 1 = pixel used in the fit) and the ``tso_vectors``
+    columns ``background_level`` (mean background over the array, data units) and
+    ``background_scale``.  Integration ``i``'s subtracted background is
+    ``background_scale[i] * tso_background_model``.  DQ, ERR and the variances are unchanged.
+    """
+
+    class_alias = "tso_background"
+
+    spec = """
+    method = option('auto', 'line', 'surface', 'template', default='auto')  # auto: line for MIRI LRS and NIRSpec, surface for NIRCam grism and imaging, template for SOSS when template_file is given (else surface)
+    per_integration = option('scale', 'full', 'none', default='scale')  # scale: shape from the mean image, one factor per integration; full: refit the whole model per integration; none: same background for all
+    template_file = string(default=None)  # background template(s) (FITS incl. jwst SOSS background reference, ASDF or .npy), same shape as the data
+    discontinuity = integer(min=-1, default=None)  # first column right of a background step (0-based); None: from the template's gradient, or from the mean image for SOSS; -1: no step
+    line_order = integer(min=0, max=5, default=1)  # line method: polynomial order across the dispersion
+    line_window = integer(min=1, default=1)  # line method: adjacent cross-dispersion lines fitted together
+    surface_order = integer(min=0, max=6, default=2)  # surface method: total Legendre order in x and y
+    mask_file = string(default=None)  # unilluminated pixels (nonzero = use): FITS, ASDF or .npy; replaces the automatic mask
+    mask_method = option('auto', 'trace', 'image', default='auto')  # auto: trace/centroid band (when present) plus the thresholded median image; trace: band only; image: threshold only
+    n_sigma = float(min=0, default=3.0)  # median-image mask: threshold above the background, robust sigma
+    dilation = integer(min=0, default=4)  # median-image mask: pixels of dilation around the thresholded source
+    mask_pad = float(min=0, default=3.0)  # trace/centroid mask: pixels added to the half-width
+    suffix = string(default='bsub')  # suffix of the output file
+    """  # noqa: E501
+
+    def process(self, input_data):
+        """Subtract the background of a rateints/calints product.
+
+        Parameters
+        ----------
+        input_data : str or `~stdatamodels.jwst.datamodels.CubeModel` or `~stdatamodels.jwst.datamodels.SlitModel`
+            Per-integration images ``(nints, ny, nx)`` of a TSO exposure.
+
+        Returns
+        -------
+        `~stdatamodels.jwst.datamodels.JwstDataModel`
+            A background-subtracted copy of the input.
+        """  # noqa: E501
+        with datamodels.open(input_data) as input_model:
+            exp_type = self._check_input(input_model)
+            result = input_model.copy()
+        data = result.data
+        bad = ~np.isfinite(data)
+        if result.dq is not None and result.dq.shape == data.shape:
+            bad |= (result.dq & _BAD) != 0
+        elif result.dq is not None and result.dq.shape == data.shape[1:]:
+            bad |= ((result.dq & _BAD) != 0)[None]
+        median = time_median(data, bad)
+        axis = None if exp_type == "NRC_TSIMAGE" else dispersion_axis(result)
+
+        method = self._method(exp_type)
+        if method == "line" and axis is None:
+            raise ImagingExposureError("method='line' needs a spectrum; use 'surface' for imaging.")
+        template = self._template(median, bad.all(axis=0)) if method == "template" else None
+        source = self._source_mask(result, median, axis, bad.all(axis=0))
+        usable = ~source[None] & ~bad
+        fraction = usable.mean()
+        if fraction < 0.01:
+            raise ValueError(
+                f"Only {100 * fraction:.2f}% of the samples are unilluminated and good: too few "
+                "to fit a background (check the source mask parameters or give mask_file)."
+            )
+        step_at = self._discontinuity(exp_type, method, template, median, ~source)
+        fit = fit_background(
+            data,
+            usable,
+            method,
+            per_integration=self.per_integration,
+            dispersion_axis=1 if axis is None else axis,
+            line_order=self.line_order,
+            line_window=self.line_window,
+            surface_order=self.surface_order,
+            template=template,
+            discontinuity=step_at,
+        )
+        for i in range(data.shape[0]):
+            data[i] -= fit.model(i).astype(data.dtype)
+        result.data = data
+        model_array = fit.cube if fit.cube is not None else fit.shape
+        result.tso_background_model = model_array.astype(np.float32)
+        result.tso_background_mask = fit.used.astype(np.uint8)
+        levels = fit.levels()
+        add_vectors(
+            result,
+            {"background_level": levels, "background_scale": fit.scales},
+            nints=data.shape[0],
+        )
+        log.info(
+            "Subtracted a %s background (%s per integration) fitted to %d pixels (%.1f%%); "
+            "level %.4g %s (median; range %.4g to %.4g), scale %.4f +- %.4f",
+            method,
+            self.per_integration,
+            fit.used.sum(),
+            100 * fit.used.mean(),
+            np.median(levels),
+            result.meta.bunit_data or "",
+            levels.min(),
+            levels.max(),
+            np.median(fit.scales),
+            np.std(fit.scales),
+        )
+        if fit.n_filled:
+            log.info("%d cross-dispersion lines had too few pixels: interpolated", fit.n_filled)
+        result.meta.cal_step.tso_background = "COMPLETE"
+        return result
+
+    # ------------------------------------------------------------------------------------
+    @staticmethod
+    def _check_input(model):
+        if not isinstance(model, (datamodels.CubeModel, datamodels.SlitModel)):
+            raise TypeError(
+                "tso_background takes a rateints/calints CubeModel or SlitModel, got "
+                f"{type(model).__name__}."
+            )
+        exp_type = str(model.meta.exposure.type).upper()
+        if exp_type not in TSO_EXP_TYPES:
+            raise ValueError(
+                f"tso_background supports {', '.join(TSO_EXP_TYPES)}; got exposure type "
+                f"{model.meta.exposure.type!r}."
+            )
+        if model.data is None or model.data.ndim != 3 or model.data.shape[0] < 2:
+            shape = None if model.data is None else model.data.shape
+            raise ValueError(f"tso_background needs at least 2 integrations, got data {shape}.")
+        if not np.isfinite(model.data).any():
+            raise ValueError("The input data are NaN everywhere.")
+        return exp_type
+
+    def _method(self, exp_type):
+        if self.method != "auto":
+            return self.method
+        if exp_type == "NIS_SOSS":
+            if self.template_file:
+                return "template"
+            log.info(
+                "NIS_SOSS without template_file: fitting a 2-D surface on each side of the "
+                "background step instead of scaling the zodiacal template"
+            )
+        return AUTO_METHOD[exp_type]
+
+    def _template(self, median, always_bad):
+        if not self.template_file:
+            raise ValueError("method='template' needs template_file.")
+        templates = read_template(self.template_file, median.shape)
+        if len(templates) == 1:
+            return templates[0]
+        good = np.isfinite(median) & ~always_bad
+        columns = find_template_discontinuity(templates[0])
+        sides = None if columns is None else side_masks(median.shape, columns)
+        best = choose_template(median, good, templates, sides)
+        log.info("Template %d of %d fits the median image best", best, len(templates))
+        return templates[best]
+
+    def _source_mask(self, model, median, axis, always_bad):
+        shape = median.shape
+        if self.mask_file:
+            log.info("Unilluminated pixels from %s", self.mask_file)
+            return ~read_mask_file(self.mask_file, shape) | always_bad
+        source = None
+        if self.mask_method in ("auto", "trace"):
+            source, description = source_mask_from_model(model, shape, pad=self.mask_pad)
+            if source is None and self.mask_method == "trace":
+                raise ValueError(
+                    "mask_method='trace' but the model has no trace_center attribute and no "
+                    "centroid columns in tso_vectors (run tso_trace or tso_centroid first)."
+                )
+            log.info("Source mask from %s", description)
+        if source is None or self.mask_method == "auto":
+            line_axis = None if axis is None else (1 if axis == 0 else 0)
+            lit = illuminated_pixels(median, line_axis, self.n_sigma, self.dilation, always_bad)
+            log.info(
+                "Median-image mask: %.1f%% of pixels above %.1f sigma (dilated by %d px)",
+                100 * lit.mean(),
+                self.n_sigma,
+                self.dilation,
+            )
+            source = lit if source is None else (source | lit)
+        return source | always_bad
+
+    def _discontinuity(self, exp_type, method, template, median, dark):
+        if self.discontinuity is not None:
+            return None if self.discontinuity < 0 else float(self.discontinuity)
+        if method == "template":
+            columns = find_template_discontinuity(template)
+            if columns is not None:
+                log.info("Template step at column %.0f (median over rows)", np.median(columns))
+            return columns
+        if method == "surface" and exp_type == "NIS_SOSS":
+            column = find_image_discontinuity(median, dark & np.isfinite(median))
+            if column is not None:
+                log.info("Background step found in the median image at column %.0f", column)
+            return column
+        return None

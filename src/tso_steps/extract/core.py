@@ -1,0 +1,245 @@
+"""Extraction of one spectral order from a cube: band, background, profile, flux."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tso_steps.extract.background import column_levels, smooth_background
+from tso_steps.extract.band import Band, make_band
+from tso_steps.extract.optimal import Extraction, box_extract, horne_extract, poisson_scale
+from tso_steps.extract.profile import Profile, build_profile, normalise_profile
+from tso_steps.extract.stripes import solve_stripes, stripe_prior
+
+__all__ = ["OrderResult", "default_halfwidth", "extract_order"]
+
+
+@dataclass
+class OrderResult:
+    """Everything :func:`extract_order` produced for one order.
+
+    Attributes
+    ----------
+    extraction : `~tso_steps.extract.optimal.Extraction`
+    background : ndarray, shape ``(nints, n_disp)``
+        Background per pixel subtracted before extraction (data units).
+    band : `~tso_steps.extract.band.Band`
+    profile : `~tso_steps.extract.profile.Profile` or None
+    kappa : float
+        Poisson variance per unit signal used in the model variance.
+    """
+
+    extraction: Extraction
+    background: np.ndarray
+    band: Band
+    profile: Profile | None
+    kappa: float
+
+
+def default_halfwidth(fwhm):
+    """Aperture half-width for a trace FWHM: ``max(3, ceil(1.5 * fwhm + 1))`` pixels.
+
+    About 3.5 sigma of a Gaussian core plus a pixel for the trace's motion; for the wide
+    NIRISS/SOSS profile (FWHM ~ 21 px) it reaches the trace step's own window.
+
+    Parameters
+    ----------
+    fwhm : float
+        Cross-dispersion FWHM, pixels.
+
+    Returns
+    -------
+    float
+    """
+    return float(max(3.0, np.ceil(1.5 * fwhm + 1.0)))
+
+
+def extract_order(
+    cube,
+    var_poisson,
+    var_rnoise,
+    bad,
+    center,
+    shifts,
+    halfwidth,
+    method="optimal",
+    background_width=4,
+    background_window=31,
+    background_static=True,
+    profile_window=15,
+    clip=5.0,
+    iterations=4,
+    true_profile=None,
+    labels=None,
+    amplifiers=None,
+    lines=None,
+    line_degree=2,
+    chunk=64,
+    profile_ints=200,
+):
+    """Extract one order from every integration.
+
+    Parameters
+    ----------
+    cube, var_poisson, var_rnoise : ndarray, shape ``(nints, n_cross, n_disp)``
+        Data and variances, dispersion along the last axis.
+    bad : ndarray of bool, shape ``(nints, n_cross, n_disp)``
+        Unusable samples.
+    center : ndarray, shape ``(n_disp,)``
+        Reference trace centre, pixels (NaN: order absent).
+    shifts : ndarray, shape ``(nints,)``
+        Cross-dispersion shift of every integration's trace, pixels.
+    halfwidth : float
+        Aperture half-width, pixels.
+    method : {'optimal', 'box'}
+    background_width : int
+        Rows beyond the aperture on either side used for the background (0: no background).
+    background_window : int
+        Columns the background is averaged over.
+    background_static : bool
+        One background for all integrations (else one per integration).
+    profile_window : int
+        Columns the profile is smoothed over.
+    clip : float
+        Outlier rejection threshold (sigma) inside the optimal extraction (0: off).
+    iterations : int
+        Maximum rejection iterations.
+    true_profile : ndarray, shape ``(nints, n_cross, n_disp)``, optional
+        A known profile (e.g. a simulation's noiseless source): used instead of the fitted
+        one, for reference extractions.
+    labels : ndarray of int, shape ``(n_cross, n_disp)``, optional
+        Readout-stripe label of every pixel (:func:`~tso_steps.extract.stripes.stripe_labels`):
+        with it, the optimal extraction fits the stripe offsets jointly with the flux.
+    amplifiers : ndarray of int, shape ``(n_cross, n_disp)``, optional
+        Output of every pixel (with ``labels``): one more offset per output is fitted.
+    lines : ndarray, shape ``(n_cross, n_disp)``, optional
+        Slow-axis line index of every pixel (with ``labels`` and ``amplifiers``): per output a
+        polynomial of degree ``line_degree`` in the line index is fitted as well.
+    line_degree : int
+    chunk : int
+        Integrations extracted at a time (memory: about ten band-sized float64 arrays of
+        this many integrations).
+    profile_ints : int
+        At most this many evenly spaced integrations build the profile.
+
+    Returns
+    -------
+    OrderResult
+    """
+    nints, n_cross = cube.shape[0], cube.shape[-2]
+    band = make_band(center, int(np.ceil(halfwidth)) + 1 + int(background_width), n_cross)
+    shifts = np.asarray(shifts, float)
+    chunks = [np.arange(k, min(k + chunk, nints)) for k in range(0, nints, chunk)]
+
+    def load(sel, sky=None):
+        data = band.gather(np.asarray(cube[sel], dtype=np.float64))
+        vp = band.gather(np.asarray(var_poisson[sel], dtype=np.float64))
+        vr = band.gather(np.asarray(var_rnoise[sel], dtype=np.float64))
+        good = ~band.gather(bad[sel]) & band.valid[None]
+        good &= np.isfinite(data) & np.isfinite(vp) & np.isfinite(vr)
+        if sky is not None:
+            data = np.where(good, data - sky[sel][:, None, :], 0.0)
+        return data, vp, vr, good
+
+    bkg = np.zeros((nints, band.lit.size))
+    if background_width > 0:
+        levels, counts = [], []
+        for sel in chunks:
+            data, _, _, good = load(sel)
+            level, count = column_levels(data, good, band.offset, shifts[sel], halfwidth)
+            levels.append(level)
+            counts.append(count)
+        bkg = smooth_background(
+            np.concatenate(levels), np.concatenate(counts), background_window, background_static
+        )
+    # the profile (and the Poisson scale) from up to ``profile_ints`` evenly spaced integrations
+    sample = np.unique(np.linspace(0, nints - 1, min(nints, profile_ints)).round().astype(int))
+    data, vp, vr, good = load(sample, bkg)
+    kappa = poisson_scale(data + bkg[sample][:, None, :], vp, good)  # all the charge
+    profile = None
+    if true_profile is None:
+        profile = build_profile(
+            data, vp + vr, good, band.offset, shifts[sample], halfwidth, profile_window, clip
+        )
+    del data, vp, vr, good
+    out = {
+        name: np.full((nints, band.lit.size), np.nan)
+        for name in ("flux", "var_poisson", "var_rnoise", "npixels")
+    }
+    rejected = np.zeros((nints, band.lit.size), int)
+    prior = []
+    for sel in chunks:
+        data, vp, vr, good = load(sel, bkg)
+        if true_profile is None:
+            prof = profile.evaluate(shifts[sel])
+        else:
+            inside = np.abs(band.offset[None] - shifts[sel][:, None, None]) <= halfwidth
+            prof = band.gather(np.asarray(true_profile[sel], dtype=np.float64))
+            prof = normalise_profile(np.where(inside & band.valid[None], prof, 0.0))
+        if method == "box":
+            res = box_extract(data, vp, vr, good, band.offset, shifts[sel], halfwidth, prof)
+        else:
+            res = horne_extract(
+                data, prof, vr, kappa, good, clip=clip, iterations=iterations, sky=bkg[sel]
+            )
+            if labels is not None:
+                families = _stripe_families(band, labels, amplifiers, lines, line_degree)
+                sky_var = kappa * np.clip(bkg[sel], 0, None)[:, None, :]
+                prior.append(
+                    _fit_stripes(res, data, prof, vr + sky_var, kappa, families, good, clip)
+                )
+        for name in out:
+            out[name][sel] = getattr(res, name)
+        rejected[sel] = res.rejected
+    out["flux"][:, ~band.lit] = np.nan
+    result = Extraction(rejected=rejected, **out)
+    if prior:
+        result.stripe_prior = float(np.mean(prior))
+    return OrderResult(extraction=result, background=bkg, band=band, profile=profile, kappa=kappa)
+
+
+def _stripe_families(band, labels, amplifiers, lines, degree):
+    """Offset families on the band: stripes, then per output 1, l, l^2... in the line index."""
+    families = [band.gather(labels)]
+    if amplifiers is None:
+        return families
+    amps = band.gather(amplifiers)
+    families.append((amps, None))
+    if lines is not None and degree > 0:
+        line = band.gather(np.asarray(lines, float))
+        span = max(np.ptp(line[band.valid]) / 2.0, 1.0) if band.valid.any() else 1.0
+        u = (line - np.mean(line[band.valid])) / span
+        families += [(amps, u**j) for j in range(1, degree + 1)]
+    return families
+
+
+def _fit_stripes(result, data, prof, var_rnoise, kappa, families, good, clip):
+    """Replace the flux of a Horne extraction by the joint flux + stripe-offset solution.
+
+    Returns the stripe prior variance used.
+    """
+    prof = np.nan_to_num(prof)
+    model = np.nan_to_num(result.flux)[:, None, :] * prof
+    var = var_rnoise + kappa * np.clip(model, 0.0, None)
+    outside = good & ~(prof > 0)
+    if clip > 0:  # cosmic rays on the pixels that pin the offsets
+        outside &= (data - model) ** 2 <= clip**2 * var
+    weight = np.where(result.used | outside, 1.0 / var, 0.0)
+    labels = families[0]
+    groups = families[1][0] if len(families) > 1 else None
+    prior = stripe_prior(data - model, weight, labels, outside, groups=groups)
+    sets = [(labels, prior)]
+    if groups is not None:
+        # output-level terms get their own measured prior: without 1/f they stay near zero
+        # instead of adding the noise of per-integration offsets to the flux
+        level = stripe_prior(data - model, weight, groups, outside)
+        sets += [(lab, level, val) for lab, val in families[1:]]
+    total = result.var_poisson + result.var_rnoise
+    for i in range(data.shape[0]):
+        flux, variance = solve_stripes(data[i], prof[i], weight[i], sets)
+        scale = variance / total[i]
+        result.flux[i] = flux
+        result.var_poisson[i] *= scale
+        result.var_rnoise[i] *= scale
+    return prior

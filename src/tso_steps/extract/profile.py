@@ -1,0 +1,224 @@
+"""Spatial profile of a spectral trace built from the exposure itself, moved with the trace.
+
+Every band pixel ``(k, x)`` (see :mod:`tso_steps.extract.band`) of every integration ``i``,
+divided by the column's flux in that integration, is one sample of the normalised profile at
+the integration's trace shift ``s_i``.  Across integrations each pixel is fitted by a line in
+the shift, ``P_i[k, x] = p[k, x] + (s_i - s0) * g[k, x]``: ``p`` is the profile at the mean
+position and ``g`` its derivative with respect to a cross-dispersion shift, both measured on
+the data's own pixel grid.  Nothing is interpolated in the cross-dispersion direction, so an
+undersampled trace (NIRCam grism, FWHM ~ 2 px) is moved as exactly as its measured shifts
+allow, where shifting a median frame by interpolation is not (Horne 1986 builds the profile
+from the data; Marsh 1989 follows a curved trace by fitting along it).
+
+Both ``p`` and ``g`` are then smoothed along the dispersion (a weighted running mean of
+``window`` columns, neighbours resampled to each column's sub-pixel phase so a curved trace
+is followed), clipped to non-negative values, and normalised per column when evaluated.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["Profile", "build_profile", "normalise_profile"]
+
+
+@dataclass
+class Profile:
+    """Shift-dependent normalised profile of one order on its band.
+
+    Attributes
+    ----------
+    base : ndarray, shape ``(nnodes, nrow, n_disp)``
+        Profile at each node shift (not normalised).
+    slope : ndarray, shape ``(nnodes, nrow, n_disp)``
+        Derivative of the profile with respect to the trace shift at each node, per pixel.
+    offset : ndarray, shape ``(nrow, n_disp)``
+        Band pixel minus the reference trace centre, pixels.
+    nodes : ndarray, shape ``(nnodes,)``
+        Shifts at which ``base`` holds, pixels (one node unless the shifts spread over more
+        than the bandwidth, e.g. a tilt event); an integration uses its nearest node.
+    halfwidth : float
+        Aperture half-width: pixels whose centre is within this distance of the trace centre
+        of an integration get a profile value.
+    """
+
+    base: np.ndarray
+    slope: np.ndarray
+    offset: np.ndarray
+    nodes: np.ndarray
+    halfwidth: float
+
+    def evaluate(self, shifts):
+        """Normalised profile of integrations with the given trace shifts.
+
+        Parameters
+        ----------
+        shifts : ndarray, shape ``(n,)``
+            Cross-dispersion shift of each integration's trace, pixels.
+
+        Returns
+        -------
+        ndarray, shape ``(n, nrow, n_disp)``
+            Non-negative, zero outside the aperture, unit sum per column (NaN columns where
+            the order is not traced).
+        """
+        shifts = np.asarray(shifts, float)
+        node = np.argmin(np.abs(shifts[:, None] - self.nodes[None, :]), axis=1)
+        ds = (shifts - self.nodes[node])[:, None, None]
+        profile = np.clip(self.base[node] + ds * self.slope[node], 0.0, None)
+        inside = np.abs(self.offset[None] - shifts[:, None, None]) <= self.halfwidth
+        return normalise_profile(np.where(inside, profile, 0.0))
+
+
+def normalise_profile(profile):
+    """Scale every column to unit sum (columns with no positive value become NaN).
+
+    Parameters
+    ----------
+    profile : ndarray, shape ``(..., nrow, n_disp)``
+
+    Returns
+    -------
+    ndarray
+    """
+    profile = np.nan_to_num(np.clip(profile, 0.0, None))
+    total = profile.sum(axis=-2, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, profile / total, np.nan)
+
+
+def build_profile(
+    data, variance, good, offset, shifts, halfwidth, window=15, clip=5.0, bandwidth=0.1
+):
+    """Fit the shift-dependent profile of one order from all integrations.
+
+    Parameters
+    ----------
+    data : ndarray, shape ``(nints, nrow, n_disp)``
+        Background-subtracted band pixels (any flux unit).
+    variance : ndarray, shape ``(nints, nrow, n_disp)``
+        Their variance.
+    good : ndarray of bool, shape ``(nints, nrow, n_disp)``
+        Usable samples.
+    offset : ndarray, shape ``(nrow, n_disp)``
+        Band pixel minus the reference trace centre, pixels.
+    shifts : ndarray, shape ``(nints,)``
+        Trace shift of every integration, pixels.
+    halfwidth : float
+        Aperture half-width, pixels.
+    window : int
+        Dispersion columns averaged when smoothing (1: no smoothing).
+    clip : float
+        Samples beyond this many sigma from the fit are rejected (cosmic rays).
+    bandwidth : float
+        When the shifts spread over more than twice this (px), the line in the shift is
+        fitted locally at nodes ``bandwidth`` apart with Gaussian weights of this width
+        (cut at two widths), so
+        the profile's curvature in the shift (a tilt event moving the trace by tenths of a
+        pixel) does not bias the local derivative.
+
+    Returns
+    -------
+    Profile
+    """
+    shifts = np.asarray(shifts, float)
+    if np.ptp(shifts) <= 2 * bandwidth:
+        nodes = np.array([np.mean(shifts)])
+    else:
+        grid = np.arange(shifts.min(), shifts.max() + bandwidth, bandwidth)
+        nodes = grid[np.unique(np.argmin(np.abs(shifts[:, None] - grid[None, :]), axis=1))]
+    near = np.abs(offset) <= halfwidth + 1.0
+    # pixels bad in every integration (all-NaN slices) are expected; they get no weight
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.nanmedian(np.where(good, data, np.nan), axis=0)
+        median = np.nan_to_num(median)
+        spectrum = np.sum(np.where(near, median, 0.0), axis=0)
+        columns = np.sum(np.where(near, np.where(good, data, median), 0.0), axis=1)
+        bright = spectrum > 0.2 * np.nanmax(spectrum)
+        scale = columns[:, bright].sum(axis=1) / spectrum[bright].sum()
+        norm = spectrum[None, None, :] * scale[:, None, None]
+        ratio = np.where(good, data / norm, 0.0)
+        weight = np.where(good & (norm > 0) & (variance > 0), norm**2 / variance, 0.0)
+    weight = np.nan_to_num(weight)
+    ratio = np.nan_to_num(ratio)
+    bases, slopes = [], []
+    for node in nodes:
+        u = (shifts - node) / bandwidth
+        # compact Gaussian: a far cluster's lever arm would dominate the local slope
+        kernel = 1.0 if nodes.size == 1 else np.where(np.abs(u) < 2, np.exp(-0.5 * u**2), 0.0)
+        base, slope = _fit_line(ratio, weight * np.reshape(kernel, (-1, 1, 1)), shifts - node, clip)
+        bases.append(base)
+        slopes.append(slope)
+    # columns count by their profile signal-to-noise in the smoothing
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        colvar = np.nansum(np.where(near, np.nanmedian(np.where(good, variance, np.nan), 0), 0), 0)
+        column_weight = np.nan_to_num(np.clip(spectrum, 0, None) ** 2 / colvar)
+    column_weight[~np.isfinite(offset[0])] = 0.0
+    outside = ~(np.abs(offset) <= halfwidth + 1.0)
+    base = np.array([_smooth_along_trace(b, offset, column_weight, window) for b in bases])
+    slope = np.array([_smooth_along_trace(g, offset, column_weight, window) for g in slopes])
+    base[:, outside] = 0.0
+    slope[:, outside] = 0.0
+    return Profile(
+        base=np.clip(base, 0.0, None),
+        slope=slope,
+        offset=offset,
+        nodes=nodes,
+        halfwidth=float(halfwidth),
+    )
+
+
+def _fit_line(ratio, weight, t, clip):
+    """Weighted line ``ratio = base + t * slope`` per pixel across integrations, clipped."""
+    t = np.asarray(t, float)[:, None, None]
+    base = slope = None
+    for _ in range(2):
+        w0, w1, w2 = weight.sum(0), (weight * t).sum(0), (weight * t * t).sum(0)
+        r0, r1 = (weight * ratio).sum(0), (weight * ratio * t).sum(0)
+        det = w0 * w2 - w1 * w1
+        with np.errstate(all="ignore"):
+            solvable = det > 1e-12 * np.maximum(w0, 1e-300) ** 2
+            base = np.where(solvable, (w2 * r0 - w1 * r1) / det, r0 / w0)
+            slope = np.where(solvable, (w0 * r1 - w1 * r0) / det, 0.0)
+        base, slope = np.nan_to_num(base), np.nan_to_num(slope)
+        resid2 = (ratio - base[None] - t * slope[None]) ** 2 * weight
+        weight = np.where(resid2 > clip**2, 0.0, weight)
+    return base, slope
+
+
+def _smooth_along_trace(values, offset, column_weight, window):
+    """Weighted running mean along the dispersion at each column's own sub-pixel phase."""
+    nrow, ndisp = values.shape
+    if window <= 1:
+        return values.copy()
+    half = int(window) // 2
+    start = np.nan_to_num(offset[0])  # offset of band row 0 per column
+    coeffs = ndimage.spline_filter(np.nan_to_num(values), order=3, mode="nearest")
+    rows = np.arange(nrow)[:, None]
+    total = np.zeros_like(values)
+    wsum = np.zeros(ndisp)
+    for j in range(-half, half + 1):
+        src = np.arange(ndisp) + j
+        ok = (src >= 0) & (src < ndisp)
+        src = np.clip(src, 0, ndisp - 1)
+        kernel = 1.0 - abs(j) / (half + 1.0)
+        w = np.where(ok, column_weight[src] * kernel, 0.0)
+        # row of column src at the same offset from the centre as row k of column x
+        coord = rows + (start[None, :] - start[src][None, :])
+        moved = ndimage.map_coordinates(
+            coeffs,
+            [coord.ravel(), np.broadcast_to(src, coord.shape).ravel().astype(float)],
+            order=3,
+            mode="nearest",
+            prefilter=False,
+        ).reshape(nrow, ndisp)
+        total += w[None, :] * moved
+        wsum += w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(wsum[None, :] > 0, total / wsum[None, :], values)

@@ -1,0 +1,275 @@
+"""OptimalExtractStep: per-integration optimal (or box) spectra of a TSO exposure."""
+
+import logging
+import warnings
+
+import numpy as np
+from jwst.stpipe import Step
+from stdatamodels.jwst import datamodels
+from stdatamodels.jwst.datamodels import dqflags
+
+from tso_steps.exposure import dispersion_axis
+from tso_steps.extract.core import default_halfwidth, extract_order
+from tso_steps.extract.products import make_x1dints, trace_wavelengths
+from tso_steps.extract.stripes import stripe_labels
+from tso_steps.readout import ReadoutGeometry
+from tso_steps.trace import measure_trace, to_dispersion_last
+from tso_steps.vectors import add_vectors, get_vectors, integration_numbers
+
+__all__ = ["OptimalExtractStep"]
+
+log = logging.getLogger("stpipe.tso_steps.extract")
+
+DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
+
+
+class OptimalExtractStep(Step):
+    """Extract one spectrum per integration and order from a spectroscopic TSO product.
+
+    Horne optimal extraction with a profile built from the exposure itself and moved with each
+    integration's measured trace (or a box that follows the trace).  The output is an x1dints
+    ``TSOMultiSpecModel`` (one ``spec`` per order) that jwst's ``white_light`` reads; the
+    input's ``tso_vectors`` travel with it, plus ``extract_rejected`` (pixels rejected inside
+    the extraction per integration) and ``extract_background`` (mean background per pixel).
+    The input is not modified.
+    """
+
+    class_alias = "tso_extract"
+
+    spec = """
+    method = option('optimal', 'box', default='optimal')  # optimal (Horne) extraction or a box that follows the trace
+    halfwidth = float(min=0.5, default=None)  # aperture half-width across the dispersion, pixels (default max(3, ceil(1.5 FWHM + 1)))
+    one_over_f = boolean(default=False)  # optimal only: fit readout-stripe (1/f) offsets jointly with the spectrum
+    line_degree = integer(min=0, max=5, default=2)  # one_over_f: per-output polynomial degree in the line index (slow 1/f under the trace)
+    background_width = integer(min=0, default=None)  # rows beyond the aperture for the local background (default 4; 0 for NIS_SOSS; 0: none)
+    background_window = integer(min=1, default=31)  # dispersion pixels the local background is averaged over
+    profile_window = integer(min=1, default=15)  # dispersion pixels the spatial profile is smoothed over
+    clip = float(min=0, default=5.0)  # reject pixels beyond this many sigma from the profile model (0: no rejection)
+    max_iterations = integer(min=0, default=4)  # rejection iterations (one pixel per column each)
+    norders = integer(min=1, max=3, default=None)  # orders to extract when the trace is measured here (default: all the trace step finds)
+    suffix = string(default='x1dints')  # suffix of the output file
+    """  # noqa: E501
+
+    def process(self, input_data):
+        """Extract per-integration spectra.
+
+        Parameters
+        ----------
+        input_data : str or `~stdatamodels.jwst.datamodels.CubeModel` or `~stdatamodels.jwst.datamodels.SlitModel`
+            Spectral rateints/calints ``(nints, ny, nx)``.
+
+        Returns
+        -------
+        `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+        """  # noqa: E501
+        with datamodels.open(input_data) as model:
+            self._check(model)
+            axis = dispersion_axis(model)
+            cube, var_p, var_r, bad = _arrays(model, axis)
+            centers, shifts, fwhm = self._geometry(model)
+            labels = amps = lines = None
+            if self.one_over_f and self.method == "optimal":
+                labels, amps, lines = _stripe_maps(model, axis)
+            elif self.one_over_f:
+                log.warning("one_over_f applies to the optimal extraction only; ignored for box.")
+            background_width = self.background_width
+            if background_width is None:
+                background_width = 0 if model.meta.exposure.type == "NIS_SOSS" else 4
+            halfwidth = self.halfwidth or default_halfwidth(fwhm)
+            waves = _wavelengths(model, axis, centers)
+            results, orders, rejected, backgrounds = [], [], 0, []
+            for k, center in enumerate(centers):
+                if not np.isfinite(center).any():
+                    continue
+                res = extract_order(
+                    cube,
+                    var_p,
+                    var_r,
+                    bad,
+                    center,
+                    shifts,
+                    halfwidth,
+                    method=self.method,
+                    background_width=background_width,
+                    background_window=self.background_window,
+                    profile_window=self.profile_window,
+                    clip=self.clip,
+                    iterations=self.max_iterations,
+                    labels=labels,
+                    amplifiers=amps,
+                    lines=lines,
+                    line_degree=self.line_degree,
+                )
+                ext = res.extraction
+                rejected = rejected + ext.rejected.sum(axis=1)
+                backgrounds.append(np.nanmean(res.background[:, res.band.lit], axis=1))
+                results.append(_order_columns(res, axis, cube.shape[-2]))
+                orders.append(k + 1)
+                log.info(
+                    "Order %d: %s extraction of %d columns, half-width %.1f px, %d pixels "
+                    "rejected (%.4f %%)%s",
+                    k + 1,
+                    self.method,
+                    int(res.band.lit.sum()),
+                    halfwidth,
+                    int(ext.rejected.sum()),
+                    100.0 * ext.rejected.sum() / max(int(ext.npixels.sum()), 1),
+                    f", stripe prior {np.sqrt(ext.stripe_prior):.3g} rms"
+                    if hasattr(ext, "stripe_prior")
+                    else "",
+                )
+            nints = cube.shape[0]
+            unit = model.meta.bunit_data or "DN/s"
+            output = make_x1dints(
+                model,
+                orders,
+                [waves[k - 1] for k in orders],
+                results,
+                unit,
+                integration_numbers(model, nints),
+            )
+            vectors = get_vectors(model)
+            if len(vectors) == nints:
+                output.tso_vectors = vectors.as_array()
+            add_vectors(
+                output,
+                {
+                    "extract_rejected": np.asarray(rejected, dtype=np.int64)
+                    * np.ones(nints, dtype=np.int64),
+                    "extract_background": np.mean(backgrounds, axis=0),
+                },
+                nints=nints,
+            )
+        if output.meta.cal_step.extract_1d == "SKIPPED":
+            # a stamp copied from the input: it says jwst's extract_1d did not run on the
+            # calints, not that this extraction failed (calwebb_tso3 drops "SKIPPED" spectra)
+            output.meta.cal_step.extract_1d = None
+        output.meta.cal_step.tso_extract = "COMPLETE"
+        return output
+
+    def _check(self, model):
+        if not isinstance(model, (datamodels.CubeModel, datamodels.SlitModel)):
+            raise TypeError(
+                f"tso_extract takes a rateints/calints CubeModel or 3-D SlitModel, got "
+                f"{type(model).__name__}."
+            )
+        if model.data.ndim != 3 or model.data.shape[0] < 2:
+            raise ValueError(
+                f"tso_extract needs at least 2 integrations, got data of shape {model.data.shape}."
+            )
+        dispersion_axis(model)  # imaging exposures raise here
+        if not np.isfinite(model.data).any():
+            raise ValueError("tso_extract: every sample is NaN.")
+
+    def _geometry(self, model):
+        """Reference trace per order, per-integration shift and FWHM (from tso_trace or here)."""
+        vectors = get_vectors(model)
+        center = getattr(model, "trace_center", None) if model.hasattr("trace_center") else None
+        nints = model.data.shape[0]
+        if center is not None and "trace_shift" in vectors.colnames and len(vectors) == nints:
+            centers = np.atleast_2d(np.asarray(center, dtype=float))
+            shifts = np.asarray(vectors["trace_shift"], dtype=float)
+            fwhm = (
+                float(np.nanmedian(vectors["trace_width"]))
+                if "trace_width" in vectors.colnames
+                else 2.0
+            )
+            if self.norders:
+                centers = centers[: self.norders]
+            log.info("Using the trace from tso_trace (%d orders)", len(centers))
+        else:
+            log.info("No tso_trace results on the input: measuring the trace")
+            ref, positions, _ = measure_trace(model, norders=self.norders)
+            centers, shifts, fwhm = ref.center, positions.shift, float(ref.fwhm[0])
+        shifts = np.where(np.isfinite(shifts), shifts, 0.0)
+        return centers, shifts, fwhm
+
+
+def _arrays(model, axis):
+    """Data, Poisson and read-noise variances and bad mask, dispersion last.
+
+    float32 views where the model's arrays are float32 (no copy of the cube); the extraction
+    converts band-sized pieces to float64.
+    """
+    cube = to_dispersion_last(np.asarray(model.data, dtype=np.float32), axis)
+    parts = {}
+    for name in ("var_poisson", "var_rnoise"):
+        arr = getattr(model, name, None) if model.hasattr(name) else None
+        if arr is not None and arr.shape == model.data.shape and np.nanmax(arr) > 0:
+            parts[name] = to_dispersion_last(np.asarray(arr, dtype=np.float32), axis)
+    if "var_rnoise" not in parts:
+        err = np.asarray(model.err, dtype=np.float32) if model.hasattr("err") else None
+        if err is None or err.shape != model.data.shape or not np.nanmax(err) > 0:
+            raise ValueError("tso_extract needs VAR_RNOISE/VAR_POISSON or ERR arrays.")
+        log.warning("No VAR_RNOISE: the ERR array is used as read noise, no Poisson model.")
+        parts = {"var_rnoise": to_dispersion_last(err**2, axis)}
+    var_r = parts["var_rnoise"]
+    var_p = parts.get("var_poisson", np.zeros_like(var_r))
+    bad = ~np.isfinite(cube) | ~np.isfinite(var_r) | ~(var_r > 0)
+    if model.hasattr("dq") and model.dq is not None and model.dq.size:
+        dq = to_dispersion_last(np.asarray(model.dq), axis)
+        bad |= np.broadcast_to((dq & DO_NOT_USE) > 0, cube.shape)
+    return cube, var_p, var_r, bad
+
+
+def _stripe_maps(model, axis):
+    """Stripe label, output and line index of every pixel, dispersion last."""
+    geometry = ReadoutGeometry.from_model(model)
+    amp = geometry.amplifier_map()
+    yy, xx = np.indices(amp.shape)
+    line = yy if geometry.fast_array_axis == 1 else xx
+    labels = stripe_labels(amp, line, geometry.noutputs)
+    log.info(
+        "1/f-aware extraction: %d outputs, fast axis along %s",
+        geometry.noutputs,
+        "x" if geometry.fast_array_axis == 1 else "y",
+    )
+    return (
+        to_dispersion_last(labels, axis),
+        to_dispersion_last(amp, axis),
+        to_dispersion_last(line, axis),
+    )
+
+
+def _wavelengths(model, axis, centers):
+    """Wavelength along every order's trace (micron), else the dispersion pixel index."""
+    n_disp = model.data.shape[-1 if axis == 1 else -2]
+    wave = getattr(model, "wavelength", None) if model.hasattr("wavelength") else None
+    if wave is not None and wave.shape == model.data.shape[-2:] and np.nanmax(wave) > 0:
+        image = to_dispersion_last(np.asarray(wave, dtype=float), axis)
+        return [trace_wavelengths(image, c) for c in centers]
+    wcs = getattr(model.meta, "wcs", None)
+    if wcs is not None:
+        try:
+            yy, xx = np.indices(model.data.shape[-2:])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                image = np.asarray(wcs(xx, yy)[2], dtype=float)
+            if np.isfinite(image).any():
+                image = to_dispersion_last(image, axis)
+                return [trace_wavelengths(image, c) for c in centers]
+        except Exception as exc:  # noqa: BLE001 - any WCS failure falls back to pixels
+            log.debug("WCS evaluation failed: %s", exc)
+    log.warning("No wavelength array or usable WCS: WAVELENGTH holds the dispersion pixel index.")
+    index = np.arange(n_disp, dtype=float)
+    return [np.where(np.isfinite(c), index, np.nan) for c in centers]
+
+
+def _order_columns(res, axis, n_cross):
+    """The per-order dictionary :func:`make_x1dints` takes."""
+    ext = res.extraction
+    band = res.band
+    rows = band.rows[band.valid]
+    lit = np.flatnonzero(band.lit)
+    xs, xe = (int(lit.min()), int(lit.max())) if lit.size else (0, 0)
+    ys, ye = (int(rows.min()), int(rows.max())) if rows.size else (0, n_cross - 1)
+    limits = (xs, xe, ys, ye) if axis == 1 else (ys, ye, xs, xe)
+    return {
+        "flux": ext.flux,
+        "var_poisson": ext.var_poisson,
+        "var_rnoise": ext.var_rnoise,
+        "npixels": np.asarray(ext.npixels, dtype=float),
+        "background": res.background * np.asarray(ext.npixels, dtype=float),
+        "extraction_limits": limits,
+        "dispersion_direction": 1 if axis == 1 else 2,
+    }

@@ -1,0 +1,52 @@
+"""``tso_tso3``: calwebb_tso3 with time-series outliers, optimal extraction and moving apertures."""
+
+from jwst.pipeline import Tso3Pipeline
+
+from tso_steps.aperture.step import MovingApertureStep
+from tso_steps.extract.step import OptimalExtractStep
+from tso_steps.outlier.step import TSOOutlierStep
+from tso_steps.pipelines.splice import Placement, TSOPipelineMixin
+from tso_steps.vectors import write_vectors
+
+__all__ = ["TSOTso3Pipeline"]
+
+
+class TSOTso3Pipeline(TSOPipelineMixin, Tso3Pipeline):
+    """jwst's calwebb_tso3 with ``tso_outlier``, ``tso_extract`` and ``tso_aperture``.
+
+    Each replaces the jwst step it stands for, which is skipped by default:
+    ``outlier_detection`` (running both ORs their flags), ``extract_1d`` and
+    ``tso_photometry`` (running both of either pair is an error: skip one).  The ``_x1dints``,
+    ``_whtlt`` and ``_phot`` products are jwst's, with our ``meta.cal_step`` entries and
+    ``tso_vectors`` restored on the x1dints, and the vectors of every integration are also
+    written as ``<product>_tsovectors.ecsv``.
+    """
+
+    class_alias = "tso_tso3"
+
+    step_defs = {
+        **Tso3Pipeline.step_defs,
+        "tso_outlier": TSOOutlierStep,
+        "tso_extract": OptimalExtractStep,
+        "tso_aperture": MovingApertureStep,
+    }
+    placements = (
+        Placement("tso_outlier", host="outlier_detection", replaces=True),
+        Placement("tso_extract", host="extract_1d", exclusive=True),
+        Placement("tso_aperture", host="tso_photometry", exclusive=True),
+    )
+
+    def process(self, input_data):
+        """Run calwebb_tso3, then export the exposure's ``tso_vectors`` as ECSV.
+
+        Parameters
+        ----------
+        input_data : str or association
+            Level-3 TSO association (or one calints file), as for calwebb_tso3.
+        """
+        result = super().process(input_data)
+        vectors = self.provenance.vectors()
+        if len(vectors):
+            path = self.make_output_path(suffix="tsovectors", ext="ecsv")
+            write_vectors(vectors, path, int_times=self.provenance.int_times())
+        return result
