@@ -112,7 +112,8 @@ def run_demo(mode="NRC_TSGRISM", nints=None, ngroups=None, output_dir="tso_demo_
     chain = run_simulated_chain(sim, out, name=prefix, save_intermediate=True)
     imaging = sim.truth.dispersion_axis is None
     stage2 = "tso_image2" if imaging else "tso_spec2"
-    skipped = sorted({step for steps in chain.skipped.values() for step in steps})
+    ran = ("tso_detector1", stage2, "tso_tso3")
+    skipped = sorted({step for alias in ran for step in chain.skipped[alias]})
     report.stage(
         "pipelines",
         started,
@@ -300,11 +301,13 @@ def _transmission_spectrum(x1dints_path, truth, nchannels=16):
         pixel = np.asarray(x1d.spec[0].spec_table["WAVELENGTH"][0], dtype=float)
     curves = truth.spectral_light_curves()[:, 0]  # (nints, n_disp), order 1
     rate = truth.spectrum[0]
-    index = np.round(pixel).astype(int)
-    if not np.allclose(pixel, index) or index.min() < 0 or index.max() >= rate.size:
+    extracted = np.isfinite(pixel) & np.isfinite(flux).all(axis=0)
+    index = np.where(extracted, np.round(np.nan_to_num(pixel)), -1).astype(int)
+    inside = extracted & (index >= 0) & (index < rate.size)
+    if not inside.any() or not np.allclose(pixel[inside], index[inside]):
         return None  # WAVELENGTH holds wavelengths: no pixel-index match to the truth
-    lit = np.isfinite(rate[index]) & (rate[index] > 0.05 * np.nanmax(rate))
-    lit &= np.isfinite(flux).all(axis=0)
+    index = np.where(inside, index, 0)
+    lit = inside & np.isfinite(rate[index]) & (rate[index] > 0.05 * np.nanmax(rate))
     columns = np.flatnonzero(lit)
     if columns.size < nchannels:
         return None
