@@ -6,6 +6,7 @@ from stdatamodels.jwst import datamodels
 from tso_steps.exposure import dispersion_axis
 from tso_steps.masks import (
     centroid_mask,
+    choose_source_mask,
     image_mask,
     read_mask_file,
     source_mask_from_model,
@@ -118,6 +119,30 @@ def test_source_mask_from_model_uses_centroids():
 def test_source_mask_from_model_without_vectors_is_none():
     mask, description = source_mask_from_model(_spectral_model(), (32, 64))
     assert mask is None and "no trace" in description
+
+
+def test_choose_source_mask_applies_file_method_and_union(tmp_path):
+    model = _spectral_model()
+    model.trace_center = np.full((1, 64), 16.0)
+    blob = np.zeros((32, 64), bool)
+    blob[2:5, 40:44] = True  # a second source only the image threshold sees
+    calls = []
+
+    def threshold():
+        calls.append(1)
+        return blob
+
+    trace_only = choose_source_mask(model, (32, 64), threshold, mask_method="trace")
+    assert trace_only[16].all() and not trace_only[blob].any() and not calls
+    union = choose_source_mask(model, (32, 64), threshold)
+    assert union[16].all() and union[blob].all()
+    image_only = choose_source_mask(model, (32, 64), threshold, mask_method="image")
+    np.testing.assert_array_equal(image_only, blob)
+    path = tmp_path / "dark.npy"
+    np.save(path, ~blob)  # nonzero = unilluminated
+    np.testing.assert_array_equal(choose_source_mask(model, (32, 64), threshold, str(path)), blob)
+    with pytest.raises(ValueError, match="no trace_center"):
+        choose_source_mask(_spectral_model(), (32, 64), threshold, mask_method="trace")
 
 
 def test_dispersion_axis_follows_exposure_type():

@@ -11,7 +11,8 @@ that 1/f correction, background fits and noise estimates use.  Masks can be buil
 * from a user file: FITS, ASDF or ``.npy`` (:func:`read_mask_file`).
 
 :func:`source_mask_from_model` picks the best of these from what a datamodel carries
-(``trace_center``, ``tso_vectors`` columns) and says which it used.  Everything but that
+(``trace_center``, ``tso_vectors`` columns) and says which it used; :func:`choose_source_mask`
+applies the ``mask_file`` / ``mask_method`` parameters that steps share.  Everything but that
 function works on plain arrays.
 """
 
@@ -28,6 +29,7 @@ from tso_steps.stats import FWHM_PER_SIGMA, robust_std
 
 __all__ = [
     "centroid_mask",
+    "choose_source_mask",
     "image_mask",
     "read_mask_file",
     "source_mask_from_model",
@@ -303,3 +305,49 @@ def source_mask_from_model(model, shape, n_widths=4.0, pad=3.0):
         mask = centroid_mask(shape, x, y, width, n_widths=n_widths + 1.0, pad=pad)
         return mask, f"tso_vectors centroids ({np.isfinite(x).sum()} positions)"
     return None, "no trace or centroid vectors"
+
+
+def choose_source_mask(model, shape, threshold, mask_file=None, mask_method="auto", pad=3.0):
+    """Source pixels as the steps' shared mask parameters choose them.
+
+    ``mask_file`` (unilluminated pixels, nonzero = use) replaces everything else.  Otherwise
+    ``mask_method`` 'trace' takes :func:`source_mask_from_model` (an error when the model has
+    neither a trace nor centroids), 'image' the median-image threshold, and 'auto' the union
+    of both (the threshold alone when the model carries no trace or centroids).
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+    shape : tuple of int
+        ``(ny, nx)`` of the science array.
+    threshold : callable
+        ``threshold() -> ndarray of bool``: the thresholded median image; called only when
+        needed (it may be expensive).
+    mask_file : str, optional
+    mask_method : {'auto', 'trace', 'image'}
+    pad : float
+        Pixels added to the trace/centroid mask half-width.
+
+    Returns
+    -------
+    ndarray of bool
+        True on the source.
+    """
+    if mask_file:
+        log.info("Unilluminated pixels from %s", mask_file)
+        return ~read_mask_file(mask_file, shape)
+    source = None
+    if mask_method in ("auto", "trace"):
+        source, description = source_mask_from_model(model, shape, pad=pad)
+        if source is None and mask_method == "trace":
+            raise ValueError(
+                "mask_method='trace' but the model has no trace_center attribute and no "
+                "centroid columns in tso_vectors (run tso_trace or tso_centroid first)."
+            )
+        if source is not None:
+            log.info("Source mask from %s", description)
+    if source is None or mask_method == "auto":
+        lit = threshold()
+        log.info("Median-image mask: %.1f%% of pixels above the threshold", 100 * lit.mean())
+        source = lit if source is None else (source | lit)
+    return source

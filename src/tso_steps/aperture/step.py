@@ -21,8 +21,7 @@ from tso_steps.centroid.centroiding import measure_centroids
 
 # the per-pixel median variance image tso_centroid weights its fit with (keeps the centroid
 # fit's memory small; TODO(lead): move to a shared module)
-from tso_steps.centroid.step import _variance as median_variance
-from tso_steps.centroid.window import median_frame
+from tso_steps.centroid.window import median_frame, median_variance
 from tso_steps.exposure import ImagingExposureError, dispersion_axis
 from tso_steps.vectors import get_vectors, integration_numbers
 

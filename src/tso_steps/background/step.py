@@ -18,7 +18,7 @@ from tso_steps.background.model import (
 )
 from tso_steps.background.templates import read_template
 from tso_steps.exposure import TSO_EXP_TYPES, ImagingExposureError, dispersion_axis
-from tso_steps.masks import read_mask_file, source_mask_from_model
+from tso_steps.masks import choose_source_mask
 from tso_steps.vectors import add_vectors
 
 __all__ = ["Background2DStep"]
@@ -202,29 +202,15 @@ class Background2DStep(Step):
         return templates[best]
 
     def _source_mask(self, model, median, axis, always_bad):
-        shape = median.shape
-        if self.mask_file:
-            log.info("Unilluminated pixels from %s", self.mask_file)
-            return ~read_mask_file(self.mask_file, shape) | always_bad
-        source = None
-        if self.mask_method in ("auto", "trace"):
-            source, description = source_mask_from_model(model, shape, pad=self.mask_pad)
-            if source is None and self.mask_method == "trace":
-                raise ValueError(
-                    "mask_method='trace' but the model has no trace_center attribute and no "
-                    "centroid columns in tso_vectors (run tso_trace or tso_centroid first)."
-                )
-            log.info("Source mask from %s", description)
-        if source is None or self.mask_method == "auto":
-            line_axis = None if axis is None else (1 if axis == 0 else 0)
-            lit = illuminated_pixels(median, line_axis, self.n_sigma, self.dilation, always_bad)
-            log.info(
-                "Median-image mask: %.1f%% of pixels above %.1f sigma (dilated by %d px)",
-                100 * lit.mean(),
-                self.n_sigma,
-                self.dilation,
-            )
-            source = lit if source is None else (source | lit)
+        line_axis = None if axis is None else (1 if axis == 0 else 0)
+        source = choose_source_mask(
+            model,
+            median.shape,
+            lambda: illuminated_pixels(median, line_axis, self.n_sigma, self.dilation, always_bad),
+            mask_file=self.mask_file,
+            mask_method=self.mask_method,
+            pad=self.mask_pad,
+        )
         return source | always_bad
 
     def _discontinuity(self, exp_type, method, template, median, dark):

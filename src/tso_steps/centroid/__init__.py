@@ -9,7 +9,13 @@ from tso_steps.centroid.centroiding import (
 )
 from tso_steps.centroid.step import CentroidStep
 from tso_steps.centroid.template import TemplateFit, fit_template_shifts
-from tso_steps.centroid.window import FitWindow, fill_nans, find_window, median_frame
+from tso_steps.centroid.window import (
+    FitWindow,
+    fill_nans,
+    find_window,
+    median_frame,
+    median_variance,
+)
 
 __all__ = [
     "FWHM_PER_SIGMA",
@@ -22,6 +28,7 @@ __all__ = [
     "fit_template_shifts",
     "measure_centroids",
     "median_frame",
+    "median_variance",
     "registered_template",
     "second_moment_widths",
 ]

@@ -1,7 +1,6 @@
 """CentroidStep: per-integration centroid and PSF width of an imaging time series."""
 
 import logging
-import warnings
 
 import numpy as np
 from jwst.stpipe import Step
@@ -9,6 +8,7 @@ from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
 from tso_steps.centroid.centroiding import measure_centroids
+from tso_steps.centroid.window import median_variance
 from tso_steps.vectors import add_vectors
 
 __all__ = ["IMAGING_EXP_TYPES", "CentroidStep"]
@@ -19,36 +19,6 @@ log = logging.getLogger("stpipe.tso_steps.centroid")
 IMAGING_EXP_TYPES = ("NRC_TSIMAGE", "NRC_IMAGE", "NIS_IMAGE", "MIR_IMAGE")
 
 DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
-
-
-def _variance(model, rows=16):
-    """Per-pixel variance image (median over integrations) for the fit weights, or None.
-
-    The median over integrations decouples the weights from each integration's own noise
-    (jwst's VAR_POISSON is computed from the measured slope).  Slabs of ``rows`` rows keep
-    the working copy small.
-    """
-    shape = model.data.shape
-    parts = [getattr(model, name, None) for name in ("var_poisson", "var_rnoise", "var_flat")]
-    parts = [p for p in parts if p is not None and p.shape == shape]
-    if not parts and model.err is not None and model.err.shape == shape:
-        parts = [model.err]
-        squared = True
-    else:
-        squared = False
-    if not parts:
-        return None
-    var = np.empty(shape[1:], dtype=np.float64)
-    for y0 in range(0, shape[1], rows):
-        rows_of = [np.asarray(p[:, y0 : y0 + rows], dtype=np.float64) for p in parts]
-        slab = rows_of[0] ** 2 if squared else np.sum(rows_of, axis=0)
-        slab[~np.isfinite(slab) | (slab <= 0)] = np.nan
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            var[y0 : y0 + rows] = np.nanmedian(slab, axis=0)
-    if not np.isfinite(var).any():
-        return None
-    return var
 
 
 class CentroidStep(Step):
@@ -122,7 +92,7 @@ class CentroidStep(Step):
             mask = np.broadcast_to(mask, result.data.shape)
         table = measure_centroids(
             result.data,
-            variance=_variance(result),
+            variance=median_variance(result),
             mask=mask,
             method=self.method,
             center=self.center,

@@ -7,7 +7,7 @@ from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
-from tso_steps.masks import image_mask, read_mask_file, source_mask_from_model
+from tso_steps.masks import choose_source_mask, image_mask
 from tso_steps.one_over_f.correct import clean_cube, clean_ramp, dark_shortage
 from tso_steps.one_over_f.scene import signal_image
 from tso_steps.one_over_f.stripes import LineLayout
@@ -165,27 +165,12 @@ class OneOverFStep(Step):
         """Unilluminated pixels to use, and the source pixels (for the source-model scale)."""
         shape = data.shape[-2:]
         always_bad = pixel_bad if pixel_bad.ndim == 2 else pixel_bad.all(axis=0)
-        if self.mask_file:
-            dark = read_mask_file(self.mask_file, shape) & ~always_bad
-            log.info("Unilluminated pixels from %s", self.mask_file)
-            return dark, ~dark & ~always_bad
-        source = None
-        if self.mask_method in ("auto", "trace"):
-            source, description = source_mask_from_model(model, shape, pad=self.mask_pad)
-            if source is None and self.mask_method == "trace":
-                raise ValueError(
-                    "mask_method='trace' but the model has no trace_center attribute and no "
-                    "centroid columns in tso_vectors."
-                )
-            log.info("Source mask from %s", description)
-        if source is None or self.mask_method == "auto":
-            image = signal_image(data)
-            from_image = image_mask(image, self.n_sigma, self.dilation, bad=always_bad)
-            log.info(
-                "Median-image mask: %.1f%% of pixels above %.1f sigma (dilated by %d px)",
-                100 * from_image.mean(),
-                self.n_sigma,
-                self.dilation,
-            )
-            source = from_image if source is None else (source | from_image)
+        source = choose_source_mask(
+            model,
+            shape,
+            lambda: image_mask(signal_image(data), self.n_sigma, self.dilation, bad=always_bad),
+            mask_file=self.mask_file,
+            mask_method=self.mask_method,
+            pad=self.mask_pad,
+        )
         return ~source & ~always_bad, source & ~always_bad
