@@ -22,7 +22,7 @@ from stdatamodels.jwst import datamodels
 
 from tso_steps.one_over_f.outputs import fill_levels
 from tso_steps.one_over_f.step import OneOverFStep
-from tso_steps.one_over_f.stripes import LineLayout, StripeFit, fit_stripes, stripe_image
+from tso_steps.one_over_f.stripes import LineLayout, fit_stripes
 from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
 from tso_steps.simulate import simulate_tso
 from tso_steps.simulate.scoring import (
@@ -90,24 +90,6 @@ def test_fit_stripes_recovers_offsets_and_line_levels():
     error = rebuilt - (levels[:, :, None] + offsets[:, layout.parity][:, None, :])
     assert np.std(error) < 0.35  # ~ 1 / sqrt(16) per level, plus the offset error
     assert truth.shape == rebuilt.shape
-
-
-def test_interpolated_stripes_keep_each_line_at_its_measured_level():
-    # the levels are interpolated in read time between line centres, but the mean of every
-    # line and output stays the measured level, so a sum along a line (the white light of a
-    # spectrum dispersed along the fast axis) loses exactly that level
-    rng = np.random.default_rng(4)
-    geometry = ReadoutGeometry("NIRCAM", (16, 256), -1, 2, 4)
-    layout = LineLayout.from_geometry(geometry)
-    levels = rng.normal(0, 5, (2, 16, 4))
-    fit = StripeFit(np.zeros((2, 8)), levels, np.zeros(levels.shape, bool))
-    image = stripe_image(fit, layout)
-    lines = layout.to_lines(image)
-    for amp in range(4):
-        means = lines[:, :, layout.amp == amp].mean(axis=-1)
-        np.testing.assert_allclose(means, levels[:, :, amp], atol=1e-4)
-        # and the trend in time is really there: not one constant per line
-        assert np.ptp(lines[0, 5, layout.amp == amp]) > 0
 
 
 def test_fill_levels_predicts_an_output_from_the_common_noise():

@@ -232,17 +232,9 @@ def stripe_image(fit, layout, dtype=np.float32, smooth=True):
     for amp in range(layout.namp):
         columns = index[amp]
         if smooth and centres.size > 1:
-            positions = seg_index[:, amp]
             for frame in range(nframes):
                 values = levels[frame, :, :, amp].ravel()[order]
                 out[frame][:, columns] = np.interp(ticks, centres[order], values)
-                # keep each segment's mean at its measured level: the interpolation only
-                # adds the trend in time, so sums along a line (a spectrum's white light)
-                # get exactly the measured level
-                for seg in range(fit.nseg):
-                    cols = positions[seg][positions[seg] >= 0]
-                    trend = out[frame][:, cols].mean(axis=1, dtype=np.float64)
-                    out[frame][:, cols] += (levels[frame, :, seg, amp] - trend)[:, None]
         else:
             positions = seg_index[:, amp]
             for seg in range(fit.nseg):
