@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from measured import run_worker
 
 HERE = Path(__file__).resolve().parent
 
@@ -180,21 +180,7 @@ def score(sim, subtracted):
 
 
 def _measure(method, infile, outfile, template):
-    from tso_steps.offline import offline_environment
-
-    cmd = [sys.executable, __file__, "--worker", method, str(infile), str(outfile), template]
-    timer = ["/usr/bin/time", "-v"] if Path("/usr/bin/time").exists() else []
-    env = offline_environment(Path(infile).parent / "crds")
-    start = time.perf_counter()
-    proc = subprocess.run(timer + cmd, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{method} failed:\n{proc.stderr[-3000:]}")
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-    info = json.loads(proc.stdout.strip().splitlines()[-1])
-    info["process_seconds"] = wall
-    info["peak_rss_mb"] = int(rss.group(1)) / 1024 if rss else float("nan")
-    return info
+    return run_worker(__file__, [method, infile, outfile, template], Path(infile).parent)
 
 
 def _template(sim, workdir):

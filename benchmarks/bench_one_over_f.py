@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tso_steps.offline import offline_environment
+from measured import run_worker
 from tso_steps.simulate.scoring import correlated_noise_ratio
 
 HERE = Path(__file__).resolve().parent
@@ -106,24 +104,8 @@ def score(data, floor, noiseless, injected, truth):
 # driver
 
 
-def _offline_env(root):
-    return offline_environment(root / "crds")
-
-
 def _measure(method, infile, outfile):
-    cmd = [sys.executable, __file__, "--worker", method, str(infile), str(outfile)]
-    timer = ["/usr/bin/time", "-v"] if Path("/usr/bin/time").exists() else []
-    start = time.perf_counter()
-    env = _offline_env(Path(infile).parent)
-    proc = subprocess.run(timer + cmd, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise RuntimeError(f"{method} failed:\n{proc.stderr[-3000:]}")
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-    info = json.loads(proc.stdout.strip().splitlines()[-1])
-    info["process_seconds"] = wall
-    info["peak_rss_mb"] = int(rss.group(1)) / 1024 if rss else float("nan")
-    return info
+    return run_worker(__file__, [method, infile, outfile], Path(infile).parent)
 
 
 def run_case(name, workdir):

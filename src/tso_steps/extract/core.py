@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,8 +12,11 @@ from tso_steps.extract.band import Band, make_band
 from tso_steps.extract.optimal import Extraction, box_extract, horne_extract, poisson_scale
 from tso_steps.extract.profile import Profile, build_profile, normalise_profile
 from tso_steps.extract.stripes import solve_stripes, stripe_prior
+from tso_steps.parallel import Progress
 
 __all__ = ["OrderResult", "default_halfwidth", "extract_order"]
+
+log = logging.getLogger("stpipe.tso_steps.extract")
 
 
 @dataclass
@@ -169,6 +173,7 @@ def extract_order(
     }
     rejected = np.zeros((nints, band.lit.size), int)
     prior = []
+    progress = Progress(log, "tso_extract", len(chunks), unit="chunks of integrations")
     for sel in chunks:
         data, vp, vr, good = load(sel, bkg)
         if true_profile is None:
@@ -192,6 +197,7 @@ def extract_order(
         for name in out:
             out[name][sel] = getattr(res, name)
         rejected[sel] = res.rejected
+        progress.update()
     out["flux"][:, ~band.lit] = np.nan
     result = Extraction(rejected=rejected, **out)
     if prior:

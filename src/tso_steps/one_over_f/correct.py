@@ -38,6 +38,7 @@ from tso_steps.one_over_f.scene import (
     static_stripes,
 )
 from tso_steps.one_over_f.stripes import fit_stripes, stripe_image
+from tso_steps.parallel import Progress
 
 __all__ = ["CleanSummary", "clean_cube", "clean_ramp", "dark_shortage"]
 
@@ -246,11 +247,14 @@ def clean_cube(
     del residuals
     rms = np.zeros(nframes)
     scale = np.ones(nframes)
-    for start in range(0, nframes, chunk):
+    starts = range(0, nframes, chunk)
+    progress = Progress(log, "tso_one_over_f", len(starts), unit="chunks of integrations")
+    for start in starts:
         index = np.arange(start, min(start + chunk, nframes))
         stripes, scale[index] = cleaner.measure(get_frames(index), model, weights, scaled=True)
         cube[index] -= stripes
         rms[index] = np.sqrt(np.mean(np.square(stripes, dtype=np.float64), axis=(1, 2)))
+        progress.update()
     return CleanSummary(rms, scale, float(np.mean(cleaner.filled)), bool(source_model))
 
 
