@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from tso_steps.offline import offline_environment
+from tso_steps.simulate.scoring import pointing_cramer_rao
 
 HERE = Path(__file__).resolve().parent
 
@@ -129,20 +130,6 @@ def _simulate(element, nints, seed, root, subarray="SUB64P"):
     return sim, path, gain_path
 
 
-def _cramer_rao(sim, eps=1e-3):
-    """White-noise Cramer-Rao bound (px) on x and y shifts, averaged Fisher information."""
-    truth, cube = sim.truth, sim.rateints
-    var = np.median(cube.var_poisson + cube.var_rnoise, axis=0)
-    info = np.zeros(2)
-    for i in range(truth.nints):
-        sx, sy = truth.shifts[i]
-        for axis, (ex, ey) in enumerate(((eps, 0.0), (0.0, eps))):
-            plus = truth._scene.source(i, (sx + ex, sy + ey))
-            minus = truth._scene.source(i, (sx - ex, sy - ey))
-            info[axis] += np.sum(((plus - minus) / (2 * eps) / truth.gain) ** 2 / var)
-    return np.sqrt(truth.nints / info)
-
-
 def _run(args, env, root, label):
     out = root / f"{label}.npz"
     cmd = ["/usr/bin/time", "-v", sys.executable, str(Path(__file__).resolve()), "--child"]
@@ -189,7 +176,7 @@ def main(argv=None):
             sim, path, gain_path = _simulate(element, nints, opts.seed, root, subarray)
             print(f"{scene}: {path.stat().st_size / 2**20:.0f} MB rateints", flush=True)
             truth = sim.truth
-            crb = _cramer_rao(sim)
+            crb = pointing_cramer_rao(sim)
             y0, x0 = truth.psf_center
             runs = [
                 ("tso_centroid (template)", {"kind": "ours", "method": "template"}),

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from measured import peak_rss_mb
+
 HERE = Path(__file__).resolve().parent
 METHODS = (
     "true_profile",
@@ -67,14 +69,6 @@ DESCRIPTION = {
     "(background-limited)",
     "nrs_1f": "NIRSpec PRISM 32x512 cut-out, 0.02 px jitter, cosmic rays, background, 1/f",
 }
-
-
-def _peak_rss_mb():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def _simulate(case, nints):
@@ -211,7 +205,7 @@ def run_child(case, method, nints, workdir):
         ),
         "seconds": elapsed,
         "per_int_ms": 1e3 * elapsed / nints,
-        "rss_mb": _peak_rss_mb(),
+        "rss_mb": peak_rss_mb(),
         "ncols": int(lit.sum()),
     }
     print("RESULT " + json.dumps(result))

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from measured import peak_rss_mb
 from tso_steps.simulate.scoring import shift_cramer_rao
 
 HERE = Path(__file__).resolve().parent
@@ -43,14 +44,6 @@ MODES = {
     "NRS_BRIGHTOBJ": (32, 512),
     "MIR_LRS-SLITLESS": (416, 72),
 }
-
-
-def _peak_rss_mb():
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def _column_fits(cube, var, centers, half, method):
@@ -141,7 +134,7 @@ def _child(method, path, out_path):
                 break
     wall = time.perf_counter() - start
     Path(out_path).write_text(
-        json.dumps({"positions": positions.tolist(), "wall": wall, "rss": _peak_rss_mb()})
+        json.dumps({"positions": positions.tolist(), "wall": wall, "rss": peak_rss_mb()})
     )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tso_steps.offline import offline_environment
 
-__all__ = ["run_worker"]
+__all__ = ["peak_rss_mb", "run_worker"]
 
 
 def run_worker(script, args, workdir):
@@ -50,3 +50,15 @@ def run_worker(script, args, workdir):
     info["process_seconds"] = wall
     info["peak_rss_mb"] = int(rss.group(1)) / 1024 if rss else float("nan")
     return info
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process so far (``VmHWM``), MB; NaN off Linux."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")

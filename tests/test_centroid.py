@@ -12,6 +12,7 @@ from tso_steps.centroid import (
     measure_centroids,
 )
 from tso_steps.simulate import simulate_tso
+from tso_steps.simulate.scoring import pointing_cramer_rao
 from tso_steps.vectors import get_vectors
 
 DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
@@ -45,26 +46,6 @@ def in_focus():
     return _simulate("CLEAR")
 
 
-def cramer_rao(sim, eps=1e-3):
-    """Cramer-Rao bound (px) on the x and y shift of one integration.
-
-    ``sigma^-2 = sum (dI/dx)^2 / var`` with ``I`` the noiseless rate image and ``var`` the
-    per-pixel variance of the rateints; derivatives by moving the simulated PSF by +-eps (the
-    simulator's scene renders any pointing), Fisher information averaged over integrations.
-    """
-    truth, cube = sim.truth, sim.rateints
-    var = np.median(cube.var_poisson + cube.var_rnoise, axis=0)
-    info = np.zeros(2)
-    for i in range(truth.nints):
-        sx, sy = truth.shifts[i]
-        for axis, (ex, ey) in enumerate(((eps, 0.0), (0.0, eps))):
-            plus = truth._scene.source(i, (sx + ex, sy + ey))
-            minus = truth._scene.source(i, (sx - ex, sy - ey))
-            deriv = (plus - minus) / (2 * eps) / truth.gain
-            info[axis] += np.sum(deriv**2 / var)
-    return np.sqrt(truth.nints / info)
-
-
 def centroid_errors(vectors, truth):
     """Measured minus true position per integration, x and y, px."""
     y0, x0 = truth.psf_center
@@ -79,7 +60,7 @@ def test_template_centroid_reaches_cramer_rao_bound(sim_name, request):
     result = CentroidStep().run(sim.rateints)
     vectors = get_vectors(result)
     ex, ey = centroid_errors(vectors, sim.truth)
-    crb_x, crb_y = cramer_rao(sim)
+    crb_x, crb_y = pointing_cramer_rao(sim)
     rms_x, rms_y = np.std(ex), np.std(ey)  # mean offset removed
     print(f"{sim_name}: rms ({rms_x:.5f}, {rms_y:.5f}) px, CRB ({crb_x:.5f}, {crb_y:.5f}) px")
     assert rms_x <= 1.3 * crb_x
@@ -102,7 +83,7 @@ def test_template_beats_centre_of_mass_on_defocused_psf(defocused):
 def test_gaussian_method_on_in_focus_psf(in_focus):
     result = CentroidStep(method="gaussian").run(in_focus.rateints)
     ex, ey = centroid_errors(get_vectors(result), in_focus.truth)
-    crb_x, crb_y = cramer_rao(in_focus)
+    crb_x, crb_y = pointing_cramer_rao(in_focus)
     assert np.std(ex) <= 1.5 * crb_x
     assert np.std(ey) <= 1.5 * crb_y
     assert abs(np.mean(ex)) < 0.05 and abs(np.mean(ey)) < 0.05
@@ -139,7 +120,7 @@ def test_dq_and_nan_pixels_are_not_used(defocused):
     cube.dq[:, ring_y - 3 : ring_y + 3, ring_x] |= DO_NOT_USE
     result = CentroidStep().run(cube)
     ex, ey = centroid_errors(get_vectors(result), defocused.truth)
-    crb_x, crb_y = cramer_rao(defocused)
+    crb_x, crb_y = pointing_cramer_rao(defocused)
     print(
         f"bad pixels: rms/CRB ({np.std(ex) / crb_x:.2f}, {np.std(ey) / crb_y:.2f}), "
         f"mean offset ({np.mean(ex):+.4f}, {np.mean(ey):+.4f}) px"
@@ -154,7 +135,7 @@ def test_unflagged_cosmic_rays_are_clipped():
     assert len(sim.truth.cosmic_rays) > NINTS  # several hits per integration
     result = CentroidStep().run(sim.rateints)
     ex, ey = centroid_errors(get_vectors(result), sim.truth)
-    crb_x, crb_y = cramer_rao(sim)
+    crb_x, crb_y = pointing_cramer_rao(sim)
     assert np.std(ex) <= 1.3 * crb_x and np.std(ey) <= 1.3 * crb_y
 
 
@@ -230,6 +211,6 @@ def test_explicit_window_and_center(in_focus):
     step = CentroidStep(window_radius=10.0, center=[x0 + 1.0, y0 - 1.0])
     vectors = get_vectors(step.run(in_focus.rateints))
     ex, ey = centroid_errors(vectors, in_focus.truth)
-    crb_x, crb_y = cramer_rao(in_focus)
+    crb_x, crb_y = pointing_cramer_rao(in_focus)
     assert np.std(ex) <= 1.3 * crb_x and np.std(ey) <= 1.3 * crb_y
     assert abs(np.mean(ex)) < 0.02 and abs(np.mean(ey)) < 0.02

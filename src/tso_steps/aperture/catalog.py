@@ -35,18 +35,8 @@ JWST_COLUMNS = (
     "psf_width_y",
 )
 
-_FLUX = (
-    "aperture_sum",
-    "aperture_sum_err",
-    "annulus_sum",
-    "annulus_sum_err",
-    "annulus_mean",
-    "annulus_mean_err",
-    "aperture_bkg",
-    "aperture_bkg_err",
-    "net_aperture_sum",
-    "net_aperture_sum_err",
-)
+#: Flux-like columns (aperture_sum ... net_aperture_sum_err), scaled together to the output unit.
+_FLUX = JWST_COLUMNS[JWST_COLUMNS.index("aperture_sum") : JWST_COLUMNS.index("aperture_x")]
 
 
 class PhotometryTable(QTable):

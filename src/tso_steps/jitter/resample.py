@@ -92,9 +92,7 @@ def shift_array(array, shift, axis, variance=False):
     moved = np.moveaxis(np.asarray(array, dtype=np.float64), axis, -1)
     n = moved.shape[-1]
     pad = int(np.max(np.abs(offsets)))
-    padded = np.concatenate(
-        [np.repeat(moved[..., :1], pad, -1), moved, np.repeat(moved[..., -1:], pad, -1)], -1
-    )
+    padded = _edge_padded(moved, pad)
     out = np.zeros_like(moved)
     for j, w in zip(offsets, weights, strict=True):
         out += w * padded[..., pad + j : pad + j + n]
@@ -107,11 +105,16 @@ def shift_dq(dq, shift, axis, threshold=1e-3):
     moved = np.moveaxis(dq, axis, -1)
     n = moved.shape[-1]
     pad = int(np.max(np.abs(offsets)))
-    padded = np.concatenate(
-        [np.repeat(moved[..., :1], pad, -1), moved, np.repeat(moved[..., -1:], pad, -1)], -1
-    )
+    padded = _edge_padded(moved, pad)
     out = np.zeros_like(moved)
     for j, w in zip(offsets, weights, strict=True):
         if abs(w) > threshold:
             out |= padded[..., pad + j : pad + j + n]
     return np.moveaxis(out, -1, axis)
+
+
+def _edge_padded(array, pad):
+    """``array`` with its edge values repeated ``pad`` times at both ends of the last axis."""
+    return np.concatenate(
+        [np.repeat(array[..., :1], pad, -1), array, np.repeat(array[..., -1:], pad, -1)], -1
+    )

@@ -133,20 +133,26 @@ class ProvenanceCarrier:
         """
         if not self._vectors:
             return Table()
-        merged = {}
-        for table in self._vectors:
-            for row in table:
-                number = int(row[INDEX_COLUMN])
-                merged.setdefault(number, {}).update({k: row[k] for k in table.colnames})
-        names = []
-        for table in self._vectors:
-            names += [n for n in table.colnames if n not in names]
-        numbers = sorted(merged)
-        columns = {}
-        for name in names:
-            values = [merged[n].get(name, np.nan) for n in numbers]
-            columns[name] = np.asarray(values)
-        return Table(columns)[names]
+        numbers = np.unique(
+            np.concatenate([np.asarray(t[INDEX_COLUMN], dtype=np.int64) for t in self._vectors])
+        )
+        columns = {INDEX_COLUMN: numbers}
+        covered, kinds = {}, {}
+        for table in self._vectors:  # in capture order: later values replace earlier ones
+            rows = np.searchsorted(numbers, np.asarray(table[INDEX_COLUMN], dtype=np.int64))
+            for name in table.colnames:
+                if name == INDEX_COLUMN:
+                    continue
+                if name not in columns:
+                    columns[name] = np.full(numbers.size, np.nan)
+                    covered[name] = np.zeros(numbers.size, dtype=bool)
+                columns[name][rows] = np.asarray(table[name], dtype=np.float64)
+                covered[name][rows] = True
+                kinds[name] = np.asarray(table[name]).dtype
+        for name, dtype in kinds.items():  # integer columns stay integer when complete
+            if dtype.kind in "iub" and covered[name].all():
+                columns[name] = columns[name].astype(dtype)
+        return Table(columns)
 
     def restamp(self, model):
         """Put the remembered cal_step entries and vectors back on a product.
