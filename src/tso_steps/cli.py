@@ -46,7 +46,10 @@ def main(argv=None):
     )
     demo.add_argument("--seed", type=int, default=2026, help="random seed of the simulation")
     demo.add_argument("--quiet", action="store_true", help="only print the summary")
+    _add_batch_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "batch":
+        return _batch_command(args)
 
     # the demo runs offline: no CRDS parameter look-ups, and (unless the user has a CRDS
     # cache) a throwaway cache holding only what jwst's pipelines read at the end of a run
@@ -71,6 +74,77 @@ def main(argv=None):
     )
     print(summary)
     return 0
+
+
+def _add_batch_parser(sub):
+    """The ``tso-steps batch`` subcommand (see ``docs/batch.rst``)."""
+    batch = sub.add_parser(
+        "batch",
+        help="run a step, pipeline or ASDF config over many files/segments on dask workers",
+        description="Run STEP (alias, pipeline alias or CONFIG.asdf) over FILE... on a dask "
+        "LocalCluster or a running scheduler; resumable, one summary row per file.",
+    )
+    batch.add_argument("step", metavar="STEP|PIPELINE|CONFIG.asdf")
+    batch.add_argument("files", nargs="+", metavar="FILE")
+    batch.add_argument("--output-dir", required=True, help="where the products go")
+    where = batch.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers", type=int, default=None, help="LocalCluster workers (default: cores)"
+    )
+    where.add_argument(
+        "--scheduler", default=None, help="address or scheduler file of a running dask scheduler"
+    )
+    batch.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="step parameter (repeatable; steps.NAME.KEY=VALUE for a pipeline's step)",
+    )
+    batch.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="sweep a parameter: one output subfolder per combination (repeatable)",
+    )
+    batch.add_argument(
+        "--force",
+        action="store_true",
+        help="redo products that exist with the same provenance hash",
+    )
+    batch.add_argument("--quiet", action="store_true", help="only print the summary")
+
+
+def _batch_command(args):
+    """Run ``tso-steps batch``; exit status 1 if any file failed, 2 on a usage error."""
+    os.environ.setdefault("STPIPE_DISABLE_CRDS_STEPPARS", "true")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    from tso_steps.batch import PlanError, run_batch
+
+    try:
+        summary = run_batch(
+            args.step,
+            args.files,
+            args.output_dir,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            params=args.param,
+            sweep=args.sweep,
+            force=args.force,
+        )
+    except (PlanError, ValueError, RuntimeError) as error:
+        print(f"tso-steps batch: {error}", file=sys.stderr)
+        return 2
+    summary["file"] = [Path(f).name for f in summary["file"]]
+    summary.pprint_all()
+    failed = int((summary["status"] == "failed").sum())
+    print(f"{len(summary) - failed} of {len(summary)} file(s) done or up to date, {failed} failed")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

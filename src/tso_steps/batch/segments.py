@@ -1,0 +1,237 @@
+"""Segment-aware runs: join the segments of an exposure along integrations, split the result.
+
+Which integrations a step needs around a segment (its *halo*) is a property of the step's
+algorithm, recorded in :data:`HALO_RULES`:
+
+- ``tso_jump``: the running median spans ``rolling_window`` integrations, but each pixel's
+  noise (a clipped RMS of its residuals), the per-integration flux scale and motion fit, and
+  the motion regression use every integration of the file;
+- ``tso_outlier``: the running median spans ``window``, but the reference frame and each
+  integration's relative flux are medians over all integrations, and the per-pixel scatter
+  and motion regression are fitted over the whole series;
+- ``tso_one_over_f``: the scene model is the per-pixel median over all integrations.
+
+A window-sized halo therefore reproduces only the running median: the flags of a segment
+would still depend on where the exposure was split. The halo that makes the result
+independent of the split is the whole exposure, so these steps run once per exposure on
+the joined segments, and each segment's product is cut back out of the result.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+__all__ = [
+    "HALO_RULES",
+    "halo_integrations",
+    "join_segments",
+    "segment_exposure",
+    "split_exposure",
+]
+
+#: step alias -> (window parameter, True when statistics use every integration).
+HALO_RULES = {
+    "tso_jump": ("rolling_window", True),
+    "tso_outlier": ("window", True),
+    "tso_one_over_f": (None, True),
+}
+
+#: Arrays whose first axis is the integration (when present and of matching length).
+PER_INTEGRATION = (
+    "data",
+    "dq",
+    "err",
+    "groupdq",
+    "var_poisson",
+    "var_rnoise",
+    "var_flat",
+    "zeroframe",
+    "int_times",
+    "tso_vectors",
+)
+
+
+def halo_integrations(alias, params, nints):
+    """Integrations a segment needs on each side, from the step's own parameters.
+
+    Parameters
+    ----------
+    alias : str
+        Step alias.
+    params : dict
+        The step's parameters (values as given or as validated).
+    nints : int
+        Integrations of the whole exposure.
+
+    Returns
+    -------
+    int or None
+        None: the step needs no neighbours (each file is processed alone). Otherwise the
+        halo; it is ``nints`` (the whole exposure) for the steps with statistics over all
+        integrations (see the module docstring).
+    """
+    rule = HALO_RULES.get(alias)
+    if rule is None:
+        return None
+    window_name, global_statistics = rule
+    if global_statistics:
+        return int(nints)
+    return int(params[window_name]) // 2
+
+
+def join_segments(models):
+    """One model holding the integrations of ``models`` (segments in order).
+
+    Parameters
+    ----------
+    models : sequence of `~stdatamodels.jwst.datamodels.JwstDataModel`
+        Segments of one exposure, all of one type and frame shape.
+
+    Returns
+    -------
+    `~stdatamodels.jwst.datamodels.JwstDataModel`
+        A new model: the first segment's metadata, INTSTART/INTEND of the whole span, and
+        every per-integration array and table concatenated.
+
+    Raises
+    ------
+    ValueError
+        If the segments differ in type or frame shape.
+    """
+    first = models[0]
+    kinds = {type(m).__name__ for m in models}
+    shapes = {m.data.shape[1:] for m in models}
+    if len(kinds) > 1 or len(shapes) > 1:
+        raise ValueError(
+            f"Segments of one exposure differ in type ({', '.join(sorted(kinds))}) or frame "
+            f"shape ({', '.join(str(s) for s in sorted(shapes))}); process them separately."
+        )
+    counts = [m.data.shape[0] for m in models]
+    names = _present(first, counts[0])
+    joined = _shell(first, names)
+    for name in names:
+        parts = [np.asarray(getattr(m, name)) for m in models]
+        if any(p.shape[0] != n for p, n in zip(parts, counts, strict=True)):
+            raise ValueError(f"Segment array {name!r} does not have one row per integration.")
+        setattr(joined, name, np.concatenate(parts, axis=0))
+    exposure = joined.meta.exposure
+    exposure.integration_start = models[0].meta.exposure.integration_start or 1
+    exposure.integration_end = exposure.integration_start + sum(counts) - 1
+    joined.meta.filename = first.meta.filename
+    return joined
+
+
+def split_exposure(result, segments):
+    """Cut a joined result back into one model per segment.
+
+    Parameters
+    ----------
+    result : `~stdatamodels.jwst.datamodels.JwstDataModel`
+        The step's output on :func:`join_segments` of ``segments``.
+    segments : sequence of `~stdatamodels.jwst.datamodels.JwstDataModel`
+        The input segments (their metadata gives INTSTART/INTEND, EXSEGNUM and file name).
+
+    Returns
+    -------
+    list of `~stdatamodels.jwst.datamodels.JwstDataModel`
+    """
+    pieces, start = [], 0
+    for segment in segments:
+        count = segment.data.shape[0]
+        exposure = segment.meta.exposure
+        pieces.append(
+            _cut(
+                result,
+                start,
+                count,
+                (exposure.integration_start, exposure.integration_end),
+                exposure.segment_number,
+                segment.meta.filename,
+            )
+        )
+        start += count
+    return pieces
+
+
+def segment_exposure(model, counts, name):
+    """Cut one exposure into segments, as the archive delivers long exposures.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+        A whole exposure (e.g. from :func:`~tso_steps.simulate.simulate_tso`).
+    counts : sequence of int
+        Integrations of each segment (summing to the exposure's).
+    name : str
+        File name pattern with ``{segment:03d}``, e.g. ``"jw01_seg{segment:03d}_uncal.fits"``.
+
+    Returns
+    -------
+    list of `~stdatamodels.jwst.datamodels.JwstDataModel`
+        With EXSEGNUM, INTSTART/INTEND (1-based within the exposure) and NINTS of the whole
+        exposure.
+    """
+    total = model.data.shape[0]
+    if sum(counts) != total or min(counts) < 1:
+        raise ValueError(f"Segment sizes {list(counts)} do not add up to the {total} integrations.")
+    pieces, start = [], 0
+    for number, count in enumerate(counts, start=1):
+        piece = _cut(
+            model, start, count, (start + 1, start + count), number, name.format(segment=number)
+        )
+        piece.meta.exposure.nints = total
+        pieces.append(piece)
+        start += count
+    return pieces
+
+
+def _cut(model, start, count, span, segment_number, filename):
+    """Integrations ``start:start + count`` of ``model`` as a new model of its type."""
+    names = _present(model, model.data.shape[0])
+    piece = _shell(model, names)
+    for name in names:
+        setattr(piece, name, np.asarray(getattr(model, name))[start : start + count].copy())
+    exposure = piece.meta.exposure
+    exposure.integration_start, exposure.integration_end = span
+    exposure.segment_number = segment_number
+    piece.meta.filename = filename
+    return piece
+
+
+def _shell(model, skip):
+    """A new model of ``model``'s type with a deep copy of everything but ``skip``.
+
+    ``update()`` would drop custom metadata (``meta.cal_step.tso_*``, ``tso_vectors``
+    provenance), so the node tree is copied instead.
+    """
+    shell = type(model)()
+    for key, value in model.instance.items():
+        if key not in skip:
+            shell.instance[key] = copy.deepcopy(value)
+    return shell
+
+
+def _present(model, nints):
+    """Per-integration attributes of ``model`` with ``nints`` rows."""
+    names = []
+    for name in PER_INTEGRATION:
+        value = model.instance.get(name)
+        if value is None:
+            continue
+        value = np.asarray(value)
+        if (
+            value.ndim >= 1
+            and value.shape[0] == nints
+            and (
+                value.ndim >= 3
+                or name
+                in (
+                    "int_times",
+                    "tso_vectors",
+                )
+            )
+        ):
+            names.append(name)
+    return names
