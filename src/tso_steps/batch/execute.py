@@ -11,7 +11,13 @@ import logging
 import os
 import time
 
-__all__ = ["BatchProgress", "DaskExecutor", "SerialExecutor", "make_executor"]
+__all__ = [
+    "BatchProgress",
+    "DaskExecutor",
+    "SerialExecutor",
+    "dask_available",
+    "make_executor",
+]
 
 log = logging.getLogger("stpipe.tso_steps.batch")
 
@@ -142,6 +148,11 @@ class DaskExecutor:
             self.cluster.close()
 
 
+def dask_available():
+    """True when dask.distributed can be imported (the ``batch`` extra is installed)."""
+    return importlib.util.find_spec("distributed") is not None
+
+
 def make_executor(workers=None, scheduler=None, processes=True):
     """A :class:`DaskExecutor`, or a :class:`SerialExecutor` if dask is missing.
 
@@ -163,7 +174,7 @@ def make_executor(workers=None, scheduler=None, processes=True):
     RuntimeError
         If a scheduler is requested but dask.distributed is not installed.
     """
-    have_dask = importlib.util.find_spec("distributed") is not None
+    have_dask = dask_available()
     if scheduler and not have_dask:
         raise RuntimeError(
             f"--scheduler needs dask.distributed, which is not installed: {INSTALL_HINT}"
