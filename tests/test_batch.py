@@ -20,8 +20,9 @@ from tso_steps.batch import (
     split_exposure,
 )
 from tso_steps.batch import execute as batch_execute
-from tso_steps.batch.run import _build_step, resolve_step
+from tso_steps.batch.run import resolve_step
 from tso_steps.batch.segments import segment_exposure
+from tso_steps.batch.task import build_step
 from tso_steps.cli import main
 from tso_steps.simulate import simulate_tso
 
@@ -128,9 +129,9 @@ def test_join_then_split_restores_every_segment(exposure):
 
 
 def test_workers_run_with_one_core():
-    step = _build_step(resolve_step("tso_jump"), {"maximum_cores": "all"}, None)
+    step = build_step(resolve_step("tso_jump"), {"maximum_cores": "all"}, None)
     assert step.maximum_cores == "1"
-    pipeline = _build_step(resolve_step("tso_detector1"), {}, None)
+    pipeline = build_step(resolve_step("tso_detector1"), {}, None)
     assert pipeline.tso_jump.maximum_cores == "1"
     assert pipeline.ramp_fit.maximum_cores == "1"
     assert pipeline.jump.maximum_cores == "1"

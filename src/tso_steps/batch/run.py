@@ -14,10 +14,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
-import socket
-import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,23 +22,15 @@ from astropy.table import Table
 from tso_steps.batch.execute import BatchProgress, make_executor
 from tso_steps.batch.plan import group_exposures, nested, parse_params, sweep_combinations
 from tso_steps.batch.plan import sweep_folder as folder_name
-from tso_steps.batch.provenance import (
-    file_digest,
-    package_versions,
-    product_hash,
-    provenance_record,
-    publish,
-    run_hash,
-)
-from tso_steps.batch.segments import halo_integrations, join_segments, split_exposure
+from tso_steps.batch.segments import halo_integrations
+from tso_steps.batch.task import build_step, run_task
 
-__all__ = ["StepTarget", "resolve_step", "run_batch", "run_task"]
+__all__ = ["StepTarget", "resolve_step", "run_batch"]
 
 log = logging.getLogger("stpipe.tso_steps.batch")
 
 #: Environment variables handed to every worker (offline CRDS set-up).
 FORWARDED_ENVIRONMENT = ("STPIPE_DISABLE_CRDS_STEPPARS", "CRDS_PATH", "CRDS_SERVER_URL")
-LEDGER = ".tso_steps_batch"
 SUMMARY_COLUMNS = ("file", "status", "product", "seconds", "error", "worker")
 
 
@@ -267,187 +255,4 @@ def _merge(base, extra):
 
 def _check_parameters(target, task):
     """Build the step once here, so a bad parameter is one clear error, not N failed rows."""
-    _build_step(target, task["params"], task["inputs"][0])
-
-
-def _build_step(target, params, first_input):
-    """Instantiate the step as ``Step.call``/``strun`` would, ``maximum_cores`` forced to 1."""
-    from stpipe import Step
-    from stpipe.utilities import import_class
-
-    cls = import_class(target.class_name, Step)
-    kwargs = json.loads(json.dumps(params, default=str))
-    if target.config_file:
-        kwargs["config_file"] = target.config_file
-    config, config_file = cls.build_config(first_input, **kwargs)
-    if "class" in config:
-        del config["class"]
-    instance = cls.from_config_section(config, name=config.get("name"), config_file=config_file)
-    for step in _all_steps(instance):
-        if "maximum_cores" in step.spec:
-            step.maximum_cores = "1"
-    return instance
-
-
-def _all_steps(step):
-    yield step
-    for name in getattr(step, "step_defs", {}):
-        child = getattr(step, name, None)
-        if child is not None:
-            yield from _all_steps(child)
-
-
-def _ledger_path(task):
-    return Path(task["output_dir"]) / LEDGER / f"{task['id']}.json"
-
-
-def _reusable(task, digest):
-    """Product paths when every product of this task exists with ``digest``, else None."""
-    ledger = _ledger_path(task)
-    if task["force"] or not ledger.is_file():
-        return None
-    try:
-        record = json.loads(ledger.read_text())
-    except (OSError, ValueError):
-        return None
-    if record.get("run_hash") != digest or not record.get("products"):
-        return None
-    paths = {
-        f: [str(Path(task["output_dir"]) / p) for p in ps] for f, ps in record["products"].items()
-    }
-    if all(product_hash(p) == digest for ps in paths.values() for p in ps):
-        return paths
-    return None
-
-
-def _worker_name():
-    try:
-        from distributed import get_worker
-
-        return get_worker().address
-    except (ImportError, ValueError):
-        return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def run_task(task):
-    """Run one batch task; never raises (errors come back in the rows).
-
-    Parameters
-    ----------
-    task : dict
-        As built by ``run_batch``.
-
-    Returns
-    -------
-    list of dict
-        One summary row per input file of the task.
-    """
-    os.environ.update(task["environment"])
-    worker = _worker_name()
-    started = time.perf_counter()
-    inputs = task["inputs"]
-
-    def rows(status, products=None, error=""):
-        seconds = time.perf_counter() - started
-        return [
-            {
-                "file": path,
-                "status": status,
-                "product": ", ".join(Path(p).name for p in (products or {}).get(path, [])),
-                "seconds": seconds,
-                "error": error,
-                "worker": worker,
-            }
-            for path in inputs
-        ]
-
-    staging = None
-    try:
-        target = task["target"]
-        versions = package_versions()
-        hashed = dict(task["params"], maximum_cores_forced="1")
-        if target.config_file:
-            hashed["config_file_sha256"] = file_digest(target.config_file)
-        digest = run_hash(inputs, target.class_name, hashed, versions)
-        existing = _reusable(task, digest)
-        if existing is not None:
-            return rows("skipped", existing, f"products exist with the same hash {digest[:12]}")
-        output_dir = Path(task["output_dir"])
-        output_dir.mkdir(parents=True, exist_ok=True)
-        staging = output_dir / f".staging-{task['id']}-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        record = provenance_record(inputs, target.class_name, task["params"], versions, digest)
-        record["worker"] = worker
-        step = _build_step(target, task["params"], inputs[0])
-        for child in _all_steps(step):
-            child.save_model = _stamping(child.save_model, record)
-        step.output_dir = str(staging)
-        if task["joined"]:
-            staged = _run_joined(step, inputs)
-        else:
-            step.save_results = True
-            step.run(inputs[0])
-            staged = {inputs[0]: sorted(str(p) for p in staging.iterdir())}
-        if not any(staged.values()):
-            raise RuntimeError("the step wrote no product")
-        final = {f: publish(ps, output_dir) for f, ps in staged.items()}
-        _write_ledger(task, digest, final)
-        return rows("done", final)
-    except (Exception, SystemExit) as error:  # noqa: BLE001 - one bad file must not stop a batch
-        log.debug("batch task %s failed:\n%s", task["id"], traceback.format_exc())
-        message = f"{type(error).__name__}: {error}".strip()
-        return rows("failed", error=message.splitlines()[0] if message else type(error).__name__)
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-
-
-def _stamping(save_model, record):
-    """Wrap a step's ``save_model`` so every saved model carries ``meta.tso_steps_batch``."""
-
-    def save(model, *args, **kwargs):
-        meta = getattr(model, "meta", None)
-        if meta is not None:
-            meta.tso_steps_batch = dict(record)
-        return save_model(model, *args, **kwargs)
-
-    return save
-
-
-def _run_joined(step, inputs):
-    """Run the step once on the joined segments; save each segment's cut-out."""
-    from stdatamodels.jwst import datamodels
-
-    segments = [datamodels.open(p) for p in inputs]
-    try:
-        for model, path in zip(segments, inputs, strict=True):
-            model.meta.filename = Path(path).name
-        joined = join_segments(segments)
-        log.info(
-            "batch: %d segments joined into integrations %d-%d for %s",
-            len(segments),
-            joined.meta.exposure.integration_start,
-            joined.meta.exposure.integration_end,
-            step.class_alias or type(step).__name__,
-        )
-        step.save_results = False
-        result = step.run(joined)
-        step.output_use_model = True
-        staged = {}
-        for path, piece in zip(inputs, split_exposure(result, segments), strict=True):
-            saved = step.save_model(piece, force=True)
-            staged[path] = [saved] if isinstance(saved, str) else list(saved)
-        return staged
-    finally:
-        for model in segments:
-            model.close()
-
-
-def _write_ledger(task, digest, final):
-    ledger = _ledger_path(task)
-    ledger.parent.mkdir(parents=True, exist_ok=True)
-    products = {f: [Path(p).name for p in ps] for f, ps in final.items()}
-    temporary = ledger.with_suffix(f".tmp{os.getpid()}")
-    temporary.write_text(json.dumps({"run_hash": digest, "products": products}, indent=1))
-    os.replace(temporary, ledger)
+    build_step(target, task["params"], task["inputs"][0])

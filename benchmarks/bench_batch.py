@@ -1,0 +1,115 @@
+"""Throughput of ``tso-steps batch`` (1 and 2 dask workers) against a serial ``strun`` loop.
+
+The simulator writes ``--files`` single-segment NIRCam grism ramps (SUBGRISM64, 4 outputs,
+different seeds). Each method runs as one command in its own subprocess, timed from start
+to end (imports, cluster start-up and FITS I/O included):
+
+* ``strun loop``: ``strun tso_jump FILE --output_dir DIR`` once per file, one after another;
+* ``batch w1`` / ``batch w2``: ``tso-steps batch tso_jump FILE... --workers N``.
+
+The batch products are checked against the strun products (``groupdq`` and ``data`` must be
+identical) before a row is reported. Throughput is segments per minute of wall time.
+
+Usage::
+
+    python benchmarks/bench_batch.py                 # 6 files of 30 integrations x 5 groups
+    python benchmarks/bench_batch.py --files 8 --nints 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from stdatamodels.jwst import datamodels
+
+from tso_steps.offline import offline_environment
+from tso_steps.simulate import simulate_tso
+
+
+def simulate_files(root, count, nints, ngroups):
+    paths = []
+    for index in range(count):
+        sim = simulate_tso(
+            "NRC_TSGRISM", nints=nints, ngroups=ngroups, seed=100 + index,
+            subarray="SUBGRISM64", products=("ramp",),
+        )  # fmt: skip
+        name = f"jw09999001001_01101_{index + 1:05d}-seg001_nrcalong_uncal.fits"
+        sim.ramp.meta.filename = name
+        sim.ramp.save(root / name)
+        paths.append(root / name)
+    return paths
+
+
+def timed(cmd, env):
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed:\n{proc.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def strun_loop(paths, out, env):
+    strun = shutil.which("strun") or "strun"
+    start = time.perf_counter()
+    for path in paths:
+        timed([strun, "tso_jump", str(path), f"--output_dir={out}"], env)
+    return time.perf_counter() - start
+
+
+def batch(paths, out, workers, env):
+    cmd = [sys.executable, "-m", "tso_steps.cli", "batch", "tso_jump", *map(str, paths)]
+    return timed([*cmd, "--output-dir", str(out), "--workers", str(workers), "--quiet"], env)
+
+
+def same_products(reference, other):
+    names = sorted(p.name for p in reference.glob("*_jump.fits"))
+    if names != sorted(p.name for p in other.glob("*_jump.fits")):
+        return False
+    for name in names:
+        with datamodels.open(reference / name) as a, datamodels.open(other / name) as b:
+            if not (np.array_equal(a.groupdq, b.groupdq) and np.array_equal(a.data, b.data)):
+                return False
+    return True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=6)
+    parser.add_argument("--nints", type=int, default=30)
+    parser.add_argument("--ngroups", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
+        root = Path(tmp)
+        env = {**offline_environment(root / "crds"), "STPIPE_DISABLE_CRDS_STEPPARS": "true"}
+        paths = simulate_files(root, args.files, args.nints, args.ngroups)
+        size = sum(p.stat().st_size for p in paths) / len(paths) / 1e6
+        rows = [("strun loop", 1, strun_loop(paths, root / "strun", env))]
+        for workers in (1, 2):
+            out = root / f"batch{workers}"
+            rows.append((f"batch w{workers}", workers, batch(paths, out, workers, env)))
+            if not same_products(root / "strun", out):
+                raise RuntimeError(f"batch w{workers} products differ from strun's")
+        load = os.getloadavg()[0]
+        print(
+            f"load average (1 min) at the end: {load:.1f} on {os.cpu_count()} cores; "
+            f"{args.files} files of NRC_TSGRISM SUBGRISM64 {args.nints} x {args.ngroups} "
+            f"({size:.0f} MB each), step tso_jump; batch products identical to strun: yes"
+        )
+        print("| method | workers | wall s | segments / min | speed-up vs strun loop |")
+        print("|---|---|---|---|---|")
+        base = rows[0][2]
+        for name, workers, wall in rows:
+            rate = 60.0 * args.files / wall
+            print(f"| {name} | {workers} | {wall:.1f} | {rate:.1f} | {base / wall:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
