@@ -24,7 +24,10 @@ from tso_steps.batch.run import resolve_step
 from tso_steps.batch.segments import segment_exposure
 from tso_steps.batch.task import build_step
 from tso_steps.cli import main
+from tso_steps.pipelines import TSODetector1Pipeline
+from tso_steps.pipelines.simulated import OFFLINE_SKIPS
 from tso_steps.simulate import simulate_tso
+from tso_steps.simulate.references import write_noise_references
 
 needs_dask = pytest.mark.skipif(
     find_spec("distributed") is None,
@@ -45,7 +48,7 @@ def exposure(tmp_path_factory):
         "NRC_TSGRISM", nints=sum(COUNTS), ngroups=4, seed=31, cosmic_rays=2e-3,
         products=("ramp", "rateints"), subarray="SUBGRISM64", crop=(32, 128),
     )  # fmt: skip
-    files = {}
+    files = {"references": write_noise_references(sim.ramp, sim.truth, root / "references")}
     for product, model in (("uncal", sim.ramp), ("rateints", sim.rateints)):
         whole = root / f"jw09999001001_01101_00001_nrcalong_{product}.fits"
         model.meta.filename = whole.name
@@ -315,3 +318,29 @@ def test_without_dask_runs_serially_and_says_how_to_get_workers(
     np.testing.assert_array_equal(
         arrays(tmp_path / summary["product"][0])["groupdq"], reference.groupdq
     )
+
+
+@needs_dask
+def test_pipeline_products_match_a_serial_pipeline_run(exposure, scheduler, tmp_path):
+    whole, _ = exposure["uncal"]
+    steps = {name: {"skip": True} for name in OFFLINE_SKIPS["tso_detector1"]}
+    steps["ramp_fit"] = dict(exposure["references"])
+    tokens = [f"steps.{n}.skip=true" for n in OFFLINE_SKIPS["tso_detector1"]]
+    tokens += [f"steps.ramp_fit.{k}={v}" for k, v in exposure["references"].items()]
+    summary = run_batch(
+        "tso_detector1", [whole], tmp_path / "batch", scheduler=scheduler, params=tokens
+    )
+    assert list(summary["status"]) == ["done"], summary["error"][0]
+    reference = tmp_path / "serial"
+    TSODetector1Pipeline.call(whole, steps=steps, save_results=True, output_dir=str(reference))
+    names = sorted(p.name for p in reference.glob("*.fits"))
+    assert names == sorted(summary["product"][0].split(", "))
+    assert any(n.endswith("_rateints.fits") for n in names) and any(
+        n.endswith("_rate.fits") for n in names
+    )
+    for name in names:
+        ours, theirs = arrays(tmp_path / "batch" / name), arrays(reference / name)
+        for key in ours:
+            np.testing.assert_array_equal(ours[key], theirs[key])
+        with datamodels.open(tmp_path / "batch" / name) as model:
+            assert len(model.meta.instance["tso_steps_batch"]["run_hash"]) == 64
