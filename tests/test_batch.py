@@ -216,6 +216,7 @@ def test_rerun_skips_same_provenance_and_force_redoes(exposure, scheduler, tmp_p
         again = run_batch("tso_jump", [whole], tmp_path, scheduler=scheduler)
     assert list(again["status"]) == ["skipped"]
     assert "same hash" in caplog.text
+    assert "1/1 finished (0 done, 1 skipped, 0 failed)" in caplog.text
     assert product.stat().st_mtime_ns == stamp
     forced = run_batch("tso_jump", [whole], tmp_path, scheduler=scheduler, force=True)
     assert list(forced["status"]) == ["done"] and product.stat().st_mtime_ns != stamp
@@ -257,8 +258,11 @@ def test_bad_file_fails_alone_and_sets_the_exit_code(exposure, scheduler, tmp_pa
     status = dict(zip([Path(f).name for f in summary["file"]], summary["status"], strict=True))
     assert status[Path(whole).name] == "done"
     assert status[Path(rateints).name] == status["broken_uncal.fits"] == "failed"
-    errors = dict(zip(summary["status"], summary["error"], strict=False))
-    assert errors["failed"]
+    errors = dict(zip([Path(f).name for f in summary["file"]], summary["error"], strict=True))
+    assert "4-D" in errors[Path(rateints).name] or "dimensions" in errors[Path(rateints).name]
+    assert "cannot read a FITS header" in errors["broken_uncal.fits"]
+    leftovers = [p.name for p in (tmp_path / "out").iterdir() if not p.name.endswith("_jump.fits")]
+    assert leftovers == [".tso_steps_batch"]  # no staging folder, no partial product
     code = main(["batch", "tso_jump", whole, str(broken), "--output-dir", str(tmp_path / "out"),
                  "--scheduler", scheduler, "--quiet"])  # fmt: skip
     assert code == 1

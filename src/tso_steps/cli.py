@@ -123,7 +123,8 @@ def _batch_command(args):
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    logging.getLogger("distributed").setLevel(logging.WARNING)
+    # dask's own INFO lines (workers starting and stopping) would drown the step logs
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     from tso_steps.batch import PlanError, run_batch
 
     try:
