@@ -10,7 +10,14 @@ the products. See ``docs/batch.rst``.
 from .execute import BatchProgress, DaskExecutor, SerialExecutor, make_executor
 from .plan import Exposure, PlanError, Segment, group_exposures, read_segment
 from .run import resolve_step, run_batch
-from .segments import HALO_RULES, halo_integrations, join_segments, split_exposure
+from .segments import (
+    HALO_RULES,
+    SegmentInfo,
+    halo_integrations,
+    join_segments,
+    segment_exposure,
+    split_exposure,
+)
 
 __all__ = [
     "HALO_RULES",
@@ -19,6 +26,7 @@ __all__ = [
     "Exposure",
     "PlanError",
     "Segment",
+    "SegmentInfo",
     "SerialExecutor",
     "group_exposures",
     "halo_integrations",
@@ -27,5 +35,6 @@ __all__ = [
     "read_segment",
     "resolve_step",
     "run_batch",
+    "segment_exposure",
     "split_exposure",
 ]

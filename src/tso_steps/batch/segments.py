@@ -20,11 +20,15 @@ the joined segments, and each segment's product is cut back out of the result.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+from astropy.io import fits
 
 __all__ = [
     "HALO_RULES",
+    "SegmentInfo",
     "halo_integrations",
     "join_segments",
     "segment_exposure",
@@ -81,13 +85,17 @@ def halo_integrations(alias, params, nints):
     return int(params[window_name]) // 2
 
 
-def join_segments(models):
-    """One model holding the integrations of ``models`` (segments in order).
+def join_segments(segments, infos=None):
+    """One model holding the integrations of ``segments`` (in order).
 
     Parameters
     ----------
-    models : sequence of `~stdatamodels.jwst.datamodels.JwstDataModel`
-        Segments of one exposure, all of one type and frame shape.
+    segments : sequence of `~stdatamodels.jwst.datamodels.JwstDataModel` or str
+        Segments of one exposure, all of one type and frame shape. File names are opened
+        one at a time and closed once copied, so the peak is the joined model plus one
+        segment.
+    infos : list, optional
+        If given, a `SegmentInfo` per segment is appended to it (for :func:`split_exposure`).
 
     Returns
     -------
@@ -98,61 +106,109 @@ def join_segments(models):
     Raises
     ------
     ValueError
-        If the segments differ in type or frame shape.
+        If the segments differ in type, frame shape or per-integration arrays.
     """
-    first = models[0]
-    kinds = {type(m).__name__ for m in models}
-    shapes = {m.data.shape[1:] for m in models}
-    if len(kinds) > 1 or len(shapes) > 1:
-        raise ValueError(
-            f"Segments of one exposure differ in type ({', '.join(sorted(kinds))}) or frame "
-            f"shape ({', '.join(str(s) for s in sorted(shapes))}); process them separately."
-        )
-    counts = [m.data.shape[0] for m in models]
-    names = _present(first, counts[0])
-    joined = _shell(first, names)
-    for name in names:
-        parts = [np.asarray(getattr(m, name)) for m in models]
-        if any(p.shape[0] != n for p, n in zip(parts, counts, strict=True)):
-            raise ValueError(f"Segment array {name!r} does not have one row per integration.")
-        setattr(joined, name, np.concatenate(parts, axis=0))
+    counts = [_nints(s) for s in segments]
+    joined, buffers, first_start, start = None, {}, None, 0
+    for segment, count in zip(segments, counts, strict=True):
+        model, opened = _open(segment)
+        try:
+            names = _present(model, count)
+            if joined is None:
+                joined = _shell(model, names)
+                first_start = model.meta.exposure.integration_start or 1
+                for name in names:
+                    array = np.asarray(getattr(model, name))
+                    buffers[name] = np.empty((sum(counts), *array.shape[1:]), array.dtype)
+            elif type(model) is not type(joined) or set(names) != set(buffers):
+                raise ValueError(
+                    f"Segments of one exposure differ in type or arrays ({type(joined).__name__}"
+                    f" {sorted(buffers)} vs {type(model).__name__} {sorted(names)}); process "
+                    "them separately."
+                )
+            for name, buffer in buffers.items():
+                array = np.asarray(getattr(model, name))
+                if array.shape[1:] != buffer.shape[1:] or array.shape[0] != count:
+                    raise ValueError(
+                        f"Segment array {name!r} of shape {array.shape} does not continue "
+                        f"{buffer.shape[1:]} with one row per integration; process the "
+                        "segments separately."
+                    )
+                buffer[start : start + count] = array
+            if infos is not None:
+                info = SegmentInfo.of(model)
+                if opened:
+                    info = info._replace(filename=Path(segment).name)
+                infos.append(info)
+        finally:
+            if opened:
+                model.close()
+        start += count
+    for name, buffer in buffers.items():
+        setattr(joined, name, buffer)
     exposure = joined.meta.exposure
-    exposure.integration_start = models[0].meta.exposure.integration_start or 1
-    exposure.integration_end = exposure.integration_start + sum(counts) - 1
-    joined.meta.filename = first.meta.filename
+    exposure.integration_start = first_start
+    exposure.integration_end = first_start + sum(counts) - 1
     return joined
 
 
+def _nints(segment):
+    """Integrations of a model, or of a file from its SCI header (no data read)."""
+    if not isinstance(segment, (str, Path)):
+        return segment.data.shape[0]
+    header = fits.getheader(segment, "SCI")
+    return int(header[f"NAXIS{header['NAXIS']}"])
+
+
+def _open(segment):
+    if isinstance(segment, (str, Path)):
+        from stdatamodels.jwst import datamodels
+
+        return datamodels.open(segment), True
+    return segment, False
+
+
+class SegmentInfo(NamedTuple):
+    """What :func:`split_exposure` needs of an input segment (no arrays)."""
+
+    nints: int
+    span: tuple
+    segment_number: int | None
+    filename: str | None
+
+    @classmethod
+    def of(cls, model):
+        """The record of an open segment model."""
+        exposure = model.meta.exposure
+        return cls(
+            model.data.shape[0],
+            (exposure.integration_start, exposure.integration_end),
+            exposure.segment_number,
+            model.meta.filename,
+        )
+
+
 def split_exposure(result, segments):
-    """Cut a joined result back into one model per segment.
+    """Cut a joined result back into one model per segment, one at a time.
 
     Parameters
     ----------
     result : `~stdatamodels.jwst.datamodels.JwstDataModel`
         The step's output on :func:`join_segments` of ``segments``.
-    segments : sequence of `~stdatamodels.jwst.datamodels.JwstDataModel`
-        The input segments (their metadata gives INTSTART/INTEND, EXSEGNUM and file name).
+    segments : sequence of `~stdatamodels.jwst.datamodels.JwstDataModel` or `SegmentInfo`
+        The input segments (their metadata gives INTSTART/INTEND, EXSEGNUM and file name);
+        records let the caller close the input models before the step runs.
 
-    Returns
-    -------
-    list of `~stdatamodels.jwst.datamodels.JwstDataModel`
+    Yields
+    ------
+    `~stdatamodels.jwst.datamodels.JwstDataModel`
+        One per segment, in order (a generator, so only one cut-out exists at a time).
     """
-    pieces, start = [], 0
+    start = 0
     for segment in segments:
-        count = segment.data.shape[0]
-        exposure = segment.meta.exposure
-        pieces.append(
-            _cut(
-                result,
-                start,
-                count,
-                (exposure.integration_start, exposure.integration_end),
-                exposure.segment_number,
-                segment.meta.filename,
-            )
-        )
-        start += count
-    return pieces
+        info = segment if isinstance(segment, SegmentInfo) else SegmentInfo.of(segment)
+        yield _cut(result, start, info.nints, info.span, info.segment_number, info.filename)
+        start += info.nints
 
 
 def segment_exposure(model, counts, name):

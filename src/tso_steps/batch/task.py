@@ -149,7 +149,7 @@ def run_task(task):
             child.save_model = _stamping(child.save_model, record)
         step.output_dir = str(staging)
         if task["joined"]:
-            staged = _run_joined(step, inputs)
+            staged = _run_joined(step, inputs, staging)
         else:
             step.save_results = True
             step.run(inputs[0])
@@ -180,33 +180,38 @@ def _stamping(save_model, record):
     return save
 
 
-def _run_joined(step, inputs):
-    """Run the step once on the joined segments; save each segment's cut-out."""
-    from stdatamodels.jwst import datamodels
+def _run_joined(step, inputs, staging):
+    """Run the step once on the joined segments; save each segment's cut-out.
 
-    segments = [datamodels.open(p) for p in inputs]
-    try:
-        for model, path in zip(segments, inputs, strict=True):
-            model.meta.filename = Path(path).name
-        joined = join_segments(segments)
-        log.info(
-            "batch: %d segments joined into integrations %d-%d for %s",
-            len(segments),
-            joined.meta.exposure.integration_start,
-            joined.meta.exposure.integration_end,
-            step.class_alias or type(step).__name__,
-        )
-        step.save_results = False
-        result = step.run(joined)
-        step.output_use_model = True
-        staged = {}
-        for path, piece in zip(inputs, split_exposure(result, segments), strict=True):
-            saved = step.save_model(piece, force=True)
-            staged[path] = [saved] if isinstance(saved, str) else list(saved)
-        return staged
-    finally:
-        for model in segments:
-            model.close()
+    The segments are joined one at a time and the joined exposure is written to the staging
+    folder, so the step opens a file (as ``strun`` does, without the copy it makes of a
+    model): the peak memory is about that of the step on the whole exposure as one file.
+    """
+    infos = []
+    joined = join_segments(inputs, infos)
+    log.info(
+        "batch: %d segments joined into integrations %d-%d for %s",
+        len(infos),
+        joined.meta.exposure.integration_start,
+        joined.meta.exposure.integration_end,
+        step.class_alias or type(step).__name__,
+    )
+    scratch = Path(staging) / "joined" / Path(inputs[0]).name
+    scratch.parent.mkdir()
+    joined.save(scratch)
+    joined.close()
+    del joined
+    step.save_results = False
+    result = step.run(str(scratch))
+    step.output_use_model = True
+    staged = {}
+    for path, piece in zip(inputs, split_exposure(result, infos), strict=True):
+        saved = step.save_model(piece, force=True)
+        staged[path] = [saved] if isinstance(saved, str) else list(saved)
+        piece.close()
+    result.close()
+    shutil.rmtree(scratch.parent, ignore_errors=True)
+    return staged
 
 
 def _write_ledger(task, digest, final):
