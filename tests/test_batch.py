@@ -348,3 +348,17 @@ def test_pipeline_products_match_a_serial_pipeline_run(exposure, scheduler, tmp_
             np.testing.assert_array_equal(ours[key], theirs[key])
         with datamodels.open(tmp_path / "batch" / name) as model:
             assert len(model.meta.instance["tso_steps_batch"]["run_hash"]) == 64
+
+
+@needs_dask
+def test_three_segment_one_over_f_equals_the_one_file_correction(exposure, scheduler, tmp_path):
+    from tso_steps import OneOverFStep
+
+    whole, segments = exposure["rateints"]
+    summary = run_batch("tso_one_over_f", segments, tmp_path, scheduler=scheduler)
+    assert list(summary["status"]) == ["done"] * 3
+    one_file = OneOverFStep.call(whole)
+    with datamodels.open(whole) as raw:
+        assert np.nanstd(raw.data - one_file.data) > 0  # the step changed something
+    data = np.concatenate([arrays(tmp_path / p)["data"] for p in summary["product"]])
+    np.testing.assert_array_equal(data, one_file.data)
