@@ -362,3 +362,24 @@ def test_three_segment_one_over_f_equals_the_one_file_correction(exposure, sched
         assert np.nanstd(raw.data - one_file.data) > 0  # the step changed something
     data = np.concatenate([arrays(tmp_path / p)["data"] for p in summary["product"]])
     np.testing.assert_array_equal(data, one_file.data)
+
+
+@needs_dask
+def test_a_task_whose_worker_dies_is_a_failed_row(exposure, scheduler, tmp_path, monkeypatch):
+    from tso_steps.batch import run as batch_run
+
+    real = batch_run.run_task
+
+    def dies_on_segment_2(task):
+        if "seg002" in task["inputs"][0]:
+            raise MemoryError("worker exceeded its memory limit")
+        return real(task)
+
+    monkeypatch.setattr(batch_run, "run_task", dies_on_segment_2)
+    whole, segments = exposure["rateints"]
+    # the whole file overlaps the segments: not contiguous, so every file is its own task
+    summary = run_batch("tso_outlier", [whole, *segments], tmp_path, scheduler=scheduler)
+    status = {Path(f).name: s for f, s in zip(summary["file"], summary["status"], strict=True)}
+    assert status.pop(Path(segments[1]).name) == "failed"
+    assert set(status.values()) == {"done"}
+    assert "MemoryError: worker exceeded" in "".join(summary["error"])

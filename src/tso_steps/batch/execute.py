@@ -131,7 +131,11 @@ class DaskExecutor:
             return False
 
     def map(self, function, tasks):
-        """Yield ``(task, outcome)`` as tasks finish (one dask task per batch task)."""
+        """Yield ``(task, outcome)`` as tasks finish (one dask task per batch task).
+
+        ``outcome`` is the exception when the task itself could not run (its worker died,
+        e.g. killed for exceeding its memory limit).
+        """
         from distributed import as_completed
 
         futures = {}
@@ -139,7 +143,10 @@ class DaskExecutor:
             future = self.client.submit(function, task, key=f"tso-batch-{task['id']}", pure=False)
             futures[future] = task
         for future in as_completed(futures):
-            yield futures[future], future.result()
+            try:
+                yield futures[future], future.result()
+            except Exception as error:  # noqa: BLE001 - a lost worker fails its task only
+                yield futures[future], error
 
     def close(self):
         """Close the client and a cluster this executor started."""

@@ -168,6 +168,18 @@ def run_batch(
         )
         progress = BatchProgress(len(tasks), executor.dashboard)
         for task, outcome in executor.map(run_task, tasks):
+            if isinstance(outcome, BaseException):
+                outcome = [
+                    dict(
+                        file=path,
+                        status="failed",
+                        product="",
+                        seconds=0.0,
+                        error=f"{type(outcome).__name__}: {outcome}".splitlines()[0],
+                        worker="",
+                    )
+                    for path in task["inputs"]
+                ]
             for row in outcome:
                 if row["status"] == "failed":
                     log.error("batch: %s failed: %s", row["file"], row["error"])
