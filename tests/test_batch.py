@@ -146,6 +146,10 @@ def test_bad_parameter_is_one_clear_error(exposure, tmp_path):
         run_batch("tso_jump", [whole], tmp_path, workers=1, params=["rejection_threshold=-3"])
     with pytest.raises(ValueError, match="not a registered step"):
         resolve_step("tso_no_such_step")
+    args = ["batch", "tso_jump", whole, "--output-dir", str(tmp_path), "--workers", "1"]
+    assert main([*args, "--param", "rejection_threshold=-3", "--quiet"]) == 2
+    assert main([*args, "--param", "no_equals_sign", "--quiet"]) == 2
+    assert main(["batch", "tso_no_such_step", whole, "--output-dir", str(tmp_path)]) == 2
 
 
 # --- runs on the cluster ---------------------------------------------------------------

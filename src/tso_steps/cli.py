@@ -125,6 +125,8 @@ def _batch_command(args):
     )
     # dask's own INFO lines (workers starting and stopping) would drown the step logs
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    from stpipe.exceptions import ValidationError
+
     from tso_steps.batch import PlanError, run_batch
 
     try:
@@ -138,7 +140,7 @@ def _batch_command(args):
             sweep=args.sweep,
             force=args.force,
         )
-    except (PlanError, ValueError, RuntimeError) as error:
+    except (PlanError, ValidationError, ValueError, RuntimeError) as error:
         print(f"tso-steps batch: {error}", file=sys.stderr)
         return 2
     summary["file"] = [Path(f).name for f in summary["file"]]
