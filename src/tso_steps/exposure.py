@@ -56,8 +56,10 @@ def dispersion_axis(model_or_exp_type):
     if isinstance(model_or_exp_type, str):
         exp_type, dispaxis = model_or_exp_type, None
     else:
-        exp_type = model_or_exp_type.meta.exposure.type
-        dispaxis = model_or_exp_type.meta.wcsinfo.dispersion_direction
+        meta = model_or_exp_type.meta
+        exp_type = meta.exposure.type
+        # read without creating an empty ``wcsinfo`` node on the caller's model
+        dispaxis = meta.wcsinfo.dispersion_direction if meta.hasattr("wcsinfo") else None
     key = str(exp_type).upper()
     if key in DISPERSION_AXIS:
         return DISPERSION_AXIS[key]

@@ -5,9 +5,16 @@ import warnings
 
 import numpy as np
 from jwst.stpipe import Step
-from stdatamodels.jwst import datamodels
-from stdatamodels.jwst.datamodels import dqflags
 
+from tso_steps.inputs import (
+    Accepts,
+    bad_samples,
+    error_variance,
+    flag_lost_integrations,
+    lost_integrations,
+    prepare_output,
+    variance_arrays,
+)
 from tso_steps.trace.geometry import dispersion_axis, expected_orders, to_dispersion_last
 from tso_steps.trace.pixel_profile import fit_pixel_profiles
 from tso_steps.trace.positions import integration_positions
@@ -18,7 +25,8 @@ __all__ = ["TraceStep", "measure_trace"]
 
 log = logging.getLogger("stpipe.tso_steps.trace")
 
-DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
+#: What tso_trace takes: spectroscopic rateints/calints, 2 integrations, 2 x 4 pixels.
+ACCEPTS = Accepts("tso_trace", ("cube", "slit"), exposure="spectroscopic", min_shape=(2, 4))
 
 
 class TraceStep(Step):
@@ -57,17 +65,7 @@ class TraceStep(Step):
         `~stdatamodels.jwst.datamodels.JwstDataModel`
             A copy with ``trace_center`` and the ``tso_vectors`` columns.
         """  # noqa: E501
-        with datamodels.open(input_data) as input_model:
-            result = input_model.copy()
-        if not isinstance(result, (datamodels.CubeModel, datamodels.SlitModel)):
-            raise TypeError(
-                f"tso_trace takes a rateints/calints CubeModel or SlitModel, got "
-                f"{type(result).__name__}."
-            )
-        if result.data.ndim != 3 or result.data.shape[0] < 2:
-            raise ValueError(
-                f"tso_trace needs at least 2 integrations, got data of shape {result.data.shape}."
-            )
+        result = prepare_output(self, input_data, ACCEPTS)
         ref, positions, found = measure_trace(
             result,
             norders=self.norders,
@@ -78,6 +76,9 @@ class TraceStep(Step):
             undersampled_fwhm=self.undersampled_fwhm,
         )
         nints = result.data.shape[0]
+        flag_lost_integrations(
+            result, ~np.isfinite(positions.shift), "tso_trace", "trace_position/width/shift"
+        )
         base = float(np.nanmean(ref.center[0]))
         trace_position = base + positions.shift
         trace_width = ref.fwhm[0] * (1.0 + positions.width_scale)
@@ -106,11 +107,11 @@ class TraceStep(Step):
         log.info(
             "Trace position rms %.4f px (median error %.4f px, %d pixels per integration), "
             "width %.2f px (rms %.3f px) over %d integrations",
-            np.std(trace_position),
+            np.nanstd(trace_position),
             np.nanmedian(positions.shift_error),
             positions.npixels,
             np.nanmedian(trace_width),
-            np.std(trace_width),
+            np.nanstd(trace_width),
             nints,
         )
         result.meta.cal_step.tso_trace = "COMPLETE"
@@ -151,7 +152,8 @@ def measure_trace(
     norders = norders or expected_orders(exp_type, model.meta.subarray.name)
     cube, variance, bad = _arrays(model, axis)
     if bad.all():
-        raise ValueError("tso_trace: every sample is NaN or DO_NOT_USE.")
+        raise ValueError("tso_trace: every sample is NaN or DO_NOT_USE: nothing to trace.")
+    lost = lost_integrations(bad)
     mean, mean_var = _stack(cube, variance, bad)
     ref = reference_trace(
         mean, mean_var, norders=norders, degree=degree, min_snr=min_snr, segment=segment
@@ -173,6 +175,8 @@ def measure_trace(
         profiles=profiles,
         clip=clip,
     )
+    for values in (positions.shift, positions.shift_error, positions.width_scale):
+        values[lost] = np.nan  # nothing to measure in a lost integration
     return ref, positions, found
 
 
@@ -215,21 +219,17 @@ def _stack(cube, variance, bad, clip=5.0):
 def _arrays(model, axis):
     """Data, variance and bad-sample mask, dispersion along the last axis."""
     cube = to_dispersion_last(np.asarray(model.data, dtype=np.float64), axis)
+    parts = variance_arrays(model, ("var_poisson", "var_rnoise"))
     variance = None
-    for name in ("var_poisson", "var_rnoise"):
-        if model.hasattr(name) and getattr(model, name).shape == model.data.shape:
-            part = np.asarray(getattr(model, name), dtype=np.float64)
-            variance = part if variance is None else variance + part
-    if variance is None or not np.isfinite(variance).any() or not np.nanmax(variance) > 0:
-        err = np.asarray(model.err, dtype=np.float64) if model.hasattr("err") else None
-        if err is not None and err.shape == model.data.shape and np.nanmax(err) > 0:
-            variance = err**2
-        else:
+    for part in parts.values():
+        part = np.asarray(part, dtype=np.float64)
+        variance = part if variance is None else variance + part
+    if variance is None:
+        variance = error_variance(model)
+        if variance is None:
             log.warning("No usable variance arrays: all pixels weighted equally.")
             variance = np.ones_like(model.data, dtype=np.float64)
     variance = to_dispersion_last(variance, axis)
-    bad = ~np.isfinite(cube) | ~np.isfinite(variance) | (variance <= 0)
-    if model.hasattr("dq") and model.dq is not None and model.dq.size:
-        dq = to_dispersion_last(np.asarray(model.dq), axis)
-        bad |= np.broadcast_to((dq & DO_NOT_USE) > 0, cube.shape)
+    bad = to_dispersion_last(bad_samples(model), axis)
+    bad |= ~np.isfinite(variance) | (variance <= 0)
     return cube, variance, bad

@@ -1,0 +1,617 @@
+"""The model <-> array layer every step uses: open, check, read, copy, flag.
+
+A step's ``process`` calls :func:`prepare_output` once: it opens whatever the user gave (a
+path, a datamodel, a one-element list), checks the product type, the shape, the time
+series and the exposure type against the step's :class:`Accepts`, and returns a model the
+step may change (a copy of a model passed in Python, so the caller's model is never
+modified).  Every step therefore answers the same bad input with the same clear error:
+:class:`InputError` (a ``ValueError``) or :class:`WrongProductError` (a ``TypeError``), each
+naming the problem and the fix.
+
+The readers (:func:`variance_arrays`, :func:`bad_samples`, :func:`median_variance`) turn a
+model into the numpy arrays the algorithm modules take; the DQ constants live here and
+nowhere else.  :func:`flag_lost_integrations` is how a step marks integrations it could not
+measure (NaN values, DO_NOT_USE in DQ, one log line with the count).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from stdatamodels.jwst import datamodels
+from stdatamodels.jwst.datamodels import dqflags
+
+from tso_steps.exposure import TSO_EXP_TYPES, ImagingExposureError, dispersion_axis
+
+__all__ = [
+    "DO_NOT_USE",
+    "GROUP_DO_NOT_USE",
+    "GROUP_JUMP_DET",
+    "GROUP_SATURATED",
+    "IMAGING_EXP_TYPES",
+    "JUMP_DET",
+    "OUTLIER",
+    "SATURATED",
+    "VARIANCE_NAMES",
+    "Accepts",
+    "InputError",
+    "WrongProductError",
+    "bad_samples",
+    "check_time_series",
+    "describe",
+    "error_variance",
+    "flag_lost_integrations",
+    "lost_integrations",
+    "median_variance",
+    "open_input",
+    "prepare_output",
+    "variance_arrays",
+]
+
+log = logging.getLogger("stpipe.tso_steps.inputs")
+
+# --- DQ bits (the one place they are defined) ------------------------------------------
+#: Pixel DQ: do not use this sample.
+DO_NOT_USE = np.uint32(dqflags.pixel["DO_NOT_USE"])
+#: Pixel DQ: saturated.
+SATURATED = np.uint32(dqflags.pixel["SATURATED"])
+#: Pixel DQ: outlier in time (tso_outlier, outlier_detection).
+OUTLIER = np.uint32(dqflags.pixel["OUTLIER"])
+#: Pixel DQ: jump detected.
+JUMP_DET = np.uint32(dqflags.pixel["JUMP_DET"])
+#: Group DQ (uint8): do not use this group.
+GROUP_DO_NOT_USE = np.uint8(dqflags.group["DO_NOT_USE"])
+#: Group DQ (uint8): saturated group.
+GROUP_SATURATED = np.uint8(dqflags.group["SATURATED"])
+#: Group DQ (uint8): jump detected in this group.
+GROUP_JUMP_DET = np.uint8(dqflags.group["JUMP_DET"])
+
+#: Variance arrays of a rateints/calints product, in the order they are summed.
+VARIANCE_NAMES = ("var_poisson", "var_rnoise", "var_flat")
+
+#: Exposure types with one point source on an image (time-series or plain imaging).
+IMAGING_EXP_TYPES = ("NRC_TSIMAGE", "NRC_IMAGE", "NIS_IMAGE", "MIR_IMAGE")
+
+_INSTRUMENT_PREFIX = {"NRC": "NIRCAM", "NIS": "NIRISS", "NRS": "NIRSPEC", "MIR": "MIRI"}
+
+
+class InputError(ValueError):
+    """The input cannot be processed as given; the message names the problem and the fix."""
+
+
+class WrongProductError(InputError, TypeError):
+    """The input is not a product this step takes (wrong model type or not a datamodel)."""
+
+
+# --- what a step takes --------------------------------------------------------------------
+_PRODUCTS = {
+    "ramp": (datamodels.RampModel, 4, "ramps (uncal/ramp: a 4-D RampModel)"),
+    "cube": (datamodels.CubeModel, 3, "rateints/calints (a 3-D CubeModel)"),
+    "slit": (datamodels.SlitModel, 3, "calints (a 3-D SlitModel)"),
+    "x1dints": (datamodels.TSOMultiSpecModel, None, "x1dints (a TSOMultiSpecModel)"),
+}
+
+
+@dataclass(frozen=True)
+class Accepts:
+    """What a step takes: product kinds, exposure kind and the smallest usable array.
+
+    Attributes
+    ----------
+    step : str
+        The step's alias, used in every message.
+    products : tuple of str
+        Any of ``'ramp'``, ``'cube'``, ``'slit'``, ``'x1dints'``.
+    exposure : {'tso', 'spectroscopic', 'imaging', 'supported'}
+        ``'tso'``: a time series (TSO exposure type or TSOVISIT=T); ``'spectroscopic'``:
+        also a known dispersion axis; ``'imaging'``: also an imaging exposure type;
+        ``'supported'``: also one of :data:`~tso_steps.exposure.TSO_EXP_TYPES`.
+    min_shape : tuple of int
+        Smallest (ny, nx) of an image the step can measure on.
+    min_ints : int
+        Fewest integrations.
+    copy : {'always', 'standalone', 'never'}
+        A model passed in Python is copied always, only outside a pipeline (jwst's rule,
+        saves memory inside a pipeline), or never (the step only reads it).
+    """
+
+    step: str
+    products: tuple = ("cube", "slit")
+    exposure: str = "tso"
+    min_shape: tuple = (2, 2)
+    min_ints: int = 2
+    copy: str = "always"
+
+    def describe(self):
+        """The accepted products, for messages."""
+        names = [_PRODUCTS[p][2] for p in self.products]
+        if set(self.products) >= {"cube", "slit"}:
+            names = [
+                "rateints/calints (a 3-D CubeModel or SlitModel)"
+                if p == "cube"
+                else _PRODUCTS[p][2]
+                for p in self.products
+                if p != "slit"
+            ]
+        return " or ".join(names)
+
+
+def describe(model):
+    """A short description of a model for messages, e.g. ``'a rateints (3-D CubeModel)'``.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+
+    Returns
+    -------
+    str
+    """
+    kind = {
+        "RampModel": "ramp",
+        "Level1bModel": "uncal",
+        "CubeModel": "rateints/calints",
+        "SlitModel": "calints",
+        "ImageModel": "rate/cal image",
+        "TSOMultiSpecModel": "x1dints",
+        "MultiSpecModel": "x1d",
+    }.get(type(model).__name__)
+    data = getattr(model, "data", None) if model.hasattr("data") else None
+    ndim = f"{np.ndim(data)}-D " if data is not None else ""
+    name = type(model).__name__
+    return f"a {kind} ({ndim}{name})" if kind else f"a {ndim}{name}"
+
+
+def _hint(accepts, model):
+    """How to get from what was given to what the step takes."""
+    wants_ramp = "ramp" in accepts.products
+    wants_images = bool({"cube", "slit"} & set(accepts.products))
+    if isinstance(model, datamodels.RampModel) and wants_images:
+        return ": run calwebb_detector1 (ramp_fit) first to make rateints"
+    if wants_ramp and isinstance(model, (datamodels.CubeModel, datamodels.ImageModel)):
+        return f": run {accepts.step} before ramp_fit (in calwebb_detector1 / tso_detector1)"
+    if isinstance(model, datamodels.ImageModel) and wants_images:
+        return (
+            ": it needs the per-integration product (_rateints / _calints), not the "
+            "integration-averaged _rate / _cal image"
+        )
+    if isinstance(model, (datamodels.TSOMultiSpecModel, datamodels.MultiSpecModel)):
+        return f": it works on images; run {accepts.step} before extract_1d"
+    if wants_images and isinstance(model, datamodels.SlitModel) and "slit" not in accepts.products:
+        return ": this is a spectroscopic cut-out; the step measures images"
+    return ""
+
+
+# --- opening --------------------------------------------------------------------------------
+def open_input(input_data, accepts):
+    """Open a path, a datamodel or a one-element list as a datamodel, with clear errors.
+
+    Parameters
+    ----------
+    input_data : str, `~pathlib.Path`, `~stdatamodels.jwst.datamodels.JwstDataModel` or list
+        The step's input.
+    accepts : Accepts
+
+    Returns
+    -------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+    opened : bool
+        True when the model was opened here from a file (the caller owns it).
+
+    Raises
+    ------
+    FileNotFoundError
+        For a path that does not exist.
+    InputError
+        For a truncated or unreadable file, or one that is not a JWST product.
+    WrongProductError
+        For a bare numpy array or any other object, and for a list of several products.
+    """
+    step = accepts.step
+    if isinstance(input_data, (list, tuple)):
+        if len(input_data) != 1:
+            raise WrongProductError(
+                f"{step} takes one product, got a list of {len(input_data)}: run it on each "
+                "product (or give tso_tso3 an association)."
+            )
+        input_data = input_data[0]
+    if isinstance(input_data, datamodels.JwstDataModel):
+        return input_data, False
+    if isinstance(input_data, np.ndarray):
+        raise WrongProductError(
+            f"{step} takes a JWST datamodel or the path of a JWST FITS/ASDF file, got a bare "
+            f"numpy array of shape {input_data.shape}: wrap it in a datamodel, e.g. "
+            "datamodels.CubeModel(data=array), and set meta.exposure.type (and the readout "
+            "keywords) so the step knows what it is."
+        )
+    if not isinstance(input_data, (str, os.PathLike)):
+        raise WrongProductError(
+            f"{step} takes a JWST datamodel or the path of a JWST FITS/ASDF file, got "
+            f"{type(input_data).__name__}."
+        )
+    path = Path(input_data)
+    if not path.exists():
+        raise FileNotFoundError(f"{step}: input file {str(path)!r} does not exist.")
+    return _open_path(path, accepts), True
+
+
+def _open_path(path, accepts):
+    step = accepts.step
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = datamodels.open(path)
+        except Exception as error:  # noqa: BLE001 - every reader failure gets one message
+            raise InputError(
+                f"{step}: cannot read {str(path)!r} as a JWST product ({type(error).__name__}: "
+                f"{error}). The file is truncated, corrupt or not a JWST FITS/ASDF product: "
+                "re-create it (re-run the step that wrote it, or re-download it)."
+            ) from error
+    for w in caught:
+        if "truncated" in str(w.message):
+            model.close()
+            raise InputError(
+                f"{step}: {str(path)!r} is truncated (shorter than its headers say; an "
+                "interrupted write or download?): re-create it."
+            )
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    data = getattr(model, "data", None) if model.hasattr("data") else None
+    if type(model) is datamodels.JwstDataModel or (
+        data is None and not isinstance(model, datamodels.TSOMultiSpecModel)
+    ):
+        model.close()
+        raise InputError(
+            f"{step}: {str(path)!r} is not a JWST data product (no DATAMODL keyword or no "
+            f"SCI array); {step} takes {accepts.describe()} as written by the jwst pipeline "
+            "or tso-steps."
+        )
+    if "ramp" in accepts.products and not isinstance(model, datamodels.RampModel):
+        if data is not None and np.ndim(data) == 4:  # uncal (Level1bModel) and relatives
+            model.close()
+            model = datamodels.RampModel(str(path))
+    return model
+
+
+# --- checks ----------------------------------------------------------------------------------
+def _check_type(model, accepts):
+    classes = tuple(_PRODUCTS[p][0] for p in accepts.products)
+    exact = [m for m in classes if type(model) is m] or [m for m in classes if isinstance(model, m)]
+    if not exact:
+        raise WrongProductError(
+            f"{accepts.step} takes {accepts.describe()}; this is {describe(model)}"
+            f"{_hint(accepts, model)}."
+        )
+    for kind in accepts.products:
+        cls, ndim, _ = _PRODUCTS[kind]
+        if isinstance(model, cls) and ndim is not None:
+            data = model.data
+            if data is None or data.ndim != ndim:
+                shape = None if data is None else data.shape
+                raise InputError(
+                    f"{accepts.step}: {type(model).__name__} data must be {ndim}-D, got "
+                    f"shape {shape}."
+                )
+            return kind
+    return "x1dints"
+
+
+def _exposure_of(model):
+    exposure = model.meta.instance.get("exposure", {})
+    return exposure.get("type")
+
+
+def _tsovisit(model):
+    return bool(model.meta.instance.get("visit", {}).get("tsovisit", False))
+
+
+def check_time_series(model, accepts):
+    """Raise unless ``model`` is a time series the step can measure (one rule everywhere).
+
+    A time series has an exposure type in :data:`~tso_steps.exposure.TSO_EXP_TYPES` or
+    TSOVISIT=T, at least ``accepts.min_ints`` integrations and images of at least
+    ``accepts.min_shape`` pixels; its exposure type agrees with its instrument.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+        Read only (no metadata node is created on it).
+    accepts : Accepts
+
+    Raises
+    ------
+    InputError, ImagingExposureError
+    """
+    step = accepts.step
+    exp_type = _exposure_of(model)
+    key = str(exp_type).upper()
+    instrument = model.meta.instance.get("instrument", {}).get("name")
+    expected = _INSTRUMENT_PREFIX.get(key.split("_")[0])
+    if instrument and expected and str(instrument).upper() != expected:
+        raise InputError(
+            f"{step}: exposure type {exp_type!r} is a {expected} mode but the instrument is "
+            f"{instrument!r}: the header is inconsistent; fix EXP_TYPE or INSTRUME."
+        )
+    if key not in TSO_EXP_TYPES and not _tsovisit(model):
+        raise InputError(
+            f"{step} is for time-series exposures ({', '.join(TSO_EXP_TYPES)}, or TSOVISIT=T); "
+            f"got EXP_TYPE={exp_type!r}. If this is a time series, set TSOVISIT=T "
+            "(meta.visit.tsovisit = True)."
+        )
+    if accepts.exposure == "supported" and key not in TSO_EXP_TYPES:
+        raise InputError(
+            f"{step} supports {', '.join(TSO_EXP_TYPES)}; got exposure type {exp_type!r}."
+        )
+    if accepts.exposure == "spectroscopic":
+        dispersion_axis(model)  # raises ImagingExposureError for imaging
+    if accepts.exposure == "imaging":
+        if key not in IMAGING_EXP_TYPES:
+            raise InputError(
+                f"{step} measures point sources on images ({', '.join(IMAGING_EXP_TYPES)}); "
+                f"exposure type {exp_type!r} is not one. For spectra, use tso_trace / "
+                "tso_extract."
+            )
+        if isinstance(model, datamodels.SlitModel):
+            raise InputError(f"{step}: an imaging exposure cannot be a SlitModel cut-out.")
+    if isinstance(model, datamodels.TSOMultiSpecModel):
+        _check_spectra(model, accepts)
+        return
+    nints = model.data.shape[0]
+    if nints < accepts.min_ints:
+        raise InputError(
+            f"{step} needs a time series of at least {accepts.min_ints} integrations, got "
+            f"{nints} (data of shape {model.data.shape})."
+        )
+    ny, nx = model.data.shape[-2:]
+    if ny < accepts.min_shape[0] or nx < accepts.min_shape[1]:
+        raise InputError(
+            f"{step}: images of {ny} x {nx} pixels are too small; it needs at least "
+            f"{accepts.min_shape[0]} x {accepts.min_shape[1]} (check the cut-out / subarray)."
+        )
+    if not _any_finite(model.data):
+        raise InputError(
+            f"{step}: the input data are entirely NaN (NaN everywhere, no finite sample): "
+            "nothing can be measured; check the step that made this file."
+        )
+
+
+def _check_spectra(model, accepts):
+    step = accepts.step
+    if len(model.spec) == 0:
+        raise InputError(f"{step}: the x1dints model holds no spectra.")
+    for number, spec in enumerate(model.spec):
+        flux = np.asarray(spec.spec_table["FLUX"])
+        if flux.ndim != 2 or flux.shape[0] < accepts.min_ints:
+            raise InputError(
+                f"{step} needs x1dints FLUX of shape (nints >= {accepts.min_ints}, nwave), got "
+                f"{flux.shape} in spectrum {number} (at least {accepts.min_ints} integrations)."
+            )
+        if not np.isfinite(flux).any():
+            raise InputError(
+                f"{step}: spectrum {number} has no finite FLUX (entirely NaN): nothing can be "
+                "measured."
+            )
+
+
+def _any_finite(data):
+    """Whether ``data`` holds a finite value (one integration at a time: no big temporary)."""
+    return any(np.isfinite(data[i]).any() for i in range(data.shape[0]))
+
+
+# --- the one entry point ---------------------------------------------------------------------
+def prepare_output(step, input_data, accepts):
+    """Open, check and (for a model passed in Python) copy the input of a step.
+
+    Parameters
+    ----------
+    step : `~stpipe.Step`
+        The running step (``step.parent`` tells whether it runs inside a pipeline).
+    input_data : str, `~pathlib.Path`, datamodel or one-element list
+    accepts : Accepts
+
+    Returns
+    -------
+    `~stdatamodels.jwst.datamodels.JwstDataModel`
+        A model the step may change: opened from the file, or a copy of the caller's model
+        (``accepts.copy`` decides; the caller's model is left exactly as it was).
+
+    Raises
+    ------
+    FileNotFoundError, InputError, WrongProductError, ImagingExposureError
+    """
+    model, opened = open_input(input_data, accepts)
+    try:
+        _check_type(model, accepts)
+        check_time_series(model, accepts)
+    except Exception:
+        if opened:
+            model.close()
+        raise
+    if opened or accepts.copy == "never":
+        return model
+    if accepts.copy == "standalone" and getattr(step, "parent", None) is not None:
+        return model
+    return model.copy()
+
+
+# --- readers ---------------------------------------------------------------------------------
+def _usable(array, shape):
+    if array is None or array.shape != shape:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return bool(np.nanmax(array) > 0) if array.size else False
+
+
+def variance_arrays(model, names=VARIANCE_NAMES):
+    """The model's usable variance arrays (same shape as the data, some positive value).
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+    names : tuple of str
+        Which arrays to read.
+
+    Returns
+    -------
+    dict of str to ndarray
+        The arrays themselves (no copy), in the order of ``names``.
+    """
+    shape = model.data.shape
+    parts = {}
+    for name in names:
+        array = getattr(model, name, None) if model.hasattr(name) else None
+        if _usable(array, shape):
+            parts[name] = array
+    return parts
+
+
+def error_variance(model):
+    """``ERR**2`` as float64 when the model has a usable ERR array, else None.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+
+    Returns
+    -------
+    ndarray or None
+    """
+    err = getattr(model, "err", None) if model.hasattr("err") else None
+    if not _usable(err, model.data.shape):
+        return None
+    return np.asarray(err, dtype=np.float64) ** 2
+
+
+def bad_samples(model, bits=DO_NOT_USE, nonfinite=True):
+    """Samples not to use: DQ has any of ``bits`` (and, by default, the data are not finite).
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+        A rateints/calints model; a 2-D DQ applies to every integration.
+    bits : int
+        DQ bits that make a sample unusable.
+    nonfinite : bool
+        Also mark NaN and infinite data.
+
+    Returns
+    -------
+    ndarray of bool, shape of ``model.data``
+    """
+    data = model.data
+    bad = ~np.isfinite(data) if nonfinite else np.zeros(data.shape, dtype=bool)
+    dq = getattr(model, "dq", None) if model.hasattr("dq") else None
+    if dq is not None and dq.size:
+        if dq.shape == data.shape:
+            bad |= (dq & bits) != 0
+        elif dq.shape == data.shape[1:]:
+            bad |= ((dq & bits) != 0)[None]
+    return bad
+
+
+def median_variance(model, rows=16):
+    """Per-pixel variance image (median over integrations) for fit weights, or None.
+
+    From ``var_poisson + var_rnoise + var_flat`` (else ``err**2``) of a rateints/calints
+    model.  The median over integrations decouples the weights from each integration's own
+    noise (jwst's VAR_POISSON is computed from the measured slope).  Slabs of ``rows`` rows
+    keep the working copy small.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.CubeModel`
+    rows : int
+        Rows per slab.
+
+    Returns
+    -------
+    ndarray, shape ``(ny, nx)``, or None
+    """
+    shape = model.data.shape
+    parts = [getattr(model, name, None) for name in VARIANCE_NAMES]
+    parts = [p for p in parts if p is not None and p.shape == shape]
+    if not parts and model.err is not None and model.err.shape == shape:
+        parts = [model.err]
+        squared = True
+    else:
+        squared = False
+    if not parts:
+        return None
+    var = np.empty(shape[1:], dtype=np.float64)
+    for y0 in range(0, shape[1], rows):
+        rows_of = [np.asarray(p[:, y0 : y0 + rows], dtype=np.float64) for p in parts]
+        slab = rows_of[0] ** 2 if squared else np.sum(rows_of, axis=0)
+        slab[~np.isfinite(slab) | (slab <= 0)] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            var[y0 : y0 + rows] = np.nanmedian(slab, axis=0)
+    if not np.isfinite(var).any():
+        return None
+    return var
+
+
+# --- lost integrations --------------------------------------------------------------------
+def lost_integrations(bad):
+    """Integrations with no usable sample at all.
+
+    Parameters
+    ----------
+    bad : ndarray of bool, shape ``(nints, ...)``
+
+    Returns
+    -------
+    ndarray of bool, shape ``(nints,)``
+    """
+    return bad.reshape(bad.shape[0], -1).all(axis=1)
+
+
+def flag_lost_integrations(model, lost, step, what):
+    """Mark integrations a step could not measure: DO_NOT_USE in DQ and one log line.
+
+    The step sets the values it could not measure to NaN itself; this ORs DO_NOT_USE into
+    the integrations' DQ (a 3-D DQ array; other bits are kept) and logs the count.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel` or None
+        The step's output model (not the caller's input); None: log only.
+    lost : ndarray of bool, shape ``(nints,)``
+    step : str
+        The step's alias.
+    what : str
+        What is NaN for them, e.g. ``'trace_shift'``.
+
+    Returns
+    -------
+    int
+        The number of lost integrations.
+    """
+    lost = np.asarray(lost, dtype=bool)
+    count = int(lost.sum())
+    if not count:
+        return 0
+    if model is not None and model.hasattr("dq"):
+        dq = model.dq
+        if dq is not None and dq.ndim == 3 and dq.shape[0] == lost.size:
+            dq[lost] |= DO_NOT_USE
+    numbers = ", ".join(str(i) for i in np.flatnonzero(lost)[:10])
+    log.warning(
+        "%s: %d of %d integrations have no usable data (all NaN or DO_NOT_USE; 0-based %s%s): "
+        "%s is NaN for them and they are flagged DO_NOT_USE",
+        step,
+        count,
+        lost.size,
+        numbers,
+        ", ..." if count > 10 else "",
+        what,
+    )
+    return count
+
+
+# ImagingExposureError is re-exported for steps that catch it next to InputError.
+__all__ += ["ImagingExposureError"]
