@@ -15,6 +15,7 @@ from tso_steps.aperture.photometry import (
     default_radii,
     scaled_radii,
 )
+from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.centroid.centroiding import measure_centroids
 from tso_steps.centroid.window import median_frame
 from tso_steps.exposure import ImagingExposureError, dispersion_axis
@@ -23,6 +24,7 @@ from tso_steps.inputs import (
     Accepts,
     InputError,
     bad_samples,
+    check_parameters,
     error_variance,
     flag_lost_integrations,
     lost_integrations,
@@ -103,7 +105,7 @@ def _times(model, nints):
     return times
 
 
-class MovingApertureStep(Step):
+class MovingApertureStep(AtomicSaveMixin, Step):
     """Aperture photometry of an imaging TSO with the aperture on each integration's centroid.
 
     Input: imaging rateints or calints (``CubeModel``; NRC_TSIMAGE, in focus or weak lens).
@@ -150,6 +152,9 @@ class MovingApertureStep(Step):
             For a spectroscopic exposure, fewer than 2 integrations, all-NaN data, or
             ``centroid_source='tso_vectors'`` without centroid vectors.
         """
+        check_parameters(
+            self, ordered=(("radius", "radius_inner"), ("radius_inner", "radius_outer"))
+        )
         opened = not isinstance(input_data, datamodels.JwstDataModel)
         model = prepare_output(self, input_data, ACCEPTS)
         try:

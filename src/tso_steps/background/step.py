@@ -5,6 +5,7 @@ import logging
 import numpy as np
 from jwst.stpipe import Step
 
+from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.background.fitting import side_masks
 from tso_steps.background.masking import illuminated_pixels
 from tso_steps.background.model import (
@@ -20,6 +21,7 @@ from tso_steps.inputs import (
     Accepts,
     InputError,
     bad_samples,
+    check_parameters,
     flag_lost_integrations,
     lost_integrations,
     prepare_output,
@@ -44,7 +46,7 @@ AUTO_METHOD = {
 }
 
 
-class Background2DStep(Step):
+class Background2DStep(AtomicSaveMixin, Step):
     """Fit a smooth background to the unilluminated pixels and subtract it, per integration.
 
     Methods: ``line`` (a polynomial across the dispersion for every cross-dispersion line,
@@ -94,6 +96,7 @@ class Background2DStep(Step):
         `~stdatamodels.jwst.datamodels.JwstDataModel`
             A background-subtracted copy of the input.
         """  # noqa: E501
+        check_parameters(self, files=("template_file", "mask_file"))
         result = prepare_output(self, input_data, ACCEPTS)
         exp_type = self._check_input(result)
         data = result.data

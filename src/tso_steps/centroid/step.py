@@ -5,6 +5,7 @@ import logging
 import numpy as np
 from jwst.stpipe import Step
 
+from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.centroid.centroiding import measure_centroids
 from tso_steps.inputs import (
     IMAGING_EXP_TYPES,
@@ -28,7 +29,7 @@ ACCEPTS = Accepts(
 )
 
 
-class CentroidStep(Step):
+class CentroidStep(AtomicSaveMixin, Step):
     """Measure the source centroid and PSF width in every integration of an imaging TSO.
 
     Input: a rateints or calints ``CubeModel`` of an imaging exposure (NRC_TSIMAGE,

@@ -7,6 +7,7 @@ import numpy as np
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
+from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.exposure import dispersion_axis
 from tso_steps.extract.core import default_halfwidth, extract_order
 from tso_steps.extract.products import make_x1dints, trace_wavelengths
@@ -36,7 +37,7 @@ ACCEPTS = Accepts(
 )
 
 
-class OptimalExtractStep(Step):
+class OptimalExtractStep(AtomicSaveMixin, Step):
     """Extract one spectrum per integration and order from a spectroscopic TSO product.
 
     Horne optimal extraction with a profile built from the exposure itself and moved with each

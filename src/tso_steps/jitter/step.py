@@ -6,6 +6,7 @@ import numpy as np
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
+from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.inputs import (
     DO_NOT_USE,
     Accepts,
@@ -35,7 +36,7 @@ _SPEC_VAR = tuple(
 )
 
 
-class JitterCorrectStep(Step):
+class JitterCorrectStep(AtomicSaveMixin, Step):
     """Measure each integration's shift and move its data back onto the reference grid.
 
     Run on 2-D calints before ``photom`` (so photom's static wavelength map applies to the

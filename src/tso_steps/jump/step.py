@@ -7,11 +7,13 @@ import numpy as np
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
+from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.inputs import (
     DO_NOT_USE,
     GROUP_DO_NOT_USE,
     GROUP_SATURATED,
     Accepts,
+    check_parameters,
     prepare_output,
 )
 from tso_steps.jump.detect import detect_jumps
@@ -27,7 +29,7 @@ log = logging.getLogger("stpipe.tso_steps.jump")
 ACCEPTS = Accepts("tso_jump", ("ramp",), exposure="tso", min_shape=(2, 2), copy="standalone")
 
 
-class TSOJumpStep(Step):
+class TSOJumpStep(AtomicSaveMixin, Step):
     """Flag jumps in a TSO ramp by comparing each group difference with the other integrations.
 
     For every pixel and group difference the expected value is the running median of the
@@ -78,6 +80,7 @@ class TSOJumpStep(Step):
         -------
         `~stdatamodels.jwst.datamodels.RampModel`
         """
+        check_parameters(self, ordered=(("minimum_ints", "rolling_window"),))
         result = prepare_output(self, input_data, ACCEPTS)
         nints, ngroups, ny, nx = result.data.shape
         if ngroups < 2:

@@ -6,6 +6,7 @@ import numpy as np
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
+from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.inputs import (
     DO_NOT_USE,
     GROUP_DO_NOT_USE,
@@ -13,6 +14,7 @@ from tso_steps.inputs import (
     SATURATED,
     Accepts,
     bad_samples,
+    check_parameters,
     flag_lost_integrations,
     lost_integrations,
     prepare_output,
@@ -38,7 +40,7 @@ ACCEPTS = Accepts("tso_one_over_f", ("ramp", "cube"), exposure="tso", min_shape=
 _SHORTAGE_FOR_SOURCE_MODEL = 0.02
 
 
-class OneOverFStep(Step):
+class OneOverFStep(AtomicSaveMixin, Step):
     """Fast-by-fast, slow-by-slow 1/f and pre-amplifier offset correction for TSO subarrays.
 
     The reference-pixel correction for subarrays that have none: per output (and per
@@ -82,6 +84,7 @@ class OneOverFStep(Step):
         `~stdatamodels.jwst.datamodels.RampModel` or `~stdatamodels.jwst.datamodels.CubeModel`
             A corrected copy of the input.
         """  # noqa: E501
+        check_parameters(self, files=("mask_file",))
         result = prepare_output(self, input_data, ACCEPTS)
         geometry = ReadoutGeometry.from_model(result)
         layout = LineLayout.from_geometry(geometry)

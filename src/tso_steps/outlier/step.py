@@ -6,6 +6,7 @@ import numpy as np
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
+from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.inputs import (
     DO_NOT_USE,
     OUTLIER,
@@ -54,7 +55,7 @@ _SPEC_VALUE_COLUMNS = (
 )
 
 
-class TSOOutlierStep(Step):
+class TSOOutlierStep(AtomicSaveMixin, Step):
     """Flag samples that are outliers in their own time series (cosmic rays, glitches).
 
     Every pixel (or, for x1dints, every wavelength bin) is compared with a model of its

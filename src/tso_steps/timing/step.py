@@ -6,7 +6,8 @@ import numpy as np
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
-from tso_steps.inputs import Accepts, prepare_output
+from tso_steps.atomic import AtomicSaveMixin
+from tso_steps.inputs import Accepts, check_parameters, prepare_output
 from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
 from tso_steps.timing.pixel_times import (
     bin_mid_times,
@@ -24,7 +25,7 @@ ACCEPTS = Accepts(
 )
 
 
-class PixelTimingStep(Step):
+class PixelTimingStep(AtomicSaveMixin, Step):
     """Time-stamp every pixel (images) or every spectral bin (x1dints) of a TSO product.
 
     On a ramp, rateints or calints model the step attaches ``pixel_read_offsets``: a
@@ -60,6 +61,7 @@ class PixelTimingStep(Step):
         `~stdatamodels.jwst.datamodels.JwstDataModel`
             A copy of the input with the read times attached.
         """
+        check_parameters(self, non_negative=("cutout_origin",))
         result = prepare_output(self, input_data, ACCEPTS)
         if isinstance(result, datamodels.TSOMultiSpecModel):
             self._time_spectral_bins(result)

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 from jwst.stpipe import Step
 
+from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.inputs import (
     Accepts,
     bad_samples,
@@ -29,7 +30,7 @@ log = logging.getLogger("stpipe.tso_steps.trace")
 ACCEPTS = Accepts("tso_trace", ("cube", "slit"), exposure="spectroscopic", min_shape=(2, 4))
 
 
-class TraceStep(Step):
+class TraceStep(AtomicSaveMixin, Step):
     """Measure the cross-dispersion position and width of the trace in every integration.
 
     The exposure's reference trace (0-based cross-dispersion centre of every order at every
