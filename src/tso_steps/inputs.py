@@ -174,13 +174,13 @@ def _hint(accepts, model):
     wants_images = bool({"cube", "slit"} & set(accepts.products))
     if isinstance(model, datamodels.RampModel) and wants_images:
         return ": run calwebb_detector1 (ramp_fit) first to make rateints"
-    if wants_ramp and isinstance(model, (datamodels.CubeModel, datamodels.ImageModel)):
-        return f": run {accepts.step} before ramp_fit (in calwebb_detector1 / tso_detector1)"
     if isinstance(model, datamodels.ImageModel) and wants_images:
         return (
             ": it needs the per-integration product (_rateints / _calints), not the "
             "integration-averaged _rate / _cal image"
         )
+    if wants_ramp and isinstance(model, (datamodels.CubeModel, datamodels.ImageModel)):
+        return f": run {accepts.step} before ramp_fit (in calwebb_detector1 / tso_detector1)"
     if isinstance(model, (datamodels.TSOMultiSpecModel, datamodels.MultiSpecModel)):
         return f": it works on images; run {accepts.step} before extract_1d"
     if wants_images and isinstance(model, datamodels.SlitModel) and "slit" not in accepts.products:

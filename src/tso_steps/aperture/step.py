@@ -20,7 +20,6 @@ from tso_steps.centroid.centroiding import measure_centroids
 from tso_steps.centroid.window import median_frame
 from tso_steps.exposure import ImagingExposureError, dispersion_axis
 from tso_steps.inputs import (
-    DO_NOT_USE,
     Accepts,
     InputError,
     bad_samples,
@@ -219,8 +218,9 @@ class MovingApertureStep(AtomicSaveMixin, Step):
     def _photometry(self, model):
         self._check(model)
         nints = model.data.shape[0]
-        mask = (model.dq & DO_NOT_USE) != 0 if model.dq is not None and model.dq.size else None
-        lost = lost_integrations(bad_samples(model))
+        # DO_NOT_USE, NaN and inf samples are all masked (an inf would poison every sum)
+        mask = bad_samples(model)
+        lost = lost_integrations(mask)
         cx, cy, widths, source = self._centroids(model, mask)
         template = median_frame(model.data, mask if mask is None or mask.ndim == 3 else None)
         with warnings.catch_warnings():

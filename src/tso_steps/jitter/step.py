@@ -128,8 +128,10 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
         lost = lost_integrations(bad_samples(model))
         reference = self._reference(data.shape[0], lost)
         region = self._region(data.shape[1:])
+        # a lost integration (e.g. all DO_NOT_USE but finite) must not enter the reference
+        frames = np.where(lost[:, None, None], np.nan, data) if lost.any() else data
         alignment = measure_alignment(
-            data,
+            frames,
             reference=reference,
             region=region,
             passes=self.passes,
@@ -186,8 +188,9 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
                 bad |= (np.asarray(table["DQ"]) & DO_NOT_USE) != 0
             lost = lost_integrations(bad)
             reference = self._reference(flux.shape[0], lost)
+            frames = np.where(lost[:, None], np.nan, flux) if lost.any() else flux
             alignment = measure_alignment(
-                flux, reference=reference, passes=self.passes, max_error=self.max_error
+                frames, reference=reference, passes=self.passes, max_error=self.max_error
             )
             shifts = _report(alignment, ("dispersion",), self.max_error)
             shifts[lost] = np.nan

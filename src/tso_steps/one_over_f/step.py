@@ -94,7 +94,12 @@ class OneOverFStep(AtomicSaveMixin, Step):
             data = data.astype(np.float32)
 
         pixel_bad = self._pixel_bad(result, is_ramp)
-        dark, source = self._mask(result, data, pixel_bad)
+        # integrations without data take no part (they would bias the mask and the model)
+        lost = self._lost(result, is_ramp, pixel_bad)
+        keep = ~lost
+        work = data[keep] if lost.any() else data
+        work_bad = pixel_bad[keep] if lost.any() and pixel_bad.ndim == 3 else pixel_bad
+        dark, source = self._mask(result, work, work_bad)
         shortage = dark_shortage(dark, layout, self.min_pixels)
         use_model = self.source_model == "yes" or (
             self.source_model == "auto"
@@ -120,15 +125,19 @@ class OneOverFStep(AtomicSaveMixin, Step):
         }
         if is_ramp:
             group_dq = result.groupdq if result.groupdq.shape == data.shape else None
-            summary = clean_ramp(data, dark, layout, group_dq, _BAD_GROUP, bad=pixel_bad, **options)
+            if group_dq is not None and lost.any():
+                group_dq = group_dq[keep]
+            summary = clean_ramp(work, dark, layout, group_dq, _BAD_GROUP, bad=work_bad, **options)
         else:
-            summary = clean_cube(data, dark, layout, bad=pixel_bad, **options)
+            summary = clean_cube(work, dark, layout, bad=work_bad, **options)
+        if lost.any():
+            data[keep] = work
         result.data = data
         result.one_over_f_mask = dark.astype(np.uint8)
-        lost = self._lost(result, is_ramp, pixel_bad)
-        rms = np.array(summary.stripe_rms, dtype=np.float64)
-        scale = np.array(summary.scale, dtype=np.float64)
-        rms[lost] = scale[lost] = np.nan
+        rms = np.full(data.shape[0], np.nan)
+        scale = np.full(data.shape[0], np.nan)
+        rms[keep] = summary.stripe_rms
+        scale[keep] = summary.scale
         add_vectors(
             result,
             {"one_over_f_rms": rms, "one_over_f_scale": scale},
