@@ -465,3 +465,87 @@ def test_faults_page_matches_the_matrix():
         assert case in page, case
     for fragment in {f for _, f in FILE_CASES.values()}:
         assert fragment in page
+
+
+# --- atomic products ---------------------------------------------------------------------------
+def _fail_half_way(monkeypatch, cls, name):
+    """Make ``cls.name`` write half a file at its path and then fail like a full disk."""
+    import errno
+
+    def broken(self, target, *args, **kwargs):
+        Path(target).write_bytes(b"SIMPLE  =                    T / half a file" * 40)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cls, name, broken)
+
+
+def _no_leftovers(folder):
+    return not [p for p in Path(folder).iterdir() if p.name.startswith(".")]
+
+
+def test_a_failed_fits_save_leaves_the_previous_product(products, tmp_path, monkeypatch):
+    model = _input(products, "tso_centroid")
+    T.CentroidStep.call(model, save_results=True, output_dir=str(tmp_path))
+    (path,) = tmp_path.glob("*_centroid.fits")
+    before = path.read_bytes()
+    _fail_half_way(monkeypatch, fits.HDUList, "writeto")
+    with pytest.raises(OSError, match="previous file, if any, is unchanged"):
+        T.CentroidStep.call(model, save_results=True, output_dir=str(tmp_path))
+    assert path.read_bytes() == before
+    assert _no_leftovers(tmp_path)
+    monkeypatch.undo()
+    with datamodels.open(path) as reread:  # and it is still a readable product
+        assert reread.meta.cal_step.tso_centroid == "COMPLETE"
+        assert reread.meta.filename == path.name
+
+
+def test_a_failed_first_save_leaves_no_file(products, tmp_path, monkeypatch):
+    _fail_half_way(monkeypatch, fits.HDUList, "writeto")
+    with pytest.raises(OSError, match="No space left on device"):
+        T.TraceStep.call(_input(products, "tso_trace"), save_results=True, output_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_ecsv_write_leaves_the_previous_tables(products, tmp_path, monkeypatch):
+    from astropy.table import Table
+
+    from tso_steps.vectors import export_vectors
+
+    result = _run("tso_centroid", _input(products, "tso_centroid"))
+    vectors = tmp_path / "x_tsovectors.ecsv"
+    export_vectors(result, vectors)
+    catalog = _run("tso_aperture", _input(products, "tso_aperture"))
+    phot = Path(catalog.save(tmp_path / "x_phot.fits"))
+    before = {p: p.read_bytes() for p in (vectors, phot)}
+    _fail_half_way(monkeypatch, Table, "write")
+    with pytest.raises(OSError, match="Could not write .*x_tsovectors.ecsv"):
+        export_vectors(result, vectors)
+    with pytest.raises(OSError, match="Could not write .*x_phot.ecsv"):
+        catalog.save(phot)
+    with pytest.raises(OSError, match="x_phot.ecsv"):  # calwebb_tso3 calls write()
+        catalog.write(phot, format="ascii.ecsv", overwrite=True)
+    for path, content in before.items():
+        assert path.read_bytes() == content
+    assert _no_leftovers(tmp_path)
+
+
+def test_pipelines_save_atomically(products, tmp_path, monkeypatch):
+    from tso_steps.atomic import AtomicSaveMixin
+    from tso_steps.pipelines import (
+        TSODetector1Pipeline,
+        TSOImage2Pipeline,
+        TSOSpec2Pipeline,
+        TSOTso3Pipeline,
+    )
+
+    for pipeline in (TSODetector1Pipeline, TSOImage2Pipeline, TSOSpec2Pipeline, TSOTso3Pipeline):
+        assert issubclass(pipeline, AtomicSaveMixin)
+    pipeline = TSODetector1Pipeline(output_dir=str(tmp_path))
+    model = _input(products, "tso_trace")
+    path = Path(pipeline.save_model(model, suffix="rateints", force=True))
+    before = path.read_bytes()
+    _fail_half_way(monkeypatch, fits.HDUList, "writeto")
+    with pytest.raises(OSError, match="unchanged"):
+        pipeline.save_model(model, suffix="rateints", force=True)
+    assert path.read_bytes() == before
+    assert _no_leftovers(tmp_path)
