@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "DISPERSION_AXIS",
+    "IMAGING_EXP_TYPES",
     "TSO_EXP_TYPES",
     "ImagingExposureError",
     "dispersion_axis",
@@ -15,6 +16,9 @@ __all__ = [
 
 #: The time-series exposure types tso-steps supports.
 TSO_EXP_TYPES = ("NRC_TSGRISM", "NRC_TSIMAGE", "NIS_SOSS", "NRS_BRIGHTOBJ", "MIR_LRS-SLITLESS")
+
+#: Exposure types with one point source on an image (time-series or plain imaging).
+IMAGING_EXP_TYPES = ("NRC_TSIMAGE", "NRC_IMAGE", "NIS_IMAGE", "MIR_IMAGE")
 
 #: Exposure type -> array axis along the dispersion (1 = x, 0 = y), DMS orientation.
 DISPERSION_AXIS = {

@@ -17,8 +17,8 @@ from tso_steps.inputs import (
     prepare_output,
 )
 from tso_steps.jitter.align import measure_alignment, realign, realign_dq
+from tso_steps.trace import measure_trace
 from tso_steps.trace.geometry import dispersion_axis
-from tso_steps.trace.step import measure_trace
 from tso_steps.vectors import add_vectors
 
 __all__ = ["JitterCorrectStep"]

@@ -1,7 +1,6 @@
 """TraceStep: the spectral trace of every integration of a TSO exposure."""
 
 import logging
-import warnings
 
 import numpy as np
 from jwst.stpipe import Step
@@ -12,14 +11,11 @@ from tso_steps.inputs import (
     bad_samples,
     error_variance,
     flag_lost_integrations,
-    lost_integrations,
     prepare_output,
     variance_arrays,
 )
 from tso_steps.trace.geometry import dispersion_axis, expected_orders, to_dispersion_last
-from tso_steps.trace.pixel_profile import fit_pixel_profiles
-from tso_steps.trace.positions import integration_positions
-from tso_steps.trace.reference import _fill_bad, reference_trace
+from tso_steps.trace.tracing import NoTraceError, TraceOptions, trace_cube
 from tso_steps.vectors import add_vectors
 
 __all__ = ["TraceStep", "measure_trace"]
@@ -130,8 +126,9 @@ def measure_trace(
 ):
     """Reference trace and per-integration shifts of a spectral cube (no model changes).
 
-    The algorithm of :class:`TraceStep` as a function, for other steps (``tso_jitter`` uses
-    it for the cross-dispersion shift).  Parameters as in the step's spec.
+    The model adapter of :func:`~tso_steps.trace.tracing.trace_cube` (the algorithm on
+    arrays), for other steps (``tso_jitter`` uses it for the cross-dispersion shift).
+    Parameters as in the step's spec.
 
     Parameters
     ----------
@@ -147,74 +144,28 @@ def measure_trace(
     Raises
     ------
     ImagingExposureError, ValueError
+
+    See Also
+    --------
+    tso_steps.trace.tracing.trace_cube : the same on arrays.
     """  # noqa: E501
     axis = dispersion_axis(model)
     exp_type = model.meta.exposure.type
-    norders = norders or expected_orders(exp_type, model.meta.subarray.name)
-    cube, variance, bad = _arrays(model, axis)
-    if bad.all():
-        raise ValueError("tso_trace: every sample is NaN or DO_NOT_USE: nothing to trace.")
-    lost = lost_integrations(bad)
-    mean, mean_var = _stack(cube, variance, bad)
-    ref = reference_trace(
-        mean, mean_var, norders=norders, degree=degree, min_snr=min_snr, segment=segment
-    )
-    found = np.isfinite(ref.center).any(axis=1)
-    if not found[0]:
-        raise ValueError(f"tso_trace found no spectral trace in this {exp_type} exposure.")
-    for k in np.flatnonzero(~found):
-        log.warning("Order %d not found on the array: its trace_center row is NaN.", k + 1)
-    filled = _fill_bad(mean, np.isfinite(mean))
-    profiles = _pixel_profiles(filled, mean_var, ref, found, undersampled_fwhm)
-    positions = integration_positions(
-        cube,
-        variance,
-        filled,
-        ref.center[found],
-        ref.halfwidth[found],
-        bad=bad,
-        profiles=profiles,
+    options = TraceOptions(
+        norders=norders or expected_orders(exp_type, model.meta.subarray.name),
+        degree=degree,
+        segment=segment,
+        min_snr=min_snr,
         clip=clip,
+        undersampled_fwhm=undersampled_fwhm,
     )
-    for values in (positions.shift, positions.shift_error, positions.width_scale):
-        values[lost] = np.nan  # nothing to measure in a lost integration
-    return ref, positions, found
-
-
-def _pixel_profiles(mean, variance, ref, found, max_fwhm):
-    """Pixel-integrated profile models for the undersampled orders (None for the others)."""
-    weight = np.where(np.isfinite(variance) & (variance > 0), 1.0 / variance, 0.0)
-    profiles = []
-    for k in np.flatnonzero(found):
-        if ref.fwhm[k] < max_fwhm:
-            profiles.append(fit_pixel_profiles(mean, weight, ref.center[k], ref.halfwidth[k]))
-            log.info(
-                "Order %d is undersampled (FWHM %.2f px): shifts use a pixel-integrated model",
-                k + 1,
-                ref.fwhm[k],
-            )
-        else:
-            profiles.append(None)
-    return profiles
-
-
-def _stack(cube, variance, bad, clip=5.0):
-    """Clipped mean frame and its variance.
-
-    A clipped mean rather than a median: the template's noise enters every integration's
-    fit, and a mean has pi/2 times less of it; samples more than ``clip`` sigma from the
-    median (cosmic rays) are left out.
-    """
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        clean = np.where(bad, np.nan, cube)
-        median = np.nanmedian(clean, axis=0)
-        keep = ~bad & (np.abs(cube - median) <= clip * np.sqrt(variance))
-        count = keep.sum(axis=0)
-        mean = np.where(count > 0, np.sum(np.where(keep, cube, 0.0), axis=0) / count, median)
-        mean_var = np.sum(np.where(keep, variance, 0.0), axis=0) / np.maximum(count, 1) ** 2
-    mean_var = np.where(count > 0, mean_var, np.nan)
-    return mean, mean_var
+    cube, variance, bad = _arrays(model, axis)
+    try:
+        return trace_cube(cube, variance, bad, options)
+    except NoTraceError as error:
+        raise ValueError(
+            f"tso_trace found no spectral trace in this {exp_type} exposure."
+        ) from error
 
 
 def _arrays(model, axis):
