@@ -220,6 +220,50 @@ def _crop_rows(model, rows):
         model.pixeldq = model.pixeldq[:rows].copy()
 
 
+def _select(model, index):
+    ndim = model.data.ndim
+    for name in ("data", "dq", "err", "var_poisson", "var_rnoise", "var_flat", "groupdq"):
+        if model.hasattr(name) and getattr(model, name).ndim == ndim:
+            setattr(model, name, getattr(model, name)[index].copy())
+
+
+def _every_sample_flagged(model):
+    if model.data.ndim == 4:
+        model.groupdq |= GROUP_DO_NOT_USE
+    else:
+        model.dq |= DO_NOT_USE
+
+
+def _one_usable_integration(model):
+    model.data[1:] = np.nan
+
+
+EMPTY_CASES = {
+    "zero columns": (lambda m: _select(m, (Ellipsis, slice(0, 0))), r"0 pixels are too small"),
+    "zero integrations": (lambda m: _select(m, slice(0, 0)), "at least 2 integrations, got 0"),
+    "every sample DO_NOT_USE": (_every_sample_flagged, "only 0 of 12 integrations hold"),
+    "one usable integration": (_one_usable_integration, "only 1 of 12 integrations hold"),
+}
+
+
+@pytest.mark.parametrize("case", EMPTY_CASES)
+@pytest.mark.parametrize("alias", STEPS)
+def test_empty_or_unusable_input_is_a_clear_error(products, alias, case):
+    make, fragment = EMPTY_CASES[case]
+    model = _input(products, alias)
+    make(model)
+    snapshot = _snapshot(model)
+    pixel_case = case in ("every sample DO_NOT_USE", "one usable integration")
+    if alias == "tso_pixel_timing" and pixel_case:  # reads no pixel values
+        assert _run(alias, model).meta.cal_step.tso_pixel_timing == "COMPLETE"
+    elif alias == "tso_jump" and pixel_case:  # no time-series reference: skipped
+        assert _run(alias, model).meta.cal_step.tso_jump == "SKIPPED"
+    else:
+        with pytest.raises(InputError, match=fragment):
+            _run(alias, model)
+    _assert_unchanged(model, snapshot)
+
+
 @pytest.mark.parametrize("alias", STEPS)
 def test_out_of_range_parameter_is_rejected_by_the_spec(products, alias):
     with pytest.raises(ValidationError):
@@ -461,7 +505,7 @@ def test_faults_page_matches_the_matrix():
     page = (Path(__file__).parents[1] / "docs" / "faults.rst").read_text()
     for alias in STEPS:
         assert f"``{alias.split('[')[0]}``" in page
-    for case in (*FILE_CASES, *LOST_CASES, *PIXEL_CASES, *PARAMETER_FAULTS):
+    for case in (*FILE_CASES, *LOST_CASES, *PIXEL_CASES, *EMPTY_CASES, *PARAMETER_FAULTS):
         assert case in page, case
     for fragment in {f for _, f in FILE_CASES.values()}:
         assert fragment in page

@@ -12,6 +12,7 @@ import numpy as np
 from stdatamodels.jwst import datamodels
 
 from tso_steps.exposure import IMAGING_EXP_TYPES, TSO_EXP_TYPES, dispersion_axis
+from tso_steps.inputs.dq import DO_NOT_USE
 
 __all__ = [
     "Accepts",
@@ -67,6 +68,9 @@ class Accepts:
     copy : {'always', 'standalone', 'never'}
         A model passed in Python is copied always, only outside a pipeline (jwst's rule,
         saves memory inside a pipeline), or never (the step only reads it).
+    reads_pixels : bool
+        The step measures pixel values: rateints/calints need ``min_ints`` integrations
+        with at least one usable (finite, not DO_NOT_USE) sample.
     """
 
     step: str
@@ -75,6 +79,7 @@ class Accepts:
     min_shape: tuple = (2, 2)
     min_ints: int = 2
     copy: str = "always"
+    reads_pixels: bool = True
 
     def describe(self):
         """The accepted products, for messages."""
@@ -326,6 +331,13 @@ def check_time_series(model, accepts):
             f"{step}: the input data are entirely NaN (NaN everywhere, no finite sample): "
             "nothing can be measured; check the step that made this file."
         )
+    if accepts.reads_pixels and model.data.ndim == 3:
+        usable = int(np.sum(_usable_integrations(model)))
+        if usable < accepts.min_ints:
+            raise InputError(
+                f"{step}: only {usable} of {nints} integrations hold a usable sample (the rest "
+                f"are all NaN or DO_NOT_USE); it needs at least {accepts.min_ints}."
+            )
 
 
 def _check_spectra(model, accepts):
@@ -344,6 +356,21 @@ def _check_spectra(model, accepts):
                 f"{step}: spectrum {number} has no finite FLUX (entirely NaN): nothing can be "
                 "measured."
             )
+
+
+def _usable_integrations(model):
+    """Integrations with at least one finite sample not flagged DO_NOT_USE (one at a time)."""
+    data = model.data
+    dq = getattr(model, "dq", None) if model.hasattr("dq") else None
+    if dq is not None and dq.shape not in (data.shape, data.shape[1:]):
+        dq = None
+    usable = np.zeros(data.shape[0], dtype=bool)
+    for i in range(data.shape[0]):
+        good = np.isfinite(data[i])
+        if dq is not None:
+            good &= (np.asarray(dq[i] if dq.ndim == 3 else dq) & DO_NOT_USE) == 0
+        usable[i] = bool(good.any())
+    return usable
 
 
 def _any_finite(data):

@@ -13,6 +13,7 @@ from tso_steps.inputs import (
     GROUP_SATURATED,
     SATURATED,
     Accepts,
+    InputError,
     bad_samples,
     check_parameters,
     flag_lost_integrations,
@@ -96,6 +97,12 @@ class OneOverFStep(AtomicSaveMixin, Step):
         pixel_bad = self._pixel_bad(result, is_ramp)
         # integrations without data take no part (they would bias the mask and the model)
         lost = self._lost(result, is_ramp, pixel_bad)
+        if lost.sum() > lost.size - ACCEPTS.min_ints:
+            raise InputError(
+                f"tso_one_over_f: only {int((~lost).sum())} of {lost.size} integrations hold "
+                "a usable sample (the rest are all NaN, DO_NOT_USE or saturated); it needs "
+                f"at least {ACCEPTS.min_ints}."
+            )
         keep = ~lost
         work = data[keep] if lost.any() else data
         work_bad = pixel_bad[keep] if lost.any() and pixel_bad.ndim == 3 else pixel_bad

@@ -21,7 +21,11 @@ log = logging.getLogger("stpipe.tso_steps.timing")
 
 #: What tso_pixel_timing takes: any time-series product (its data are not read).
 ACCEPTS = Accepts(
-    "tso_pixel_timing", ("ramp", "cube", "slit", "x1dints"), exposure="tso", min_shape=(1, 1)
+    "tso_pixel_timing",
+    ("ramp", "cube", "slit", "x1dints"),
+    exposure="tso",
+    min_shape=(1, 1),
+    reads_pixels=False,
 )
 
 
