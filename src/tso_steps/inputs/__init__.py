@@ -28,12 +28,12 @@ from tso_steps.inputs.opening import (
     Accepts,
     InputError,
     WrongProductError,
-    check_parameters,
     check_time_series,
     describe,
     open_input,
     prepare_output,
 )
+from tso_steps.inputs.parameters import check_parameters
 from tso_steps.inputs.readers import (
     VARIANCE_NAMES,
     bad_samples,
