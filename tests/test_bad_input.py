@@ -593,3 +593,20 @@ def test_pipelines_save_atomically(products, tmp_path, monkeypatch):
         pipeline.save_model(model, suffix="rateints", force=True)
     assert path.read_bytes() == before
     assert _no_leftovers(tmp_path)
+
+
+def test_extract_rejects_a_huge_negative_pixel(products):
+    clean = _run("tso_extract", _input(products, "tso_extract"))
+    model = _input(products, "tso_extract")
+    image = np.nanmedian(model.data, axis=0)
+    y, x = np.unravel_index(np.nanargmax(image[:, 50:70]), (image.shape[0], 20))
+    model.data[LOST, y, x + 50] = -1e30  # a corrupted sample at the trace peak
+    result = _run("tso_extract", model)
+    flux = np.asarray(result.spec[0].spec_table["FLUX"])
+    ref = np.asarray(clean.spec[0].spec_table["FLUX"])
+    error = np.asarray(clean.spec[0].spec_table["FLUX_ERROR"])
+    deviation = np.abs(flux - ref) / error
+    assert deviation[LOST, x + 50] < 3.0  # one pixel fewer, not -1e30
+    others = np.ones(deviation.shape, dtype=bool)
+    others[LOST, x + 50] = False
+    assert np.nanmax(deviation[others]) < 0.5
