@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "DISPERSION_AXIS",
+    "IMAGING_EXP_TYPES",
     "TSO_EXP_TYPES",
     "ImagingExposureError",
     "dispersion_axis",
@@ -15,6 +16,9 @@ __all__ = [
 
 #: The time-series exposure types tso-steps supports.
 TSO_EXP_TYPES = ("NRC_TSGRISM", "NRC_TSIMAGE", "NIS_SOSS", "NRS_BRIGHTOBJ", "MIR_LRS-SLITLESS")
+
+#: Exposure types with one point source on an image (time-series or plain imaging).
+IMAGING_EXP_TYPES = ("NRC_TSIMAGE", "NRC_IMAGE", "NIS_IMAGE", "MIR_IMAGE")
 
 #: Exposure type -> array axis along the dispersion (1 = x, 0 = y), DMS orientation.
 DISPERSION_AXIS = {
@@ -56,8 +60,10 @@ def dispersion_axis(model_or_exp_type):
     if isinstance(model_or_exp_type, str):
         exp_type, dispaxis = model_or_exp_type, None
     else:
-        exp_type = model_or_exp_type.meta.exposure.type
-        dispaxis = model_or_exp_type.meta.wcsinfo.dispersion_direction
+        meta = model_or_exp_type.meta
+        exp_type = meta.exposure.type
+        # read without creating an empty ``wcsinfo`` node on the caller's model
+        dispaxis = meta.wcsinfo.dispersion_direction if meta.hasattr("wcsinfo") else None
     key = str(exp_type).upper()
     if key in DISPERSION_AXIS:
         return DISPERSION_AXIS[key]

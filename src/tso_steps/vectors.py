@@ -14,9 +14,12 @@ astropy, and so every light-curve fitter, reads back with ``Table.read(path)``.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
+
+from tso_steps.atomic import atomic_write
 
 __all__ = [
     "add_vectors",
@@ -178,6 +181,11 @@ def write_vectors(table, path, int_times=None, meta=None, overwrite=True):
     -------
     `~astropy.table.Table`
         The table written.
+
+    Notes
+    -----
+    The file is written atomically (a temporary file in the same folder, then renamed): a
+    failure or a kill leaves any previous file at ``path`` unchanged.
     """
     table = Table(table, copy=True)
     if int_times is not None and len(int_times) > 0:
@@ -188,6 +196,9 @@ def write_vectors(table, path, int_times=None, meta=None, overwrite=True):
                 table[name] = np.asarray(int_times[name])[rows]
                 table[name].unit = "d"
     table.meta.update(meta or {})
-    table.write(path, format="ascii.ecsv", overwrite=overwrite)
+    if Path(path).exists() and not overwrite:
+        raise OSError(f"{path} exists and overwrite=False.")
+    with atomic_write(path) as temporary:
+        table.write(temporary, format="ascii.ecsv")
     log.info("Wrote %d per-integration rows to %s", len(table), path)
     return table

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import astropy.units as u
 import numpy as np
 from astropy.table import QTable
+
+from tso_steps.atomic import atomic_write
 
 __all__ = ["JWST_COLUMNS", "PhotometryTable", "build_catalog"]
 
@@ -65,6 +68,22 @@ class PhotometryTable(QTable):
         self.write(path, format="ascii.ecsv", overwrite=overwrite)
         log.info("Wrote the photometry of %d integrations to %s", len(self), path)
         return str(path)
+
+    def write(self, *args, **kwargs):
+        """`astropy.table.Table.write`, atomically when the first argument is a path.
+
+        calwebb_tso3 writes the stacked ``_phot.ecsv`` with ``write``; a failure or a kill
+        leaves any previous file at the path unchanged.
+        """
+        if not args or not isinstance(args[0], (str, os.PathLike)):
+            return super().write(*args, **kwargs)
+        path, rest = Path(args[0]), args[1:]
+        if path.exists() and not kwargs.pop("overwrite", False):
+            raise OSError(f"{path} exists: pass overwrite=True to replace it.")
+        kwargs.pop("overwrite", None)
+        with atomic_write(path) as temporary:
+            super().write(temporary, *rest, **kwargs)
+        return None
 
 
 def build_catalog(results, *, unit, times, centroids, widths=None, sky=None, meta=None):

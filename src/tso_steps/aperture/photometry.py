@@ -330,6 +330,10 @@ def aperture_series(
                 d, b, v = _fill(d, b, v, w, template[big] - tpl_bkg, bkg)
             w = np.where(b, 0.0, w)
             d = np.where(b, 0.0, d)
+        # pixels outside the aperture (w = 0) may be NaN: keep them out of the sums
+        d = np.where(w > 0, d, 0.0)
+        if v is not None:
+            v = np.where(w > 0, v, 0.0)
         out["aperture_sum"][i] = np.sum(w * d)
         out["aperture_area"][i] = w.sum()
         if v is not None:

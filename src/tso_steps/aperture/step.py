@@ -5,10 +5,8 @@ import warnings
 
 import astropy.units as u
 import numpy as np
-from jwst.lib.pipe_utils import is_tso
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
-from stdatamodels.jwst.datamodels import dqflags
 
 from tso_steps.aperture.catalog import build_catalog
 from tso_steps.aperture.photometry import (
@@ -17,33 +15,39 @@ from tso_steps.aperture.photometry import (
     default_radii,
     scaled_radii,
 )
+from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.centroid.centroiding import measure_centroids
-
-# the per-pixel median variance image tso_centroid weights its fit with (keeps the centroid
-# fit's memory small; TODO(lead): move to a shared module)
-from tso_steps.centroid.window import median_frame, median_variance
+from tso_steps.centroid.window import median_frame
 from tso_steps.exposure import ImagingExposureError, dispersion_axis
+from tso_steps.inputs import (
+    Accepts,
+    InputError,
+    bad_samples,
+    check_parameters,
+    error_variance,
+    flag_lost_integrations,
+    lost_integrations,
+    median_variance,
+    prepare_output,
+    variance_arrays,
+)
 from tso_steps.vectors import get_vectors, integration_numbers
 
 __all__ = ["MovingApertureStep"]
 
 log = logging.getLogger("stpipe.tso_steps.aperture")
 
-DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
+#: What tso_aperture takes (read only: the input model is not copied).
+ACCEPTS = Accepts("tso_aperture", ("cube",), exposure="tso", min_shape=(3, 3), copy="never")
 
 
 class _Variance:
     """Per-integration variance images (VAR_POISSON + VAR_RNOISE + VAR_FLAT, else ERR**2)."""
 
     def __init__(self, model):
-        shape = model.data.shape
-        self.parts = [
-            p
-            for p in (getattr(model, n, None) for n in ("var_poisson", "var_rnoise", "var_flat"))
-            if p is not None and p.shape == shape and np.any(p)
-        ]
+        self.parts = list(variance_arrays(model).values())
         self.err = None
-        if not self.parts and model.err is not None and model.err.shape == shape:
+        if not self.parts and error_variance(model) is not None:
             self.err = model.err
         self.source = (
             "var_poisson+var_rnoise" if self.parts else ("err" if self.err is not None else None)
@@ -53,6 +57,23 @@ class _Variance:
         if self.parts:
             return np.sum([np.asarray(p[i], dtype=np.float64) for p in self.parts], axis=0)
         return np.asarray(self.err[i], dtype=np.float64) ** 2
+
+
+def _warn_flags(flags):
+    """One warning line per flag that some integrations carry (off-array, no background)."""
+    flags = np.asarray(flags)
+    for name in ("OFF_ARRAY", "FEW_ANNULUS_PIXELS"):
+        count = int(np.sum((flags & FLAG_BITS[name]) != 0))
+        if count:
+            log.warning(
+                "%d of %d integrations flagged %s (%s)",
+                count,
+                flags.size,
+                name,
+                "part of the aperture is off the array"
+                if name == "OFF_ARRAY"
+                else "too few usable annulus pixels: no background subtracted",
+            )
 
 
 def _flux_unit(model):
@@ -83,7 +104,7 @@ def _times(model, nints):
     return times
 
 
-class MovingApertureStep(Step):
+class MovingApertureStep(AtomicSaveMixin, Step):
     """Aperture photometry of an imaging TSO with the aperture on each integration's centroid.
 
     Input: imaging rateints or calints (``CubeModel``; NRC_TSIMAGE, in focus or weak lens).
@@ -130,8 +151,11 @@ class MovingApertureStep(Step):
             For a spectroscopic exposure, fewer than 2 integrations, all-NaN data, or
             ``centroid_source='tso_vectors'`` without centroid vectors.
         """
+        check_parameters(
+            self, ordered=(("radius", "radius_inner"), ("radius_inner", "radius_outer"))
+        )
         opened = not isinstance(input_data, datamodels.JwstDataModel)
-        model = datamodels.open(input_data) if opened else input_data
+        model = prepare_output(self, input_data, ACCEPTS)
         try:
             return self._photometry(model)
         finally:
@@ -139,11 +163,6 @@ class MovingApertureStep(Step):
                 model.close()
 
     def _check(self, model):
-        if not isinstance(model, datamodels.CubeModel):
-            raise TypeError(
-                f"tso_aperture takes imaging rateints/calints (a CubeModel), got "
-                f"{type(model).__name__}."
-            )
         try:
             dispersion_axis(model)
         except ImagingExposureError:
@@ -153,14 +172,23 @@ class MovingApertureStep(Step):
                 f"tso_aperture does aperture photometry of images; exposure type "
                 f"{model.meta.exposure.type!r} is spectroscopic (use extraction instead)."
             )
-        if model.data.shape[0] < 2:
-            raise ValueError(
-                f"tso_aperture needs at least 2 integrations, got {model.data.shape[0]}."
+
+    @staticmethod
+    def _check_radii(shape, x, y, radius, r_out):
+        """An aperture that holds the whole array measures nothing: say so."""
+        ny, nx = shape
+        corners = np.hypot(np.array([0, nx - 1]) - x, np.array([[0], [ny - 1]]) - y)
+        if radius >= corners.max():
+            raise InputError(
+                f"tso_aperture: an aperture of radius {radius:g} px at ({x:.1f}, {y:.1f}) "
+                f"covers the whole {nx} x {ny} array, leaving no pixel for the background: "
+                "give a smaller radius (or None for one from the PSF size)."
             )
-        if not np.isfinite(model.data).any():
-            raise ValueError("The input data are entirely NaN.")
-        if not is_tso(model):
-            log.warning("The input is not flagged as a time series (TSOVISIT, EXP_TYPE).")
+        if r_out <= radius:
+            raise InputError(
+                f"tso_aperture: radius_outer={r_out:g} px must be larger than the aperture "
+                f"radius {radius:g} px."
+            )
 
     def _centroids(self, model, mask):
         vectors = get_vectors(model)
@@ -190,7 +218,9 @@ class MovingApertureStep(Step):
     def _photometry(self, model):
         self._check(model)
         nints = model.data.shape[0]
-        mask = (model.dq & DO_NOT_USE) != 0 if model.dq is not None and model.dq.size else None
+        # DO_NOT_USE, NaN and inf samples are all masked (an inf would poison every sum)
+        mask = bad_samples(model)
+        lost = lost_integrations(mask)
         cx, cy, widths, source = self._centroids(model, mask)
         template = median_frame(model.data, mask if mask is None or mask.ndim == 3 else None)
         with warnings.catch_warnings():
@@ -206,6 +236,7 @@ class MovingApertureStep(Step):
             radius_inner=self.radius_inner,
             radius_outer=self.radius_outer,
         )
+        self._check_radii(template.shape, xm, ym, radius, r_out)
         log.info(
             "Aperture radius %.2f px (%s), annulus %.2f-%.2f px; centroids %s",
             radius,
@@ -239,6 +270,14 @@ class MovingApertureStep(Step):
             clip_sigma=self.clip_sigma,
             statistic=self.annulus_statistic,
         )
+        for name, values in results.items():
+            if name not in ("flags", "n_masked", "radius") and np.ndim(values) == 1:
+                if np.asarray(values).dtype.kind == "f":
+                    results[name] = np.where(lost, np.nan, values)
+        if flag_lost_integrations(None, lost, "tso_aperture", "the photometry"):
+            results["flags"] = np.where(
+                lost, results["flags"] | FLAG_BITS["MASKED_PIXELS"], results["flags"]
+            )
         unit, factor = _flux_unit(model)
         for name in results:
             if name.startswith(("aperture_sum", "annulus_sum", "annulus_median", "aperture_bkg")):
@@ -287,6 +326,7 @@ class MovingApertureStep(Step):
             sky=sky,
             meta=meta,
         )
+        _warn_flags(results["flags"])
         net = np.asarray(results["net_aperture_sum"])
         err = np.asarray(results["net_aperture_sum_err"])
         log.info(

@@ -4,9 +4,8 @@ import logging
 
 import numpy as np
 from jwst.stpipe import Step
-from stdatamodels.jwst import datamodels
-from stdatamodels.jwst.datamodels import dqflags
 
+from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.background.fitting import side_masks
 from tso_steps.background.masking import illuminated_pixels
 from tso_steps.background.model import (
@@ -17,7 +16,16 @@ from tso_steps.background.model import (
     time_median,
 )
 from tso_steps.background.templates import read_template
-from tso_steps.exposure import TSO_EXP_TYPES, ImagingExposureError, dispersion_axis
+from tso_steps.exposure import ImagingExposureError, dispersion_axis
+from tso_steps.inputs import (
+    Accepts,
+    InputError,
+    bad_samples,
+    check_parameters,
+    flag_lost_integrations,
+    lost_integrations,
+    prepare_output,
+)
 from tso_steps.masks import choose_source_mask
 from tso_steps.vectors import add_vectors
 
@@ -25,7 +33,8 @@ __all__ = ["Background2DStep"]
 
 log = logging.getLogger("stpipe.tso_steps.background")
 
-_BAD = dqflags.pixel["DO_NOT_USE"]
+#: What tso_background takes: rateints/calints of a supported TSO exposure type.
+ACCEPTS = Accepts("tso_background", ("cube", "slit"), exposure="supported", min_shape=(4, 4))
 
 #: ``method='auto'`` per exposure type (NIS_SOSS: 'template' when a template is given).
 AUTO_METHOD = {
@@ -37,7 +46,7 @@ AUTO_METHOD = {
 }
 
 
-class Background2DStep(Step):
+class Background2DStep(AtomicSaveMixin, Step):
     """Fit a smooth background to the unilluminated pixels and subtract it, per integration.
 
     Methods: ``line`` (a polynomial across the dispersion for every cross-dispersion line,
@@ -87,15 +96,12 @@ class Background2DStep(Step):
         `~stdatamodels.jwst.datamodels.JwstDataModel`
             A background-subtracted copy of the input.
         """  # noqa: E501
-        with datamodels.open(input_data) as input_model:
-            exp_type = self._check_input(input_model)
-            result = input_model.copy()
+        check_parameters(self, files=("template_file", "mask_file"))
+        result = prepare_output(self, input_data, ACCEPTS)
+        exp_type = self._check_input(result)
         data = result.data
-        bad = ~np.isfinite(data)
-        if result.dq is not None and result.dq.shape == data.shape:
-            bad |= (result.dq & _BAD) != 0
-        elif result.dq is not None and result.dq.shape == data.shape[1:]:
-            bad |= ((result.dq & _BAD) != 0)[None]
+        bad = bad_samples(result)
+        lost = lost_integrations(bad)
         median = time_median(data, bad)
         axis = None if exp_type == "NRC_TSIMAGE" else dispersion_axis(result)
 
@@ -130,12 +136,15 @@ class Background2DStep(Step):
         model_array = fit.cube if fit.cube is not None else fit.shape
         result.tso_background_model = model_array.astype(np.float32)
         result.tso_background_mask = fit.used.astype(np.uint8)
-        levels = fit.levels()
+        levels = np.array(fit.levels(), dtype=np.float64)
+        scales = np.array(fit.scales, dtype=np.float64)
+        levels[lost] = scales[lost] = np.nan
         add_vectors(
             result,
-            {"background_level": levels, "background_scale": fit.scales},
+            {"background_level": levels, "background_scale": scales},
             nints=data.shape[0],
         )
+        flag_lost_integrations(result, lost, "tso_background", "background_level/scale")
         log.info(
             "Subtracted a %s background (%s per integration) fitted to %d pixels (%.1f%%); "
             "level %.4g %s (median; range %.4g to %.4g), scale %.4f +- %.4f",
@@ -143,12 +152,12 @@ class Background2DStep(Step):
             self.per_integration,
             fit.used.sum(),
             100 * fit.used.mean(),
-            np.median(levels),
+            np.nanmedian(levels),
             result.meta.bunit_data or "",
-            levels.min(),
-            levels.max(),
-            np.median(fit.scales),
-            np.std(fit.scales),
+            np.nanmin(levels),
+            np.nanmax(levels),
+            np.nanmedian(scales),
+            np.nanstd(scales),
         )
         if fit.n_filled:
             log.info("%d cross-dispersion lines had too few pixels: interpolated", fit.n_filled)
@@ -158,22 +167,18 @@ class Background2DStep(Step):
     # ------------------------------------------------------------------------------------
     @staticmethod
     def _check_input(model):
-        if not isinstance(model, (datamodels.CubeModel, datamodels.SlitModel)):
-            raise TypeError(
-                "tso_background takes a rateints/calints CubeModel or SlitModel, got "
-                f"{type(model).__name__}."
-            )
+        """The exposure type, after checking it agrees with the product."""
         exp_type = str(model.meta.exposure.type).upper()
-        if exp_type not in TSO_EXP_TYPES:
-            raise ValueError(
-                f"tso_background supports {', '.join(TSO_EXP_TYPES)}; got exposure type "
-                f"{model.meta.exposure.type!r}."
+        if exp_type == "NRC_TSIMAGE" and "SlitModel" in type(model).__name__:
+            raise InputError(
+                "tso_background: exposure type NRC_TSIMAGE (imaging) in a SlitModel "
+                "(a spectroscopic cut-out): the header does not match the product; fix EXP_TYPE."
             )
-        if model.data is None or model.data.ndim != 3 or model.data.shape[0] < 2:
-            shape = None if model.data is None else model.data.shape
-            raise ValueError(f"tso_background needs at least 2 integrations, got data {shape}.")
-        if not np.isfinite(model.data).any():
-            raise ValueError("The input data are NaN everywhere.")
+        if exp_type != "NRC_TSIMAGE":
+            try:
+                dispersion_axis(model)
+            except ImagingExposureError as error:
+                raise InputError(f"tso_background: {error}") from error
         return exp_type
 
     def _method(self, exp_type):

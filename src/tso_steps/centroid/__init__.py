@@ -14,8 +14,8 @@ from tso_steps.centroid.window import (
     fill_nans,
     find_window,
     median_frame,
-    median_variance,
 )
+from tso_steps.inputs import median_variance  # a model reader: lives in the input layer
 
 __all__ = [
     "FWHM_PER_SIGMA",

@@ -4,24 +4,32 @@ import logging
 
 import numpy as np
 from jwst.stpipe import Step
-from stdatamodels.jwst import datamodels
-from stdatamodels.jwst.datamodels import dqflags
 
+from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.centroid.centroiding import measure_centroids
-from tso_steps.centroid.window import median_variance
+from tso_steps.inputs import (
+    IMAGING_EXP_TYPES,
+    Accepts,
+    InputError,
+    bad_samples,
+    flag_lost_integrations,
+    lost_integrations,
+    median_variance,
+    prepare_output,
+)
 from tso_steps.vectors import add_vectors
 
 __all__ = ["IMAGING_EXP_TYPES", "CentroidStep"]
 
 log = logging.getLogger("stpipe.tso_steps.centroid")
 
-#: Exposure types with one point source on an image (time-series or plain imaging).
-IMAGING_EXP_TYPES = ("NRC_TSIMAGE", "NRC_IMAGE", "NIS_IMAGE", "MIR_IMAGE")
+#: What tso_centroid takes: imaging rateints/calints; copied unless inside a pipeline.
+ACCEPTS = Accepts(
+    "tso_centroid", ("cube",), exposure="imaging", min_shape=(3, 3), copy="standalone"
+)
 
-DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
 
-
-class CentroidStep(Step):
+class CentroidStep(AtomicSaveMixin, Step):
     """Measure the source centroid and PSF width in every integration of an imaging TSO.
 
     Input: a rateints or calints ``CubeModel`` of an imaging exposure (NRC_TSIMAGE,
@@ -68,28 +76,11 @@ class CentroidStep(Step):
         """
         # a file is opened and updated without a copy (like jwst's steps); a model passed
         # in Python is copied unless the step runs inside a pipeline
-        result = self.prepare_output(input_data)
-        if not isinstance(result, datamodels.CubeModel):
-            raise TypeError(
-                "tso_centroid takes imaging rateints/calints (a CubeModel), got "
-                f"{type(result).__name__}."
-            )
-        exp_type = result.meta.exposure.type
-        if exp_type not in IMAGING_EXP_TYPES:
-            raise ValueError(
-                f"tso_centroid measures point-source centroids on images "
-                f"({', '.join(IMAGING_EXP_TYPES)}); exposure type {exp_type!r} is not one. "
-                "For spectra, use the trace step."
-            )
+        result = prepare_output(self, input_data, ACCEPTS)
         nints = result.data.shape[0]
-        if nints < 2:
-            raise ValueError(f"tso_centroid needs at least 2 integrations, got {nints}.")
-        if not np.isfinite(result.data).any():
-            raise ValueError("The input data are entirely NaN.")
-
-        mask = (result.dq & DO_NOT_USE) != 0
-        if mask.ndim == 2:
-            mask = np.broadcast_to(mask, result.data.shape)
+        self._check_center(result.data.shape)
+        mask = bad_samples(result, nonfinite=False)
+        lost = lost_integrations(mask | ~np.isfinite(result.data))
         table = measure_centroids(
             result.data,
             variance=median_variance(result),
@@ -100,7 +91,12 @@ class CentroidStep(Step):
             clip_sigma=self.clip_sigma,
             max_iter=self.max_iter,
         )
-        add_vectors(result, {name: table[name] for name in table.colnames})
+        columns = {name: np.asarray(table[name]) for name in table.colnames}
+        for values in columns.values():
+            if values.dtype.kind == "f":
+                values[lost] = np.nan
+        add_vectors(result, columns)
+        flag_lost_integrations(result, lost, "tso_centroid", "centroid_x/y and psf_width_x/y")
         cx, cy = np.asarray(table["centroid_x"]), np.asarray(table["centroid_y"])
         log.info(
             "%s centroids of %d integrations: median (x, y) = (%.3f, %.3f) px, "
@@ -116,3 +112,18 @@ class CentroidStep(Step):
         )
         result.meta.cal_step.tso_centroid = "COMPLETE"
         return result
+
+    def _check_center(self, shape):
+        """A ``center`` outside the array is a user error (the window would be unbounded)."""
+        if self.center is None:
+            return
+        x, y = (float(v) for v in self.center)
+        ny, nx = shape[-2:]
+        if not (
+            np.isfinite(x) and np.isfinite(y) and -0.5 <= x <= nx - 0.5 and -0.5 <= y <= ny - 0.5
+        ):
+            raise InputError(
+                f"tso_centroid: center=({x:g}, {y:g}) is outside the {nx} x {ny} array (0-based "
+                f"x in [0, {nx - 1}], y in [0, {ny - 1}]): give the source position on this "
+                "array, or None to find the brightest source."
+            )

@@ -10,7 +10,6 @@ from astropy.convolution import Gaussian2DKernel, interpolate_replace_nans
 from scipy import ndimage
 
 __all__ = [
-    "median_variance",
     "FitWindow",
     "fill_nans",
     "find_window",
@@ -287,36 +286,3 @@ def _grown(window, image):
     """Window grown by 2 px: pixels kept out of the background estimate."""
     bigger = FitWindow(window.x, window.y, window.radius + 2.0, window.background)
     return bigger.mask(image.shape)
-
-
-def median_variance(model, rows=16):
-    """Per-pixel variance image (median over integrations) for fit weights, or None.
-
-    From ``var_poisson + var_rnoise + var_flat`` (else ``err**2``) of a rateints/calints
-    model.
-
-    The median over integrations decouples the weights from each integration's own noise
-    (jwst's VAR_POISSON is computed from the measured slope).  Slabs of ``rows`` rows keep
-    the working copy small.
-    """
-    shape = model.data.shape
-    parts = [getattr(model, name, None) for name in ("var_poisson", "var_rnoise", "var_flat")]
-    parts = [p for p in parts if p is not None and p.shape == shape]
-    if not parts and model.err is not None and model.err.shape == shape:
-        parts = [model.err]
-        squared = True
-    else:
-        squared = False
-    if not parts:
-        return None
-    var = np.empty(shape[1:], dtype=np.float64)
-    for y0 in range(0, shape[1], rows):
-        rows_of = [np.asarray(p[:, y0 : y0 + rows], dtype=np.float64) for p in parts]
-        slab = rows_of[0] ** 2 if squared else np.sum(rows_of, axis=0)
-        slab[~np.isfinite(slab) | (slab <= 0)] = np.nan
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            var[y0 : y0 + rows] = np.nanmedian(slab, axis=0)
-    if not np.isfinite(var).any():
-        return None
-    return var

@@ -13,6 +13,7 @@ Everything is vectorised over integrations and columns.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,6 +103,7 @@ def horne_extract(data, profile, var_rnoise, kappa, good, clip=5.0, iterations=4
     sky = 0.0 if sky is None else np.asarray(sky)[:, None, :]
     prof = np.nan_to_num(profile)
     use = good & (prof > 0)
+    prof_full = np.broadcast_to(prof, use.shape)
     d = np.where(use, data, 0.0)
     vr = np.where(use, var_rnoise, 1.0)
     with np.errstate(all="ignore"):
@@ -125,8 +127,18 @@ def horne_extract(data, profile, var_rnoise, kappa, good, clip=5.0, iterations=4
         if not hit.any():
             continue
         ii, xx = np.nonzero(hit)
-        use[ii, worst[ii, xx], xx] = False
-        d[ii, worst[ii, xx], xx] = 0.0
+        # The pixel to reject is the worst against a robust flux: one extreme sample (a
+        # huge negative pixel) drags the weighted flux so far that the largest residual is
+        # elsewhere; against the median the two choices agree for ordinary outliers.
+        rows = _worst_against_median(
+            d[ii, :, xx],
+            prof_full[ii, :, xx],
+            np.broadcast_to(var, use.shape)[ii, :, xx],
+            use[ii, :, xx],
+        )
+        rows = np.where(rows < 0, worst[ii, xx], rows)
+        use[ii, rows, xx] = False
+        d[ii, rows, xx] = 0.0
         rejected += hit
     with np.errstate(all="ignore"):
         w2 = w**2
@@ -142,6 +154,31 @@ def horne_extract(data, profile, var_rnoise, kappa, good, clip=5.0, iterations=4
         rejected=rejected,
         used=use,
     )
+
+
+def _worst_against_median(d, prof, var, use):
+    """Row of the largest residual against the median flux estimate of each column.
+
+    Parameters
+    ----------
+    d, prof, var, use : ndarray, shape ``(ncolumns, nrow)``
+        Data, profile, model variance and usable pixels of the columns with an outlier.
+
+    Returns
+    -------
+    ndarray of int, shape ``(ncolumns,)``
+        -1 where a column has no core pixel.
+    """
+    core = use & (prof > 0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        level = np.nanmedian(np.where(core, prof, np.nan), axis=1, keepdims=True)
+        core &= prof >= level  # the upper half of the profile: well-defined ratios
+        ratio = np.where(core, d / np.where(core, prof, 1.0), np.nan)
+        flux = np.nanmedian(ratio, axis=1, keepdims=True)
+        score = np.where(use, (d - flux * prof) ** 2 / var, -np.inf)
+    rows = np.argmax(np.where(np.isfinite(score), score, -np.inf), axis=1)
+    return np.where(np.isfinite(flux[:, 0]), rows, -1)
 
 
 def box_extract(data, var_poisson, var_rnoise, good, offset, shifts, halfwidth, profile=None):

@@ -7,13 +7,13 @@ import logging
 import numpy as np
 from jwst.datamodels.utils.tso_multispec import make_tso_specmodel
 from stdatamodels.jwst import datamodels
-from stdatamodels.jwst.datamodels import dqflags
+
+from tso_steps.inputs import DO_NOT_USE
 
 __all__ = ["TIME_COLUMNS", "make_x1dints", "spectrum_model", "trace_wavelengths"]
 
 log = logging.getLogger("stpipe.tso_steps.extract")
 
-DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
 
 #: x1dints time column -> int_times column.
 TIME_COLUMNS = {

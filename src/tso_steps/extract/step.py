@@ -6,12 +6,23 @@ import warnings
 import numpy as np
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
-from stdatamodels.jwst.datamodels import dqflags
 
+from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.exposure import dispersion_axis
 from tso_steps.extract.core import default_halfwidth, extract_order
 from tso_steps.extract.products import make_x1dints, trace_wavelengths
 from tso_steps.extract.stripes import stripe_labels
+from tso_steps.inputs import (
+    DO_NOT_USE,
+    Accepts,
+    InputError,
+    bad_samples,
+    error_variance,
+    flag_lost_integrations,
+    lost_integrations,
+    prepare_output,
+    variance_arrays,
+)
 from tso_steps.readout import ReadoutGeometry
 from tso_steps.trace import measure_trace, to_dispersion_last
 from tso_steps.vectors import add_vectors, get_vectors, integration_numbers
@@ -20,10 +31,13 @@ __all__ = ["OptimalExtractStep"]
 
 log = logging.getLogger("stpipe.tso_steps.extract")
 
-DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
+#: What tso_extract takes (read only: the input model is not copied).
+ACCEPTS = Accepts(
+    "tso_extract", ("cube", "slit"), exposure="spectroscopic", min_shape=(2, 4), copy="never"
+)
 
 
-class OptimalExtractStep(Step):
+class OptimalExtractStep(AtomicSaveMixin, Step):
     """Extract one spectrum per integration and order from a spectroscopic TSO product.
 
     Horne optimal extraction with a profile built from the exposure itself and moved with each
@@ -62,104 +76,111 @@ class OptimalExtractStep(Step):
         -------
         `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
         """  # noqa: E501
-        with datamodels.open(input_data) as model:
-            self._check(model)
-            axis = dispersion_axis(model)
-            cube, var_p, var_r, bad = _arrays(model, axis)
-            centers, shifts, fwhm = self._geometry(model)
-            labels = amps = lines = None
-            if self.one_over_f and self.method == "optimal":
-                labels, amps, lines = _stripe_maps(model, axis)
-            elif self.one_over_f:
-                log.warning("one_over_f applies to the optimal extraction only; ignored for box.")
-            background_width = self.background_width
-            if background_width is None:
-                background_width = 0 if model.meta.exposure.type == "NIS_SOSS" else 4
-            halfwidth = self.halfwidth or default_halfwidth(fwhm)
-            waves = _wavelengths(model, axis, centers)
-            results, orders, rejected, backgrounds = [], [], 0, []
-            for k, center in enumerate(centers):
-                if not np.isfinite(center).any():
-                    continue
-                res = extract_order(
-                    cube,
-                    var_p,
-                    var_r,
-                    bad,
-                    center,
-                    shifts,
-                    halfwidth,
-                    method=self.method,
-                    background_width=background_width,
-                    background_window=self.background_window,
-                    profile_window=self.profile_window,
-                    clip=self.clip,
-                    iterations=self.max_iterations,
-                    labels=labels,
-                    amplifiers=amps,
-                    lines=lines,
-                    line_degree=self.line_degree,
-                )
-                ext = res.extraction
-                rejected = rejected + ext.rejected.sum(axis=1)
-                backgrounds.append(np.nanmean(res.background[:, res.band.lit], axis=1))
-                results.append(_order_columns(res, axis, cube.shape[-2]))
-                orders.append(k + 1)
-                log.info(
-                    "Order %d: %s extraction of %d columns, half-width %.1f px, %d pixels "
-                    "rejected (%.4f %%)%s",
-                    k + 1,
-                    self.method,
-                    int(res.band.lit.sum()),
-                    halfwidth,
-                    int(ext.rejected.sum()),
-                    100.0 * ext.rejected.sum() / max(int(ext.npixels.sum()), 1),
-                    f", stripe prior {np.sqrt(ext.stripe_prior):.3g} rms"
-                    if hasattr(ext, "stripe_prior")
-                    else "",
-                )
-            nints = cube.shape[0]
-            unit = model.meta.bunit_data or "DN/s"
-            output = make_x1dints(
-                model,
-                orders,
-                [waves[k - 1] for k in orders],
-                results,
-                unit,
-                integration_numbers(model, nints),
+        opened = not isinstance(input_data, datamodels.JwstDataModel)
+        model = prepare_output(self, input_data, ACCEPTS)
+        try:
+            return self._extract(model)
+        finally:
+            if opened:
+                model.close()
+
+    def _extract(self, model):
+        axis = dispersion_axis(model)
+        cube, var_p, var_r, bad = _arrays(model, axis)
+        lost = lost_integrations(bad)
+        centers, shifts, fwhm = self._geometry(model)
+        labels = amps = lines = None
+        if self.one_over_f and self.method == "optimal":
+            labels, amps, lines = _stripe_maps(model, axis)
+        elif self.one_over_f:
+            log.warning("one_over_f applies to the optimal extraction only; ignored for box.")
+        background_width = self.background_width
+        if background_width is None:
+            background_width = 0 if model.meta.exposure.type == "NIS_SOSS" else 4
+        halfwidth = self.halfwidth or default_halfwidth(fwhm)
+        n_cross = cube.shape[-2]
+        if self.halfwidth is not None and 2 * halfwidth + 1 > n_cross:
+            raise InputError(
+                f"tso_extract: halfwidth={halfwidth:g} px makes an aperture of "
+                f"{2 * halfwidth + 1:g} px, wider than the {n_cross} px across the "
+                "dispersion: give a smaller halfwidth (or None for the default)."
             )
-            vectors = get_vectors(model)
-            if len(vectors) == nints:
-                output.tso_vectors = vectors.as_array()
-            add_vectors(
-                output,
-                {
-                    "extract_rejected": np.asarray(rejected, dtype=np.int64)
-                    * np.ones(nints, dtype=np.int64),
-                    "extract_background": np.mean(backgrounds, axis=0),
-                },
-                nints=nints,
+        waves = _wavelengths(model, axis, centers)
+        results, orders, rejected, backgrounds = [], [], 0, []
+        for k, center in enumerate(centers):
+            if not np.isfinite(center).any():
+                continue
+            res = extract_order(
+                cube,
+                var_p,
+                var_r,
+                bad,
+                center,
+                shifts,
+                halfwidth,
+                method=self.method,
+                background_width=background_width,
+                background_window=self.background_window,
+                profile_window=self.profile_window,
+                clip=self.clip,
+                iterations=self.max_iterations,
+                labels=labels,
+                amplifiers=amps,
+                lines=lines,
+                line_degree=self.line_degree,
             )
+            ext = res.extraction
+            rejected = rejected + ext.rejected.sum(axis=1)
+            backgrounds.append(np.nanmean(res.background[:, res.band.lit], axis=1))
+            results.append(_order_columns(res, axis, cube.shape[-2]))
+            orders.append(k + 1)
+            log.info(
+                "Order %d: %s extraction of %d columns, half-width %.1f px, %d pixels "
+                "rejected (%.4f %%)%s",
+                k + 1,
+                self.method,
+                int(res.band.lit.sum()),
+                halfwidth,
+                int(ext.rejected.sum()),
+                100.0 * ext.rejected.sum() / max(int(ext.npixels.sum()), 1),
+                f", stripe prior {np.sqrt(ext.stripe_prior):.3g} rms"
+                if hasattr(ext, "stripe_prior")
+                else "",
+            )
+        nints = cube.shape[0]
+        for columns in results:
+            for name in ("flux", "var_poisson", "var_rnoise"):
+                columns[name][lost] = np.nan
+        unit = model.meta.bunit_data or "DN/s"
+        output = make_x1dints(
+            model,
+            orders,
+            [waves[k - 1] for k in orders],
+            results,
+            unit,
+            integration_numbers(model, nints),
+        )
+        vectors = get_vectors(model)
+        if len(vectors) == nints:
+            output.tso_vectors = vectors.as_array()
+        add_vectors(
+            output,
+            {
+                "extract_rejected": np.asarray(rejected, dtype=np.int64)
+                * np.ones(nints, dtype=np.int64),
+                "extract_background": np.mean(backgrounds, axis=0),
+            },
+            nints=nints,
+        )
+        if flag_lost_integrations(None, lost, "tso_extract", "FLUX"):
+            for spec in output.spec:
+                spec.spec_table["DQ"][lost] |= DO_NOT_USE
         if output.meta.cal_step.extract_1d == "SKIPPED":
             # a stamp copied from the input: it says jwst's extract_1d did not run on the
             # calints, not that this extraction failed (calwebb_tso3 drops "SKIPPED" spectra)
             output.meta.cal_step.extract_1d = None
         output.meta.cal_step.tso_extract = "COMPLETE"
         return output
-
-    def _check(self, model):
-        if not isinstance(model, (datamodels.CubeModel, datamodels.SlitModel)):
-            raise TypeError(
-                f"tso_extract takes a rateints/calints CubeModel or 3-D SlitModel, got "
-                f"{type(model).__name__}."
-            )
-        if model.data.ndim != 3 or model.data.shape[0] < 2:
-            raise ValueError(
-                f"tso_extract needs at least 2 integrations, got data of shape {model.data.shape}."
-            )
-        dispersion_axis(model)  # imaging exposures raise here
-        if not np.isfinite(model.data).any():
-            raise ValueError("tso_extract: every sample is NaN.")
 
     def _geometry(self, model):
         """Reference trace per order, per-integration shift and FWHM (from tso_trace or here)."""
@@ -192,23 +213,23 @@ def _arrays(model, axis):
     converts band-sized pieces to float64.
     """
     cube = to_dispersion_last(np.asarray(model.data, dtype=np.float32), axis)
-    parts = {}
-    for name in ("var_poisson", "var_rnoise"):
-        arr = getattr(model, name, None) if model.hasattr(name) else None
-        if arr is not None and arr.shape == model.data.shape and np.nanmax(arr) > 0:
-            parts[name] = to_dispersion_last(np.asarray(arr, dtype=np.float32), axis)
+    parts = {
+        name: to_dispersion_last(np.asarray(array, dtype=np.float32), axis)
+        for name, array in variance_arrays(model, ("var_poisson", "var_rnoise")).items()
+    }
     if "var_rnoise" not in parts:
-        err = np.asarray(model.err, dtype=np.float32) if model.hasattr("err") else None
-        if err is None or err.shape != model.data.shape or not np.nanmax(err) > 0:
-            raise ValueError("tso_extract needs VAR_RNOISE/VAR_POISSON or ERR arrays.")
+        err2 = error_variance(model)
+        if err2 is None:
+            raise InputError(
+                "tso_extract needs VAR_RNOISE/VAR_POISSON or ERR arrays (none is usable): "
+                "run it on a rateints/calints product from ramp_fit."
+            )
         log.warning("No VAR_RNOISE: the ERR array is used as read noise, no Poisson model.")
-        parts = {"var_rnoise": to_dispersion_last(err**2, axis)}
+        parts = {"var_rnoise": to_dispersion_last(err2.astype(np.float32), axis)}
     var_r = parts["var_rnoise"]
     var_p = parts.get("var_poisson", np.zeros_like(var_r))
-    bad = ~np.isfinite(cube) | ~np.isfinite(var_r) | ~(var_r > 0)
-    if model.hasattr("dq") and model.dq is not None and model.dq.size:
-        dq = to_dispersion_last(np.asarray(model.dq), axis)
-        bad |= np.broadcast_to((dq & DO_NOT_USE) > 0, cube.shape)
+    bad = to_dispersion_last(bad_samples(model), axis)
+    bad |= ~np.isfinite(var_r) | ~(var_r > 0)
     return cube, var_p, var_r, bad
 
 

@@ -6,14 +6,27 @@ import numpy as np
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
+from tso_steps.atomic import AtomicSaveMixin
+from tso_steps.inputs import (
+    DO_NOT_USE,
+    Accepts,
+    InputError,
+    bad_samples,
+    flag_lost_integrations,
+    lost_integrations,
+    prepare_output,
+)
 from tso_steps.jitter.align import measure_alignment, realign, realign_dq
+from tso_steps.trace import measure_trace
 from tso_steps.trace.geometry import dispersion_axis
-from tso_steps.trace.step import measure_trace
 from tso_steps.vectors import add_vectors
 
 __all__ = ["JitterCorrectStep"]
 
 log = logging.getLogger("stpipe.tso_steps.jitter")
+
+#: What tso_jitter takes: spectroscopic calints/rateints or x1dints of a time series.
+ACCEPTS = Accepts("tso_jitter", ("cube", "slit", "x1dints"), exposure="tso", min_shape=(3, 3))
 
 _VAR_ARRAYS = ("var_poisson", "var_rnoise", "var_flat")
 _SPEC_FLUX = ("FLUX", "SURF_BRIGHT", "BACKGROUND")
@@ -23,7 +36,7 @@ _SPEC_VAR = tuple(
 )
 
 
-class JitterCorrectStep(Step):
+class JitterCorrectStep(AtomicSaveMixin, Step):
     """Measure each integration's shift and move its data back onto the reference grid.
 
     Run on 2-D calints before ``photom`` (so photom's static wavelength map applies to the
@@ -58,39 +71,67 @@ class JitterCorrectStep(Step):
         -------
         `~stdatamodels.jwst.datamodels.JwstDataModel`
         """
-        with datamodels.open(input_data) as input_model:
-            result = input_model.copy()
-        reference = self.reference if self.reference == "median" else int(self.reference)
+        result = prepare_output(self, input_data, ACCEPTS)
         if isinstance(result, datamodels.TSOMultiSpecModel):
-            self._spectra(result, reference)
-        elif isinstance(result, (datamodels.CubeModel, datamodels.SlitModel)):
-            self._images(result, reference)
+            measured = self._spectra(result)
         else:
-            raise TypeError(
-                f"tso_jitter takes calints (CubeModel/SlitModel) or x1dints, got "
-                f"{type(result).__name__}."
+            measured = self._images(result)
+        if measured:
+            result.meta.cal_step.tso_jitter = "COMPLETE"
+        else:
+            log.warning(
+                "tso_jitter: no shift could be measured in any integration; nothing was "
+                "realigned (cal_step.tso_jitter = SKIPPED)."
             )
-        result.meta.cal_step.tso_jitter = "COMPLETE"
+            result.meta.cal_step.tso_jitter = "SKIPPED"
         return result
 
-    def _check(self, data):
-        if data.ndim < 2 or data.shape[0] < 2:
-            raise ValueError(f"tso_jitter needs at least 2 integrations, got shape {data.shape}.")
-        if not np.isfinite(data).any():
-            raise ValueError("tso_jitter: the data are all NaN.")
+    def _reference(self, nints, lost):
+        """'median' or a valid 0-based integration index (clear errors for anything else)."""
+        text = str(self.reference).strip()
+        if text.lower() == "median":
+            return "median"
+        try:
+            index = int(text)
+        except ValueError:
+            raise InputError(
+                f"tso_jitter: reference must be 'median' or the 0-based index of an "
+                f"integration, got {self.reference!r}."
+            ) from None
+        if not 0 <= index < nints:
+            raise InputError(
+                f"tso_jitter: reference={index} is out of range: this product holds {nints} "
+                f"integrations (0 to {nints - 1})."
+            )
+        if lost[index]:
+            raise InputError(
+                f"tso_jitter: reference integration {index} has no usable data (all NaN or "
+                "DO_NOT_USE): choose another one, or 'median'."
+            )
+        return index
 
-    def _images(self, model, reference):
+    def _region(self, shape):
+        if not self.region:
+            return None
+        y0, y1, x0, x1 = self.region
+        ny, nx = shape
+        if not (0 <= y0 < y1 <= ny and 0 <= x0 < x1 <= nx):
+            raise InputError(
+                f"tso_jitter: region={list(self.region)} is not a window [y0, y1, x0, x1] "
+                f"(0-based, half-open, y0 < y1, x0 < x1) inside the {ny} x {nx} array."
+            )
+        return (slice(y0, y1), slice(x0, x1))
+
+    def _images(self, model):
         data = np.asarray(model.data, dtype=np.float64)
-        if data.ndim != 3:
-            raise ValueError(f"tso_jitter needs (nints, ny, nx) data, got {data.shape}.")
-        self._check(data)
         axis = dispersion_axis(model)
-        region = None
-        if self.region:
-            y0, y1, x0, x1 = self.region
-            region = (slice(y0, y1), slice(x0, x1))
+        lost = lost_integrations(bad_samples(model))
+        reference = self._reference(data.shape[0], lost)
+        region = self._region(data.shape[1:])
+        # a lost integration (e.g. all DO_NOT_USE but finite) must not enter the reference
+        frames = np.where(lost[:, None, None], np.nan, data) if lost.any() else data
         alignment = measure_alignment(
-            data,
+            frames,
             reference=reference,
             region=region,
             passes=self.passes,
@@ -113,12 +154,17 @@ class JitterCorrectStep(Step):
             ("cross-dispersion", "dispersion") if axis == 1 else ("dispersion", "cross-dispersion"),
             self.max_error,
         )
+        shifts[lost] = np.nan
         add_vectors(
             model,
             {"shift_dispersion": shifts[:, axis], "shift_cross_dispersion": shifts[:, 1 - axis]},
         )
-        if not self.resample or not np.isfinite(shifts).any():
-            return
+        flag_lost_integrations(model, lost, "tso_jitter", "shift_dispersion/cross_dispersion")
+        _report_missing(shifts, lost)
+        if not np.isfinite(shifts).any():
+            return False
+        if not self.resample:
+            return True
         dq = np.asarray(model.dq) if model.hasattr("dq") and model.dq.size else None
         for i in range(data.shape[0]):
             move = shifts[i]
@@ -130,20 +176,32 @@ class JitterCorrectStep(Step):
                     getattr(model, name)[i] = realign(getattr(model, name)[i], move, True)
             if dq is not None and dq.shape == data.shape:
                 model.dq[i] = dq[i] | realign_dq(dq[i], move)
+        return True
 
-    def _spectra(self, model, reference):
+    def _spectra(self, model):
+        measured = False
         for n, spec in enumerate(model.spec):
             table = spec.spec_table
             flux = np.asarray(table["FLUX"], dtype=np.float64)
-            self._check(flux)
+            bad = ~np.isfinite(flux)
+            if "DQ" in table.columns.names:
+                bad |= (np.asarray(table["DQ"]) & DO_NOT_USE) != 0
+            lost = lost_integrations(bad)
+            reference = self._reference(flux.shape[0], lost)
+            frames = np.where(lost[:, None], np.nan, flux) if lost.any() else flux
             alignment = measure_alignment(
-                flux, reference=reference, passes=self.passes, max_error=self.max_error
+                frames, reference=reference, passes=self.passes, max_error=self.max_error
             )
             shifts = _report(alignment, ("dispersion",), self.max_error)
+            shifts[lost] = np.nan
             nints = flux.shape[0]
             if n == 0:
                 add_vectors(model, {"shift_dispersion": shifts[:, 0]}, nints=nints)
-            if not self.resample or not np.isfinite(shifts).any():
+                _report_missing(shifts, lost)
+            if not np.isfinite(shifts).any():
+                continue
+            measured = True
+            if not self.resample:
                 continue
             names = table.columns.names
             for i in range(nints):
@@ -160,6 +218,26 @@ class JitterCorrectStep(Step):
                         table[name][i] = np.sqrt(realign(err2, move, True))
                 if "DQ" in names:
                     table["DQ"][i] = table["DQ"][i] | realign_dq(np.asarray(table["DQ"][i]), move)
+            if "DQ" in names and lost.any():
+                table["DQ"][lost] |= DO_NOT_USE
+        return measured
+
+
+def _report_missing(shifts, lost):
+    """One log line with the count of integrations whose shift could not be measured."""
+    axes = np.isfinite(shifts).any(axis=0)
+    if axes.any():
+        missing = ~np.isfinite(shifts[:, axes]).all(axis=1)
+    else:
+        missing = np.ones(shifts.shape[0], dtype=bool)
+    if missing.any():
+        log.warning(
+            "%d of %d integrations have no measured shift on a corrected axis (%d without "
+            "usable data): recorded as NaN, their data are not moved.",
+            int(missing.sum()),
+            missing.size,
+            int(lost.sum()),
+        )
 
 
 def _mean_slope(ref):

@@ -20,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from stdatamodels.jwst.datamodels import dqflags
 
+from tso_steps.inputs import DO_NOT_USE as PIXEL_DNU
+from tso_steps.inputs import GROUP_DO_NOT_USE, GROUP_JUMP_DET, GROUP_SATURATED
 from tso_steps.jump.events import expand_events
 from tso_steps.jump.regressors import FrameSamples, fit_frame_regressors, sample_frame_pixels
 from tso_steps.jump.residuals import apply_noise_prior, clean_residuals
@@ -32,10 +33,10 @@ __all__ = ["JumpResult", "detect_jumps"]
 
 log = logging.getLogger("stpipe.tso_steps.jump")
 
-JUMP_DET = np.uint8(dqflags.group["JUMP_DET"])
-SATURATED = np.uint8(dqflags.group["SATURATED"])
-DO_NOT_USE = np.uint8(dqflags.group["DO_NOT_USE"])
-PIXEL_DO_NOT_USE = np.uint32(dqflags.pixel["DO_NOT_USE"])
+JUMP_DET = GROUP_JUMP_DET
+SATURATED = GROUP_SATURATED
+DO_NOT_USE = GROUP_DO_NOT_USE
+PIXEL_DO_NOT_USE = PIXEL_DNU
 _BAD = SATURATED | DO_NOT_USE
 
 _FRAME_SAMPLES = 40000  # pixels kept for the flux/motion fit

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from stdatamodels.jwst.datamodels import dqflags
+
+from tso_steps.inputs import GROUP_JUMP_DET as JUMP_DET
 
 __all__ = ["disk_offsets", "expand_events"]
-
-JUMP_DET = np.uint8(dqflags.group["JUMP_DET"])
 
 
 def disk_offsets(radius):

@@ -84,7 +84,9 @@ def sample_frame_pixels(per_int, keep, interior, min_snr=5.0):
     per_int = per_int[(slice(None), *interior)]
     with np.errstate(invalid="ignore", divide="ignore"):
         score = np.fmax(np.abs(level), np.hypot(grad_x, grad_y)) / sigma
-    score = np.where(np.isfinite(score) & (sigma > 0), score, 0.0).ravel()
+    # next to a dead (all-NaN) column the gradients are NaN: such pixels carry no design
+    finite = np.isfinite(level) & np.isfinite(grad_x) & np.isfinite(grad_y)
+    score = np.where(np.isfinite(score) & (sigma > 0) & finite, score, 0.0).ravel()
     good = np.flatnonzero(score > min_snr)
     if good.size == 0 or keep < 1:
         return None
@@ -129,10 +131,15 @@ def fit_frame_regressors(samples, nints, clip=5.0, iterations=3):
     weight[~np.isfinite(series)] = 0.0
     series = np.where(np.isfinite(series), series, 0.0)
     coeffs = np.zeros((nints, 4))
+    rows = np.isfinite(design).all(axis=1)
+    weight[:, ~rows] = 0.0
+    design = np.where(rows[:, None], design, 0.0)
     for _ in range(iterations):
         normal = np.einsum("ik,kp,kq->ipq", weight, design, design)
         rhs = np.einsum("ik,kp,ik->ip", weight, design, series)
-        ok = np.linalg.cond(normal) < 1e12
+        ok = np.zeros(nints, dtype=bool)
+        finite = np.isfinite(normal).all(axis=(1, 2))
+        ok[finite] = np.linalg.cond(normal[finite]) < 1e12
         coeffs[ok] = np.linalg.solve(normal[ok], rhs[ok][..., None])[..., 0]
         residual = (series - coeffs @ design.T) / samples.sigma
         weight[np.abs(residual) > clip] = 0.0

@@ -7,7 +7,15 @@ import numpy as np
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
-from tso_steps.exposure import TSO_EXP_TYPES
+from tso_steps.atomic import AtomicSaveMixin
+from tso_steps.inputs import (
+    DO_NOT_USE,
+    GROUP_DO_NOT_USE,
+    GROUP_SATURATED,
+    Accepts,
+    check_parameters,
+    prepare_output,
+)
 from tso_steps.jump.detect import detect_jumps
 from tso_steps.parallel import resolve_workers
 from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
@@ -17,8 +25,11 @@ __all__ = ["TSOJumpStep"]
 
 log = logging.getLogger("stpipe.tso_steps.jump")
 
+#: What tso_jump takes: time-series ramps; a model is copied unless inside a pipeline.
+ACCEPTS = Accepts("tso_jump", ("ramp",), exposure="tso", min_shape=(2, 2), copy="standalone")
 
-class TSOJumpStep(Step):
+
+class TSOJumpStep(AtomicSaveMixin, Step):
     """Flag jumps in a TSO ramp by comparing each group difference with the other integrations.
 
     For every pixel and group difference the expected value is the running median of the
@@ -69,25 +80,14 @@ class TSOJumpStep(Step):
         -------
         `~stdatamodels.jwst.datamodels.RampModel`
         """
-        if isinstance(input_data, datamodels.JwstDataModel) and not isinstance(
-            input_data, datamodels.RampModel
-        ):
-            raise TypeError(f"tso_jump takes a RampModel, got {type(input_data).__name__}.")
-        result = self.prepare_output(input_data, open_as_type=datamodels.RampModel)
-        data = result.data
-        if data.ndim != 4:
-            raise ValueError(f"Ramp data must be 4-D (nints, ngroups, ny, nx), got {data.shape}.")
-        nints, ngroups, ny, nx = data.shape
-        exp_type = result.meta.exposure.type
-        if exp_type not in TSO_EXP_TYPES and not result.meta.visit.tsovisit:
-            raise ValueError(
-                f"tso_jump is for time-series exposures ({', '.join(TSO_EXP_TYPES)} or "
-                f"TSOVISIT=True); got EXP_TYPE={exp_type}. Use jwst's jump step instead."
-            )
-        if nints < 2:
-            raise ValueError("tso_jump needs at least 2 integrations; this ramp has 1.")
+        check_parameters(self, ordered=(("minimum_ints", "rolling_window"),))
+        result = prepare_output(self, input_data, ACCEPTS)
+        nints, ngroups, ny, nx = result.data.shape
         if ngroups < 2:
-            raise ValueError("tso_jump needs at least 2 groups per integration.")
+            raise ValueError(
+                f"tso_jump needs at least 2 groups per integration, got {ngroups}: a one-group "
+                "ramp has no group difference to test."
+            )
         if nints < self.minimum_ints:
             log.warning(
                 "Only %d integrations (< minimum_ints=%d): no time-series reference; "
@@ -97,8 +97,26 @@ class TSOJumpStep(Step):
             )
             result.meta.cal_step.tso_jump = "SKIPPED"
             return result
-        if not any(np.isfinite(data[i, -1]).any() for i in range(nints)):
-            raise ValueError("The ramp holds no finite data.")
+        usable = self._usable_integrations(result)
+        if usable.sum() < self.minimum_ints:
+            log.warning(
+                "Only %d of %d integrations hold a usable group difference (the others are "
+                "all DO_NOT_USE, saturated or NaN): fewer than minimum_ints=%d, so there is no "
+                "time-series reference; tso_jump skipped (no flags changed).",
+                int(usable.sum()),
+                nints,
+                self.minimum_ints,
+            )
+            result.meta.cal_step.tso_jump = "SKIPPED"
+            return result
+        if not usable.all():
+            log.warning(
+                "%d of %d integrations hold no usable group difference (all DO_NOT_USE, "
+                "saturated or NaN): nothing is tested in them (n_jumps 0, jump_flux_scale NaN)",
+                int((~usable).sum()),
+                nints,
+            )
+        data = result.data
 
         layout = dict(fast_axis=1, n_amps=1, interleaved=False)
         try:
@@ -166,7 +184,7 @@ class TSOJumpStep(Step):
             result,
             {
                 "n_jumps": summary.n_flagged.astype(np.int64),
-                "jump_flux_scale": summary.relative_flux,
+                "jump_flux_scale": np.where(usable, summary.relative_flux, np.nan),
                 # the fit measures minus the displacement (S = M - d . grad M)
                 "jump_shift_x": -summary.shifts[:, 0],
                 "jump_shift_y": -summary.shifts[:, 1],
@@ -174,6 +192,24 @@ class TSOJumpStep(Step):
         )
         result.meta.cal_step.tso_jump = "COMPLETE"
         return result
+
+    @staticmethod
+    def _usable_integrations(model):
+        """Integrations with at least one pixel holding two usable consecutive groups."""
+        bad_group = GROUP_DO_NOT_USE | GROUP_SATURATED
+        pixel_bad = None
+        if model.pixeldq is not None and model.pixeldq.shape == model.data.shape[-2:]:
+            pixel_bad = (model.pixeldq & DO_NOT_USE) != 0
+        usable = np.zeros(model.data.shape[0], dtype=bool)
+        group_dq = model.groupdq if model.groupdq.shape == model.data.shape else None
+        for i in range(model.data.shape[0]):
+            good = np.isfinite(model.data[i])
+            if group_dq is not None:
+                good &= (group_dq[i] & bad_group) == 0
+            if pixel_bad is not None:
+                good &= ~pixel_bad[None]
+            usable[i] = bool((good[1:] & good[:-1]).any())
+        return usable
 
     def _noise_references(self, model):
         """Gain and read-noise arrays when the user gave both override files, else None."""

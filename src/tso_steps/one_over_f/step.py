@@ -5,8 +5,21 @@ import logging
 import numpy as np
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
-from stdatamodels.jwst.datamodels import dqflags
 
+from tso_steps.atomic import AtomicSaveMixin
+from tso_steps.inputs import (
+    DO_NOT_USE,
+    GROUP_DO_NOT_USE,
+    GROUP_SATURATED,
+    SATURATED,
+    Accepts,
+    InputError,
+    bad_samples,
+    check_parameters,
+    flag_lost_integrations,
+    lost_integrations,
+    prepare_output,
+)
 from tso_steps.masks import choose_source_mask, image_mask
 from tso_steps.one_over_f.correct import clean_cube, clean_ramp, dark_shortage
 from tso_steps.one_over_f.scene import signal_image
@@ -18,14 +31,17 @@ __all__ = ["OneOverFStep"]
 
 log = logging.getLogger("stpipe.tso_steps.one_over_f")
 
-_BAD_PIXEL = dqflags.pixel["DO_NOT_USE"] | dqflags.pixel["SATURATED"]
-_BAD_GROUP = dqflags.group["DO_NOT_USE"] | dqflags.group["SATURATED"]
+_BAD_PIXEL = DO_NOT_USE | SATURATED
+_BAD_GROUP = GROUP_DO_NOT_USE | GROUP_SATURATED
+
+#: What tso_one_over_f takes: ramps or rateints of a time series.
+ACCEPTS = Accepts("tso_one_over_f", ("ramp", "cube"), exposure="tso", min_shape=(2, 2))
 # Above this fraction of (fast line, output) cells without enough dark pixels,
 # ``source_model='auto'`` models the source instead of predicting those levels.
 _SHORTAGE_FOR_SOURCE_MODEL = 0.02
 
 
-class OneOverFStep(Step):
+class OneOverFStep(AtomicSaveMixin, Step):
     """Fast-by-fast, slow-by-slow 1/f and pre-amplifier offset correction for TSO subarrays.
 
     The reference-pixel correction for subarrays that have none: per output (and per
@@ -69,9 +85,8 @@ class OneOverFStep(Step):
         `~stdatamodels.jwst.datamodels.RampModel` or `~stdatamodels.jwst.datamodels.CubeModel`
             A corrected copy of the input.
         """  # noqa: E501
-        with datamodels.open(input_data) as input_model:
-            self._check_input(input_model)
-            result = input_model.copy()
+        check_parameters(self, files=("mask_file",))
+        result = prepare_output(self, input_data, ACCEPTS)
         geometry = ReadoutGeometry.from_model(result)
         layout = LineLayout.from_geometry(geometry)
         is_ramp = isinstance(result, datamodels.RampModel)
@@ -80,7 +95,18 @@ class OneOverFStep(Step):
             data = data.astype(np.float32)
 
         pixel_bad = self._pixel_bad(result, is_ramp)
-        dark, source = self._mask(result, data, pixel_bad)
+        # integrations without data take no part (they would bias the mask and the model)
+        lost = self._lost(result, is_ramp, pixel_bad)
+        if lost.sum() > lost.size - ACCEPTS.min_ints:
+            raise InputError(
+                f"tso_one_over_f: only {int((~lost).sum())} of {lost.size} integrations hold "
+                "a usable sample (the rest are all NaN, DO_NOT_USE or saturated); it needs "
+                f"at least {ACCEPTS.min_ints}."
+            )
+        keep = ~lost
+        work = data[keep] if lost.any() else data
+        work_bad = pixel_bad[keep] if lost.any() and pixel_bad.ndim == 3 else pixel_bad
+        dark, source = self._mask(result, work, work_bad)
         shortage = dark_shortage(dark, layout, self.min_pixels)
         use_model = self.source_model == "yes" or (
             self.source_model == "auto"
@@ -106,24 +132,40 @@ class OneOverFStep(Step):
         }
         if is_ramp:
             group_dq = result.groupdq if result.groupdq.shape == data.shape else None
-            summary = clean_ramp(data, dark, layout, group_dq, _BAD_GROUP, bad=pixel_bad, **options)
+            if group_dq is not None and lost.any():
+                group_dq = group_dq[keep]
+            summary = clean_ramp(work, dark, layout, group_dq, _BAD_GROUP, bad=work_bad, **options)
         else:
-            summary = clean_cube(data, dark, layout, bad=pixel_bad, **options)
+            summary = clean_cube(work, dark, layout, bad=work_bad, **options)
+        if lost.any():
+            data[keep] = work
         result.data = data
         result.one_over_f_mask = dark.astype(np.uint8)
+        rms = np.full(data.shape[0], np.nan)
+        scale = np.full(data.shape[0], np.nan)
+        rms[keep] = summary.stripe_rms
+        scale[keep] = summary.scale
         add_vectors(
             result,
-            {"one_over_f_rms": summary.stripe_rms, "one_over_f_scale": summary.scale},
+            {"one_over_f_rms": rms, "one_over_f_scale": scale},
             nints=data.shape[0],
         )
+        if (
+            flag_lost_integrations(
+                None if is_ramp else result, lost, "tso_one_over_f", "one_over_f_rms/scale"
+            )
+            and is_ramp
+            and result.groupdq.shape == data.shape
+        ):
+            result.groupdq[lost] |= GROUP_DO_NOT_USE
         unit = "DN" if is_ramp else "DN/s"
         log.info(
             "Removed stripes of RMS %.3g %s (median; min %.3g, max %.3g) per %s in %d "
             "integrations; %.1f%% of line levels predicted from other outputs or lines",
-            np.median(summary.stripe_rms),
+            np.nanmedian(rms),
             unit,
-            summary.stripe_rms.min(),
-            summary.stripe_rms.max(),
+            np.nanmin(rms),
+            np.nanmax(rms),
             "group difference" if is_ramp else "integration",
             data.shape[0],
             100 * summary.filled_fraction,
@@ -133,24 +175,18 @@ class OneOverFStep(Step):
 
     # ------------------------------------------------------------------------------------
     @staticmethod
-    def _check_input(model):
-        if isinstance(model, datamodels.RampModel):
-            ndim = 4
-        elif isinstance(model, datamodels.CubeModel):
-            ndim = 3
-        else:
-            raise TypeError(
-                "tso_one_over_f takes a RampModel (ramp) or a CubeModel (rateints), got "
-                f"{type(model).__name__}."
-            )
-        if model.data is None or model.data.ndim != ndim:
-            raise ValueError(f"{type(model).__name__} data must be {ndim}-D.")
-        if model.data.shape[0] < 2:
-            raise ValueError(
-                f"tso_one_over_f needs at least 2 integrations, got {model.data.shape[0]}."
-            )
-        if not np.isfinite(model.data).any():
-            raise ValueError("The input data are NaN everywhere.")
+    def _lost(model, is_ramp, pixel_bad):
+        """Integrations without one usable sample (their rms cannot be measured)."""
+        if not is_ramp:
+            return lost_integrations(bad_samples(model) | pixel_bad)
+        lost = np.zeros(model.data.shape[0], dtype=bool)
+        group_dq = model.groupdq if model.groupdq.shape == model.data.shape else None
+        for i in range(model.data.shape[0]):
+            bad = ~np.isfinite(model.data[i]) | pixel_bad[None]
+            if group_dq is not None:
+                bad |= (group_dq[i] & _BAD_GROUP) != 0
+            lost[i] = bad.all()
+        return lost
 
     @staticmethod
     def _pixel_bad(model, is_ramp):

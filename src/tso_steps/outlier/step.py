@@ -5,9 +5,17 @@ import logging
 import numpy as np
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
-from stdatamodels.jwst.datamodels import dqflags
 
-from tso_steps.exposure import TSO_EXP_TYPES
+from tso_steps.atomic import AtomicSaveMixin
+from tso_steps.inputs import (
+    DO_NOT_USE,
+    OUTLIER,
+    Accepts,
+    bad_samples,
+    flag_lost_integrations,
+    lost_integrations,
+    prepare_output,
+)
 from tso_steps.motion import measure_shifts, motion_design_matrix
 from tso_steps.outlier.cube import cube_relative_flux, detect_cube_outliers, reference_frames
 from tso_steps.outlier.detect import detect_series_outliers
@@ -19,8 +27,8 @@ __all__ = ["TSOOutlierStep"]
 
 log = logging.getLogger("stpipe.tso_steps.outlier")
 
-DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
-OUTLIER = dqflags.pixel["OUTLIER"]
+#: What tso_outlier takes: rateints/calints or x1dints of a time series (any image size).
+ACCEPTS = Accepts("tso_outlier", ("cube", "slit", "x1dints"), exposure="tso", min_shape=(1, 1))
 
 #: tso_vectors columns that describe the motion of the source, in order of preference.
 MOTION_COLUMNS = (
@@ -47,7 +55,7 @@ _SPEC_VALUE_COLUMNS = (
 )
 
 
-class TSOOutlierStep(Step):
+class TSOOutlierStep(AtomicSaveMixin, Step):
     """Flag samples that are outliers in their own time series (cosmic rays, glitches).
 
     Every pixel (or, for x1dints, every wavelength bin) is compared with a model of its
@@ -93,21 +101,12 @@ class TSOOutlierStep(Step):
         `~stdatamodels.jwst.datamodels.JwstDataModel`
             The same kind of model with outliers flagged.
         """
-        if isinstance(input_data, datamodels.JwstDataModel):
-            result = input_data.copy()
-        else:
-            result = datamodels.open(input_data)
-        _check_exposure(result)
+        result = prepare_output(self, input_data, ACCEPTS)
         workers = resolve_workers(self.maximum_cores)
         if isinstance(result, datamodels.TSOMultiSpecModel):
             self._flag_spectra(result)
-        elif isinstance(result, (datamodels.CubeModel, datamodels.SlitModel)):
-            self._flag_cube(result, max(1, workers))
         else:
-            raise TypeError(
-                f"tso_outlier takes rateints/calints (CubeModel or 3-D SlitModel) or x1dints "
-                f"(TSOMultiSpecModel), got {type(result).__name__}."
-            )
+            self._flag_cube(result, max(1, workers))
         result.meta.cal_step.tso_outlier = "COMPLETE"
         return result
 
@@ -147,14 +146,7 @@ class TSOOutlierStep(Step):
 
     def _flag_cube(self, model, workers):
         data = model.data
-        if data is None or data.ndim != 3:
-            raise ValueError(
-                f"tso_outlier needs a 3-D (nints, ny, nx) science array, got shape "
-                f"{None if data is None else data.shape}."
-            )
         nints = data.shape[0]
-        if nints < 2:
-            raise ValueError(f"tso_outlier needs at least 2 integrations, got {nints}.")
         err = model.err if model.hasattr("err") and model.err.shape == data.shape else None
         dq = model.dq if model.hasattr("dq") and model.dq.shape == data.shape else None
         reference = reference_frames(data, dq, DO_NOT_USE, workers)
@@ -192,7 +184,10 @@ class TSOOutlierStep(Step):
             dq = model.dq
         self._apply_flags(model, dq, found.indices, found.model_values)
         fraction = found.counts / data[0].size
+        lost = lost_integrations(bad_samples(model))
+        fraction = np.where(lost, np.nan, fraction)
         add_vectors(model, {"n_outliers": fraction}, nints=nints)
+        flag_lost_integrations(model, lost, "tso_outlier", "n_outliers")
         log.info(
             "Flagged %d samples (%.3g %% of %d pixel-integrations) in %d integrations after "
             "%d iteration(s); %s",
@@ -216,20 +211,11 @@ class TSOOutlierStep(Step):
                 np.put(getattr(model, name), indices, np.nan)
 
     def _flag_spectra(self, model):
-        if len(model.spec) == 0:
-            raise ValueError("tso_outlier: the x1dints model holds no spectra.")
         nints = None
         total = None
         for number, spec in enumerate(model.spec):
             table = spec.spec_table
             flux = np.asarray(table["FLUX"], dtype=np.float64)
-            if flux.ndim != 2 or flux.shape[0] < 2:
-                raise ValueError(
-                    f"tso_outlier needs x1dints FLUX of shape (nints >= 2, nwave), got "
-                    f"{flux.shape} in spectrum {number}."
-                )
-            if not np.isfinite(flux).any():
-                raise ValueError(f"tso_outlier: spectrum {number} has no finite FLUX.")
             nints = flux.shape[0]
             flux_error = np.asarray(table["FLUX_ERROR"], dtype=np.float64)
             bad = (np.asarray(table["DQ"]) & DO_NOT_USE) != 0
@@ -309,13 +295,3 @@ def _significant(result):
     if not keep.any():
         return None
     return result.shifts[:, keep]
-
-
-def _check_exposure(model):
-    exp_type = model.meta.exposure.type
-    tso_visit = bool(model.meta.visit.tsovisit) if model.meta.hasattr("visit") else False
-    if exp_type not in TSO_EXP_TYPES and not tso_visit:
-        raise ValueError(
-            f"tso_outlier is for time-series exposures ({', '.join(TSO_EXP_TYPES)}, or "
-            f"TSOVISIT=T); got EXP_TYPE={exp_type!r}."
-        )

@@ -26,6 +26,7 @@ import numpy as np
 from astropy.table import Table
 from stdatamodels import DataModel
 
+from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.vectors import (
     ATTRIBUTE,
     INDEX_COLUMN,
@@ -202,8 +203,10 @@ def _model_integrations(model):
     return None
 
 
-class TSOPipelineMixin:
+class TSOPipelineMixin(AtomicSaveMixin):
     """Splices our steps into a jwst pipeline subclass; see the module docstring.
+
+    Every product the pipeline saves is written atomically (`AtomicSaveMixin`).
 
     Subclasses set ``placements`` (a tuple of `Placement`) and list each placed step in
     ``step_defs`` under its ``name``.

@@ -6,6 +6,8 @@ import numpy as np
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
+from tso_steps.atomic import AtomicSaveMixin
+from tso_steps.inputs import Accepts, check_parameters, prepare_output
 from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
 from tso_steps.timing.pixel_times import (
     bin_mid_times,
@@ -17,8 +19,17 @@ __all__ = ["PixelTimingStep"]
 
 log = logging.getLogger("stpipe.tso_steps.timing")
 
+#: What tso_pixel_timing takes: any time-series product (its data are not read).
+ACCEPTS = Accepts(
+    "tso_pixel_timing",
+    ("ramp", "cube", "slit", "x1dints"),
+    exposure="tso",
+    min_shape=(1, 1),
+    reads_pixels=False,
+)
 
-class PixelTimingStep(Step):
+
+class PixelTimingStep(AtomicSaveMixin, Step):
     """Time-stamp every pixel (images) or every spectral bin (x1dints) of a TSO product.
 
     On a ramp, rateints or calints model the step attaches ``pixel_read_offsets``: a
@@ -54,17 +65,12 @@ class PixelTimingStep(Step):
         `~stdatamodels.jwst.datamodels.JwstDataModel`
             A copy of the input with the read times attached.
         """
-        with datamodels.open(input_data) as input_model:
-            result = input_model.copy()
+        check_parameters(self, non_negative=("cutout_origin",))
+        result = prepare_output(self, input_data, ACCEPTS)
         if isinstance(result, datamodels.TSOMultiSpecModel):
             self._time_spectral_bins(result)
-        elif isinstance(result, (datamodels.RampModel, datamodels.CubeModel, datamodels.SlitModel)):
-            self._time_pixels(result)
         else:
-            raise TypeError(
-                f"tso_pixel_timing takes a ramp, rateints/calints or x1dints product, got "
-                f"{type(result).__name__}."
-            )
+            self._time_pixels(result)
         result.meta.cal_step.tso_pixel_timing = "COMPLETE"
         return result
 

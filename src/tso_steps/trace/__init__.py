@@ -10,12 +10,15 @@ from tso_steps.trace.geometry import (
 from tso_steps.trace.positions import TracePositions, integration_positions
 from tso_steps.trace.reference import ReferenceTrace, reference_trace
 from tso_steps.trace.step import TraceStep, measure_trace
+from tso_steps.trace.tracing import NoTraceError, TraceOptions, trace_cube
 
 __all__ = [
     "DISPERSION_AXIS",
     "ImagingExposureError",
+    "NoTraceError",
     "ReferenceTrace",
     "TracePositions",
+    "TraceOptions",
     "TraceStep",
     "dispersion_axis",
     "expected_orders",
@@ -23,4 +26,5 @@ __all__ = [
     "measure_trace",
     "reference_trace",
     "to_dispersion_last",
+    "trace_cube",
 ]

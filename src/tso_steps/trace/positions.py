@@ -248,6 +248,12 @@ def _solve_block(data, weight, mover, rows, cols, centre, group, ngroups, iterat
             for j in range(2):
                 gram[:, i, j] = np.sum(weight * projected[i] * projected[j], axis=1)
         gram += 1e-12 * np.trace(gram, axis1=1, axis2=2)[:, None, None] * np.eye(2)
+        # An integration without usable pixels (all NaN / DO_NOT_USE) has no information:
+        # keep it out of the inversion and report NaN for it.
+        gram_det = gram[:, 0, 0] * gram[:, 1, 1] - gram[:, 0, 1] * gram[:, 1, 0]
+        singular = ~np.isfinite(gram_det) | (gram_det <= 0) | ~np.isfinite(vec).all(axis=1)
+        gram[singular] = np.eye(2)
+        vec[singular] = 0.0
         inverse = np.linalg.inv(gram)
         delta = np.einsum("bij,bj->bi", inverse, vec)
         if iteration < iterations:
@@ -257,6 +263,7 @@ def _solve_block(data, weight, mover, rows, cols, centre, group, ngroups, iterat
     dof = np.maximum(used.sum(axis=1) - 2 * ngroups - 2, 1)
     chi2 = np.maximum(np.sum(weight * residual**2, axis=1) / dof, 1.0)
     error = np.sqrt(inverse[:, 0, 0] * chi2)
+    dy[singular], s[singular], error[singular] = np.nan, np.nan, np.nan
     return dy, s, error
 
 

@@ -26,7 +26,7 @@ from scipy import ndimage
 from tso_steps.stats import FWHM_PER_SIGMA, MAD_TO_SIGMA
 from tso_steps.trace.orders import _fwhm, find_orders
 
-__all__ = ["ReferenceTrace", "Template", "fit_columns", "reference_trace"]
+__all__ = ["ReferenceTrace", "Template", "fill_bad", "fit_columns", "reference_trace"]
 
 # FWHM^2 of a one-pixel box (for a Gaussian core): removed from the pixelated profile's FWHM.
 _PIXEL_FWHM2 = FWHM_PER_SIGMA**2 / 12.0
@@ -90,8 +90,19 @@ class ReferenceTrace:
     templates: list
 
 
-def _fill_bad(image, good):
-    """Replace bad pixels by linear interpolation along the dispersion (for splines only)."""
+def fill_bad(image, good):
+    """Replace bad pixels by linear interpolation along the dispersion (for splines only).
+
+    Parameters
+    ----------
+    image : ndarray, shape ``(n_cross, n_disp)``
+    good : ndarray of bool, same shape
+
+    Returns
+    -------
+    ndarray
+        A copy; rows without a good pixel are 0.
+    """
     filled = np.where(good, image, np.nan)
     cols = np.arange(image.shape[1])
     for row in np.flatnonzero((~good).any(axis=1)):
@@ -365,7 +376,7 @@ def reference_trace(image, variance=None, bad=None, norders=1, degree=3, min_snr
         weight = np.where(good, 1.0 / np.where(good, variance, 1.0), 0.0)
     else:
         weight = good.astype(np.float64)
-    filled = _fill_bad(image, good)
+    filled = fill_bad(image, good)
     shape = (norders, n_disp)
     result = ReferenceTrace(
         np.full(shape, np.nan),

@@ -1,27 +1,32 @@
 """TraceStep: the spectral trace of every integration of a TSO exposure."""
 
 import logging
-import warnings
 
 import numpy as np
 from jwst.stpipe import Step
-from stdatamodels.jwst import datamodels
-from stdatamodels.jwst.datamodels import dqflags
 
+from tso_steps.atomic import AtomicSaveMixin
+from tso_steps.inputs import (
+    Accepts,
+    bad_samples,
+    error_variance,
+    flag_lost_integrations,
+    prepare_output,
+    variance_arrays,
+)
 from tso_steps.trace.geometry import dispersion_axis, expected_orders, to_dispersion_last
-from tso_steps.trace.pixel_profile import fit_pixel_profiles
-from tso_steps.trace.positions import integration_positions
-from tso_steps.trace.reference import _fill_bad, reference_trace
+from tso_steps.trace.tracing import NoTraceError, TraceOptions, trace_cube
 from tso_steps.vectors import add_vectors
 
 __all__ = ["TraceStep", "measure_trace"]
 
 log = logging.getLogger("stpipe.tso_steps.trace")
 
-DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]
+#: What tso_trace takes: spectroscopic rateints/calints, 2 integrations, 2 x 4 pixels.
+ACCEPTS = Accepts("tso_trace", ("cube", "slit"), exposure="spectroscopic", min_shape=(2, 4))
 
 
-class TraceStep(Step):
+class TraceStep(AtomicSaveMixin, Step):
     """Measure the cross-dispersion position and width of the trace in every integration.
 
     The exposure's reference trace (0-based cross-dispersion centre of every order at every
@@ -57,17 +62,7 @@ class TraceStep(Step):
         `~stdatamodels.jwst.datamodels.JwstDataModel`
             A copy with ``trace_center`` and the ``tso_vectors`` columns.
         """  # noqa: E501
-        with datamodels.open(input_data) as input_model:
-            result = input_model.copy()
-        if not isinstance(result, (datamodels.CubeModel, datamodels.SlitModel)):
-            raise TypeError(
-                f"tso_trace takes a rateints/calints CubeModel or SlitModel, got "
-                f"{type(result).__name__}."
-            )
-        if result.data.ndim != 3 or result.data.shape[0] < 2:
-            raise ValueError(
-                f"tso_trace needs at least 2 integrations, got data of shape {result.data.shape}."
-            )
+        result = prepare_output(self, input_data, ACCEPTS)
         ref, positions, found = measure_trace(
             result,
             norders=self.norders,
@@ -78,6 +73,9 @@ class TraceStep(Step):
             undersampled_fwhm=self.undersampled_fwhm,
         )
         nints = result.data.shape[0]
+        flag_lost_integrations(
+            result, ~np.isfinite(positions.shift), "tso_trace", "trace_position/width/shift"
+        )
         base = float(np.nanmean(ref.center[0]))
         trace_position = base + positions.shift
         trace_width = ref.fwhm[0] * (1.0 + positions.width_scale)
@@ -106,11 +104,11 @@ class TraceStep(Step):
         log.info(
             "Trace position rms %.4f px (median error %.4f px, %d pixels per integration), "
             "width %.2f px (rms %.3f px) over %d integrations",
-            np.std(trace_position),
+            np.nanstd(trace_position),
             np.nanmedian(positions.shift_error),
             positions.npixels,
             np.nanmedian(trace_width),
-            np.std(trace_width),
+            np.nanstd(trace_width),
             nints,
         )
         result.meta.cal_step.tso_trace = "COMPLETE"
@@ -128,8 +126,9 @@ def measure_trace(
 ):
     """Reference trace and per-integration shifts of a spectral cube (no model changes).
 
-    The algorithm of :class:`TraceStep` as a function, for other steps (``tso_jitter`` uses
-    it for the cross-dispersion shift).  Parameters as in the step's spec.
+    The model adapter of :func:`~tso_steps.trace.tracing.trace_cube` (the algorithm on
+    arrays), for other steps (``tso_jitter`` uses it for the cross-dispersion shift).
+    Parameters as in the step's spec.
 
     Parameters
     ----------
@@ -145,91 +144,44 @@ def measure_trace(
     Raises
     ------
     ImagingExposureError, ValueError
+
+    See Also
+    --------
+    tso_steps.trace.tracing.trace_cube : the same on arrays.
     """  # noqa: E501
     axis = dispersion_axis(model)
     exp_type = model.meta.exposure.type
-    norders = norders or expected_orders(exp_type, model.meta.subarray.name)
-    cube, variance, bad = _arrays(model, axis)
-    if bad.all():
-        raise ValueError("tso_trace: every sample is NaN or DO_NOT_USE.")
-    mean, mean_var = _stack(cube, variance, bad)
-    ref = reference_trace(
-        mean, mean_var, norders=norders, degree=degree, min_snr=min_snr, segment=segment
-    )
-    found = np.isfinite(ref.center).any(axis=1)
-    if not found[0]:
-        raise ValueError(f"tso_trace found no spectral trace in this {exp_type} exposure.")
-    for k in np.flatnonzero(~found):
-        log.warning("Order %d not found on the array: its trace_center row is NaN.", k + 1)
-    filled = _fill_bad(mean, np.isfinite(mean))
-    profiles = _pixel_profiles(filled, mean_var, ref, found, undersampled_fwhm)
-    positions = integration_positions(
-        cube,
-        variance,
-        filled,
-        ref.center[found],
-        ref.halfwidth[found],
-        bad=bad,
-        profiles=profiles,
+    options = TraceOptions(
+        norders=norders or expected_orders(exp_type, model.meta.subarray.name),
+        degree=degree,
+        segment=segment,
+        min_snr=min_snr,
         clip=clip,
+        undersampled_fwhm=undersampled_fwhm,
     )
-    return ref, positions, found
-
-
-def _pixel_profiles(mean, variance, ref, found, max_fwhm):
-    """Pixel-integrated profile models for the undersampled orders (None for the others)."""
-    weight = np.where(np.isfinite(variance) & (variance > 0), 1.0 / variance, 0.0)
-    profiles = []
-    for k in np.flatnonzero(found):
-        if ref.fwhm[k] < max_fwhm:
-            profiles.append(fit_pixel_profiles(mean, weight, ref.center[k], ref.halfwidth[k]))
-            log.info(
-                "Order %d is undersampled (FWHM %.2f px): shifts use a pixel-integrated model",
-                k + 1,
-                ref.fwhm[k],
-            )
-        else:
-            profiles.append(None)
-    return profiles
-
-
-def _stack(cube, variance, bad, clip=5.0):
-    """Clipped mean frame and its variance.
-
-    A clipped mean rather than a median: the template's noise enters every integration's
-    fit, and a mean has pi/2 times less of it; samples more than ``clip`` sigma from the
-    median (cosmic rays) are left out.
-    """
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        clean = np.where(bad, np.nan, cube)
-        median = np.nanmedian(clean, axis=0)
-        keep = ~bad & (np.abs(cube - median) <= clip * np.sqrt(variance))
-        count = keep.sum(axis=0)
-        mean = np.where(count > 0, np.sum(np.where(keep, cube, 0.0), axis=0) / count, median)
-        mean_var = np.sum(np.where(keep, variance, 0.0), axis=0) / np.maximum(count, 1) ** 2
-    mean_var = np.where(count > 0, mean_var, np.nan)
-    return mean, mean_var
+    cube, variance, bad = _arrays(model, axis)
+    try:
+        return trace_cube(cube, variance, bad, options)
+    except NoTraceError as error:
+        raise ValueError(
+            f"tso_trace found no spectral trace in this {exp_type} exposure."
+        ) from error
 
 
 def _arrays(model, axis):
     """Data, variance and bad-sample mask, dispersion along the last axis."""
     cube = to_dispersion_last(np.asarray(model.data, dtype=np.float64), axis)
+    parts = variance_arrays(model, ("var_poisson", "var_rnoise"))
     variance = None
-    for name in ("var_poisson", "var_rnoise"):
-        if model.hasattr(name) and getattr(model, name).shape == model.data.shape:
-            part = np.asarray(getattr(model, name), dtype=np.float64)
-            variance = part if variance is None else variance + part
-    if variance is None or not np.isfinite(variance).any() or not np.nanmax(variance) > 0:
-        err = np.asarray(model.err, dtype=np.float64) if model.hasattr("err") else None
-        if err is not None and err.shape == model.data.shape and np.nanmax(err) > 0:
-            variance = err**2
-        else:
+    for part in parts.values():
+        part = np.asarray(part, dtype=np.float64)
+        variance = part if variance is None else variance + part
+    if variance is None:
+        variance = error_variance(model)
+        if variance is None:
             log.warning("No usable variance arrays: all pixels weighted equally.")
             variance = np.ones_like(model.data, dtype=np.float64)
     variance = to_dispersion_last(variance, axis)
-    bad = ~np.isfinite(cube) | ~np.isfinite(variance) | (variance <= 0)
-    if model.hasattr("dq") and model.dq is not None and model.dq.size:
-        dq = to_dispersion_last(np.asarray(model.dq), axis)
-        bad |= np.broadcast_to((dq & DO_NOT_USE) > 0, cube.shape)
+    bad = to_dispersion_last(bad_samples(model), axis)
+    bad |= ~np.isfinite(variance) | (variance <= 0)
     return cube, variance, bad

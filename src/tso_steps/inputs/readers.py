@@ -1,0 +1,199 @@
+"""Model -> array readers: variances, bad samples, median variance; lost integrations."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+
+from tso_steps.inputs.dq import DO_NOT_USE
+
+__all__ = [
+    "VARIANCE_NAMES",
+    "bad_samples",
+    "error_variance",
+    "flag_lost_integrations",
+    "lost_integrations",
+    "median_variance",
+    "variance_arrays",
+]
+
+log = logging.getLogger("stpipe.tso_steps.inputs")
+
+#: Variance arrays of a rateints/calints product, in the order they are summed.
+VARIANCE_NAMES = ("var_poisson", "var_rnoise", "var_flat")
+
+
+def _usable(array, shape):
+    if array is None or array.shape != shape:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return bool(np.nanmax(array) > 0) if array.size else False
+
+
+def variance_arrays(model, names=VARIANCE_NAMES):
+    """The model's usable variance arrays (same shape as the data, some positive value).
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+    names : tuple of str
+        Which arrays to read.
+
+    Returns
+    -------
+    dict of str to ndarray
+        The arrays themselves (no copy), in the order of ``names``.
+    """
+    shape = model.data.shape
+    parts = {}
+    for name in names:
+        array = getattr(model, name, None) if model.hasattr(name) else None
+        if _usable(array, shape):
+            parts[name] = array
+    return parts
+
+
+def error_variance(model):
+    """``ERR**2`` as float64 when the model has a usable ERR array, else None.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+
+    Returns
+    -------
+    ndarray or None
+    """
+    err = getattr(model, "err", None) if model.hasattr("err") else None
+    if not _usable(err, model.data.shape):
+        return None
+    return np.asarray(err, dtype=np.float64) ** 2
+
+
+def bad_samples(model, bits=DO_NOT_USE, nonfinite=True):
+    """Samples not to use: DQ has any of ``bits`` (and, by default, the data are not finite).
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+        A rateints/calints model; a 2-D DQ applies to every integration.
+    bits : int
+        DQ bits that make a sample unusable.
+    nonfinite : bool
+        Also mark NaN and infinite data.
+
+    Returns
+    -------
+    ndarray of bool, shape of ``model.data``
+    """
+    data = model.data
+    bad = ~np.isfinite(data) if nonfinite else np.zeros(data.shape, dtype=bool)
+    dq = getattr(model, "dq", None) if model.hasattr("dq") else None
+    if dq is not None and dq.size:
+        if dq.shape == data.shape:
+            bad |= (dq & bits) != 0
+        elif dq.shape == data.shape[1:]:
+            bad |= ((dq & bits) != 0)[None]
+    return bad
+
+
+def median_variance(model, rows=16):
+    """Per-pixel variance image (median over integrations) for fit weights, or None.
+
+    From ``var_poisson + var_rnoise + var_flat`` (else ``err**2``) of a rateints/calints
+    model.  The median over integrations decouples the weights from each integration's own
+    noise (jwst's VAR_POISSON is computed from the measured slope).  Slabs of ``rows`` rows
+    keep the working copy small.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.CubeModel`
+    rows : int
+        Rows per slab.
+
+    Returns
+    -------
+    ndarray, shape ``(ny, nx)``, or None
+    """
+    shape = model.data.shape
+    parts = [getattr(model, name, None) for name in VARIANCE_NAMES]
+    parts = [p for p in parts if p is not None and p.shape == shape]
+    if not parts and model.err is not None and model.err.shape == shape:
+        parts = [model.err]
+        squared = True
+    else:
+        squared = False
+    if not parts:
+        return None
+    var = np.empty(shape[1:], dtype=np.float64)
+    for y0 in range(0, shape[1], rows):
+        rows_of = [np.asarray(p[:, y0 : y0 + rows], dtype=np.float64) for p in parts]
+        slab = rows_of[0] ** 2 if squared else np.sum(rows_of, axis=0)
+        slab[~np.isfinite(slab) | (slab <= 0)] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            var[y0 : y0 + rows] = np.nanmedian(slab, axis=0)
+    if not np.isfinite(var).any():
+        return None
+    return var
+
+
+# --- lost integrations --------------------------------------------------------------------
+def lost_integrations(bad):
+    """Integrations with no usable sample at all.
+
+    Parameters
+    ----------
+    bad : ndarray of bool, shape ``(nints, ...)``
+
+    Returns
+    -------
+    ndarray of bool, shape ``(nints,)``
+    """
+    return bad.reshape(bad.shape[0], -1).all(axis=1)
+
+
+def flag_lost_integrations(model, lost, step, what):
+    """Mark integrations a step could not measure: DO_NOT_USE in DQ and one log line.
+
+    The step sets the values it could not measure to NaN itself; this ORs DO_NOT_USE into
+    the integrations' DQ (a 3-D DQ array; other bits are kept) and logs the count.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel` or None
+        The step's output model (not the caller's input); None: log only.
+    lost : ndarray of bool, shape ``(nints,)``
+    step : str
+        The step's alias.
+    what : str
+        What is NaN for them, e.g. ``'trace_shift'``.
+
+    Returns
+    -------
+    int
+        The number of lost integrations.
+    """
+    lost = np.asarray(lost, dtype=bool)
+    count = int(lost.sum())
+    if not count:
+        return 0
+    if model is not None and model.hasattr("dq"):
+        dq = model.dq
+        if dq is not None and dq.ndim == 3 and dq.shape[0] == lost.size:
+            dq[lost] |= DO_NOT_USE
+    numbers = ", ".join(str(i) for i in np.flatnonzero(lost)[:10])
+    log.warning(
+        "%s: %d of %d integrations have no usable data (all NaN or DO_NOT_USE; 0-based %s%s): "
+        "%s is NaN for them and they are flagged DO_NOT_USE",
+        step,
+        count,
+        lost.size,
+        numbers,
+        ", ..." if count > 10 else "",
+        what,
+    )
+    return count
