@@ -153,7 +153,8 @@ def plot_one_over_f(before, after, residual_before, residual_after, path, stripe
         fontsize=9,
     )
     ax.legend(fontsize=8)
-    fig.suptitle("1/f and amplifier offsets: first integration, first group difference")
+    changed = "" if np.any(before != after) else " - the step changed nothing"
+    fig.suptitle(f"1/f and amplifier offsets: first integration, first group difference{changed}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
