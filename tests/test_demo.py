@@ -22,6 +22,7 @@ from tso_steps.demo_judge import (
     judge_correction,
     judge_depth,
     judge_recall,
+    judge_scatter,
     judge_spectrum,
 )
 from tso_steps.demo_scores import _detector_level, _stripe_rms, injected_depth
@@ -69,6 +70,12 @@ def test_depth_recall_and_spectrum_wording():
     assert judge_recall(90, 100).startswith("MISSED 10 of 100")
     assert judge_spectrum(1.1).startswith("consistent")
     assert judge_spectrum(2.5).startswith("INCONSISTENT")
+
+
+def test_scatter_far_above_the_reported_noise_is_too_noisy():
+    assert judge_scatter(1158e-6, 247e-6).startswith("TOO NOISY")
+    assert "1.02 x the 240 ppm" in judge_scatter(245e-6, 240e-6)
+    assert judge_scatter(245e-6, np.nan) == "scatter 245 ppm per integration"
 
 
 def test_injected_depth_is_the_deepest_point():

@@ -20,6 +20,7 @@ __all__ = [
     "judge_correction",
     "judge_depth",
     "judge_recall",
+    "judge_scatter",
     "judge_spectrum",
 ]
 
@@ -156,3 +157,29 @@ def judge_spectrum(chi2, limit=2.0):
     if chi2 <= limit:
         return f"consistent with the injected spectrum (chi2/channel {chi2:.2f})"
     return f"INCONSISTENT with the injected spectrum (chi2/channel {chi2:.2f})"
+
+
+def judge_scatter(measured, expected, limit=1.5):
+    """Words for a light curve's scatter against the noise the reduction itself reports.
+
+    Parameters
+    ----------
+    measured : float
+        Scatter about the fit, relative flux.
+    expected : float
+        Median per-integration error the products report (relative flux); NaN if unknown.
+    limit : float
+        Ratios above this are called too noisy.
+
+    Returns
+    -------
+    str
+    """
+    text = f"scatter {measured * 1e6:.0f} ppm per integration"
+    if not (np.isfinite(expected) and expected > 0):
+        return text
+    ratio = measured / expected
+    words = f"{ratio:.2f} x the {expected * 1e6:.0f} ppm the products' errors predict"
+    if ratio > limit:
+        return f"TOO NOISY: {text}, {words}"
+    return f"{text} ({words})"

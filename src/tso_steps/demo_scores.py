@@ -11,7 +11,13 @@ from __future__ import annotations
 import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
 
-from tso_steps.demo_judge import judge_correction, judge_depth, judge_recall, judge_spectrum
+from tso_steps.demo_judge import (
+    judge_correction,
+    judge_depth,
+    judge_recall,
+    judge_scatter,
+    judge_spectrum,
+)
 
 __all__ = ["injected_depth", "score_chain"]
 
@@ -249,10 +255,36 @@ def _hits_left_by_jump(chain, rays):
 
 def _photometry(chain, report):
     """White-light (aperture) transit depth of an imaging exposure."""
-    _light_curve(chain, report, chain.light_curve_flux(), "tso_aperture", "aperture photometry")
+    from astropy.table import Table
+
+    table = Table.read(chain.light_curve, format="ascii.ecsv")
+    expected = np.nan
+    for name in ("net_aperture_sum_err", "aperture_sum_err"):
+        if name in table.colnames:
+            flux = chain.light_curve_flux()
+            expected = float(np.nanmedian(np.asarray(table[name], float) / np.abs(flux)))
+            break
+    _light_curve(
+        chain, report, chain.light_curve_flux(), "tso_aperture", "aperture photometry", expected
+    )
 
 
-def _light_curve(chain, report, flux, step, label):
+def _white_light_error(x1dints_path):
+    """Median relative error of the white light the x1dints' FLUX_ERROR predicts."""
+    from stdatamodels.jwst import datamodels
+
+    with datamodels.open(x1dints_path) as x1d:
+        table = x1d.spec[0].spec_table
+        flux = np.asarray(table["FLUX"], dtype=float)
+        error = np.asarray(table["FLUX_ERROR"], dtype=float)
+    good = np.isfinite(flux) & np.isfinite(error)
+    total = np.sum(np.where(good, flux, 0.0), axis=1)
+    noise = np.sqrt(np.sum(np.where(good, error, 0.0) ** 2, axis=1))
+    with np.errstate(all="ignore"):
+        return float(np.nanmedian(noise / np.abs(total)))
+
+
+def _light_curve(chain, report, flux, step, label, expected=np.nan):
     """Fit depth and baseline of a measured light curve (injected shape); report and plot it."""
     from tso_steps.demo_plots import plot_light_curve
     from tso_steps.simulate.scoring import fit_transit_scale
@@ -265,8 +297,8 @@ def _light_curve(chain, report, flux, step, label):
         None,
         f"{label}: injected depth {depth * 1e6:.0f} ppm (deepest point of the injected curve), "
         f"recovered {fit.scale * depth * 1e6:.0f} +- {fit.scale_error * depth * 1e6:.0f} ppm "
-        f"(least-squares fit, depth and baseline free): {judge_depth(fit.pull)}; scatter "
-        f"{fit.residual_rms * 1e6:.0f} ppm per integration",
+        f"(least-squares fit, depth and baseline free): {judge_depth(fit.pull)}; "
+        f"{judge_scatter(fit.residual_rms, expected)}",
     )
     path = report.out / f"{report.prefix}_white_light.png"
     report.products.append(plot_light_curve(truth.times, flux, truth.light_curve, fit, path, label))
@@ -294,7 +326,8 @@ def _spectra(chain, report):
     """White-light curve and transmission spectrum from the x1dints."""
     from tso_steps.demo_plots import plot_transmission
 
-    _light_curve(chain, report, chain.light_curve_flux(), "tso_extract", "white light")
+    expected = _white_light_error(chain.x1dints)
+    _light_curve(chain, report, chain.light_curve_flux(), "tso_extract", "white light", expected)
 
     spectrum = _transmission_spectrum(chain.x1dints, chain.sim.truth)
     if spectrum is None:
