@@ -74,10 +74,14 @@ def _detector_level(chain, report):
     if "oneoverf" not in chain.intermediate or sim.truth.group_noise is None:
         return
     with datamodels.RampModel(chain.intermediate["oneoverf"]) as corrected:
-        after = np.diff(corrected.data, axis=1)
+        # group differences the ramp fit uses: not next to a group that is DO_NOT_USE in
+        # every pixel (MIRI's firstframe / lastframe)
+        dropped = np.all(corrected.groupdq & dqflags.group["DO_NOT_USE"] != 0, axis=(0, 2, 3))
+        used = ~(dropped[1:] | dropped[:-1])
+        after = np.diff(corrected.data, axis=1)[:, used]
         dark = corrected.one_over_f_mask if corrected.hasattr("one_over_f_mask") else None
-    before = np.diff(sim.ramp.data, axis=1)
-    injected = np.diff(sim.truth.group_noise, axis=1)
+    before = np.diff(sim.ramp.data, axis=1)[:, used]
+    injected = np.diff(sim.truth.group_noise, axis=1)[:, used]
     left = after - (before - injected)
     fast = ReadoutGeometry.from_model(sim.ramp).fast_array_axis  # of a (y, x) image
     stripes_before = _stripe_rms(injected, fast)
@@ -85,7 +89,7 @@ def _detector_level(chain, report):
     floor = _stripe_floor(group_difference_noise(sim), dark, fast)
     _, text = judge_correction(
         "1/f stripes (rms of the per-line median along the fast axis of the correlated "
-        "noise, all pixels, every group difference)",
+        "noise, all pixels, every group difference the ramp fit uses)",
         stripes_before,
         stripes_after,
         "DN",
