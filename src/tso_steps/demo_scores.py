@@ -234,9 +234,14 @@ def _outliers(chain, report):
         None,
         f"{int(flags.sum())} samples flagged ({flags.mean():.1e} of all pixel-integrations); "
         f"of the {len(rays)} injected cosmic rays {int(left.sum())} reach the rateints (not "
-        f"flagged by tso_jump, in groups the ramp fit uses), of which >= 6 sigma in the rateints: "
-        f"{judge_recall(int(flags[hits].sum()), int(hits.sum()))}; {false} flags "
-        f"({false / flags.size:.1e} of all samples) where nothing was injected",
+        f"flagged by tso_jump, in groups the ramp fit uses); "
+        + (
+            "of those >= 6 sigma in the rateints "
+            + judge_recall(int(flags[hits].sum()), int(hits.sum()))
+            if hits.any()
+            else "none of them is >= 6 sigma in the rateints, so there was nothing to find"
+        )
+        + f"; {false} flags ({false / flags.size:.1e} of all samples) where nothing was injected",
     )
     path = report.out / f"{report.prefix}_outliers.png"
     report.products.append(plot_outliers(counts, truth.cosmic_rays, path, int(flags.sum())))
