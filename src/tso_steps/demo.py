@@ -173,8 +173,7 @@ def run_demo(mode="NRC_TSGRISM", nints=None, ngroups=None, output_dir="tso_demo_
 
 def _run(mode, settings, out, seed):
     """The demo of one mode, logging to the mode's ``demo.log``."""
-    from tso_steps.pipelines.simulated import write_offline_configs
-    from tso_steps.pipelines.simulated import run_simulated_chain
+    from tso_steps.pipelines.simulated import run_simulated_chain, write_offline_configs
     from tso_steps.simulate import simulate_tso
 
     prefix = f"demo_{mode.lower().replace('-', '_')}"
