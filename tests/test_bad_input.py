@@ -48,7 +48,7 @@ MEASURED = {
     "tso_jitter": ("shift_cross_dispersion",),
     "tso_extract": ("FLUX",),
     "tso_background": ("background_level", "background_scale"),
-    "tso_outlier": ("n_outliers",),
+    "tso_outlier": ("outlier_fraction",),
     "tso_one_over_f": ("one_over_f_rms", "one_over_f_scale"),
     "tso_one_over_f[ramp]": ("one_over_f_rms", "one_over_f_scale"),
     "tso_pixel_timing": (),

@@ -168,7 +168,7 @@ def test_step_flags_hits_keeps_existing_dq_and_leaves_input_unchanged():
     assert result.meta.cal_step.tso_outlier == "COMPLETE"
     np.testing.assert_array_equal(model.data, before)
     assert not (model.dq & OUTLIER).any()
-    fraction = np.asarray(result.tso_vectors["n_outliers"])
+    fraction = np.asarray(result.tso_vectors["outlier_fraction"])
     np.testing.assert_allclose(fraction[[7, 20]], 1.0 / (16 * 32))
 
 
@@ -255,7 +255,7 @@ def test_x1dints_bins_are_flagged_without_flagging_the_transit():
     assert flagged[hits].all()
     assert (flagged & ~hits).sum() == 0
     assert np.isnan(result.spec[0].spec_table["FLUX"][hits]).all()
-    fraction = np.asarray(result.tso_vectors["n_outliers"])
+    fraction = np.asarray(result.tso_vectors["outlier_fraction"])
     np.testing.assert_allclose(fraction, hits.sum(axis=1) / hits.shape[1])
 
 
@@ -354,4 +354,4 @@ def test_motion_from_tso_vectors_is_used():
     assert recall >= 0.98
     assert false_rate <= 1e-4
     assert "shift_dispersion" in result.tso_vectors.dtype.names
-    assert "n_outliers" in result.tso_vectors.dtype.names
+    assert "outlier_fraction" in result.tso_vectors.dtype.names

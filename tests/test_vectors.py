@@ -36,7 +36,7 @@ def test_columns_are_added_and_kept():
 def test_segment_integration_numbers_come_from_int_times():
     model = cube_with_int_times(nints=3, start=101)
     np.testing.assert_array_equal(integration_numbers(model), [101, 102, 103])
-    add_vectors(model, {"n_outliers": [0, 2, 1]})
+    add_vectors(model, {"outlier_fraction": [0, 2, 1]})
     np.testing.assert_array_equal(get_vectors(model)["integration_number"], [101, 102, 103])
 
 
@@ -73,3 +73,52 @@ def test_export_is_readable_by_astropy_with_times(tmp_path):
 def test_export_without_vectors_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no tso_vectors"):
         export_vectors(cube_with_int_times(), tmp_path / "x.ecsv")
+
+
+def test_every_column_is_documented_with_its_unit():
+    from pathlib import Path
+
+    from tso_steps.vectors import DATA_UNIT, VECTOR_COLUMNS
+
+    lines = (Path(__file__).parents[1] / "docs" / "vectors.rst").read_text().splitlines()
+    for name, (step, unit, _) in VECTOR_COLUMNS.items():
+        row = next((line for line in lines if line.split()[1:2] == [f"``{name}``"]), None)
+        assert row is not None, f"docs/vectors.rst has no table row for {name}"
+        assert row.split()[0] == step
+        expected = "data unit" if unit == DATA_UNIT else (unit or "-")
+        assert row.split("``")[2].strip().startswith(expected), row
+
+
+def test_strict_mode_refuses_an_undocumented_column():
+    import tso_steps.vectors as vectors
+
+    model = cube_with_int_times()
+    assert vectors.STRICT_COLUMNS  # the test suite runs strict (tests/conftest.py)
+    with pytest.raises(ValueError, match="VECTOR_COLUMNS"):
+        add_vectors(model, {"made_up_column": np.zeros(5)})
+
+
+def test_ecsv_carries_units_and_descriptions(tmp_path):
+    from astropy.table import Table
+
+    from tso_steps.vectors import export_vectors
+
+    model = cube_with_int_times()
+    model.meta.bunit_data = "DN/s"
+    add_vectors(
+        model,
+        {
+            "trace_position": np.zeros(5),
+            "outlier_fraction": np.full(5, 1e-4),
+            "background_level": np.ones(5),
+            "n_jumps": np.arange(5),
+        },
+    )
+    export_vectors(model, tmp_path / "v.ecsv")
+    table = Table.read(tmp_path / "v.ecsv")
+    assert str(table["trace_position"].unit) == "pix"
+    assert str(table["background_level"].unit) == "DN / s"
+    assert str(table["n_jumps"].unit) == "ct"
+    assert table["outlier_fraction"].unit is None  # a pure number
+    assert "fraction" in table["outlier_fraction"].description
+    assert str(table["int_mid_BJD_TDB"].unit) == "d"

@@ -12,6 +12,11 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
+from tso_steps.offline import default_disable_crds_steppars  # noqa: E402
+
+# offline (no CRDS server, no cache) CRDS would end the process in Step.call / strun
+default_disable_crds_steppars()
+
 from tso_steps.aperture.step import MovingApertureStep  # noqa: E402
 from tso_steps.background.step import Background2DStep  # noqa: E402
 from tso_steps.centroid.step import CentroidStep  # noqa: E402

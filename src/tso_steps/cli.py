@@ -22,10 +22,13 @@ def main(argv=None):
     int
         Exit status.
     """
+    from tso_steps import __version__
+
     parser = argparse.ArgumentParser(
         prog="tso-steps",
         description="Time-series steps for the JWST pipeline.",
     )
+    parser.add_argument("--version", action="version", version=f"tso-steps {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo",
@@ -42,15 +45,27 @@ def main(argv=None):
     demo.add_argument(
         "--output-dir",
         default="tso_demo_output",
-        help="where products go (default ./tso_demo_output)",
+        help="parent folder; each mode writes to <output-dir>/<MODE>/ (default ./tso_demo_output)",
     )
     demo.add_argument("--seed", type=int, default=2026, help="random seed of the simulation")
-    demo.add_argument("--quiet", action="store_true", help="only print the summary")
+    noise = demo.add_mutually_exclusive_group()
+    noise.add_argument(
+        "--verbose",
+        action="store_true",
+        help="stream the full pipeline log to the console (it always goes to <MODE>/demo.log)",
+    )
+    noise.add_argument("--quiet", action="store_true", help="print the summary only")
     _add_batch_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "batch":
         return _batch_command(args)
+    if args.command == "demo":
+        return _demo(args)
+    return 2  # pragma: no cover - argparse requires a command
 
+
+def _demo(args):
+    """``tso-steps demo``: progress lines and the summary on the console, the log in a file."""
     # the demo runs offline: no CRDS parameter look-ups, and (unless the user has a CRDS
     # cache) a throwaway cache holding only what jwst's pipelines read at the end of a run
     os.environ.setdefault("STPIPE_DISABLE_CRDS_STEPPARS", "true")
@@ -59,10 +74,16 @@ def main(argv=None):
 
         cache = Path(args.output_dir) / "crds_cache"
         os.environ.update(offline_environment(cache))
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
+    console = logging.StreamHandler(sys.stderr)
+    if args.verbose:
+        console.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logging.getLogger().addHandler(console)
+        logging.getLogger().setLevel(logging.INFO)
+    elif not args.quiet:
+        # the pipelines' ~1,600 log lines go to <MODE>/demo.log; here only the demo's progress
+        console.setFormatter(logging.Formatter("%(message)s"))
+        console.addFilter(lambda record: record.name == "stpipe.tso_steps.demo")
+        logging.getLogger().addHandler(console)
     from tso_steps.demo import run_demo
 
     summary = run_demo(

@@ -67,7 +67,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
     DQ (existing bits are kept) and become NaN in the science and error arrays, the jwst
     convention that downstream steps understand; with ``replace=True`` they instead take the
     model value and keep only OUTLIER.  The flagged fraction of each integration is stored
-    in ``tso_vectors`` column ``n_outliers``.
+    in ``tso_vectors`` column ``outlier_fraction``.
 
     A file name given as input is opened and modified in place before being returned (no
     second copy in memory); a model given as input is copied first and left unchanged.
@@ -186,8 +186,8 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
         fraction = found.counts / data[0].size
         lost = lost_integrations(bad_samples(model))
         fraction = np.where(lost, np.nan, fraction)
-        add_vectors(model, {"n_outliers": fraction}, nints=nints)
-        flag_lost_integrations(model, lost, "tso_outlier", "n_outliers")
+        add_vectors(model, {"outlier_fraction": fraction}, nints=nints)
+        flag_lost_integrations(model, lost, "tso_outlier", "outlier_fraction")
         log.info(
             "Flagged %d samples (%.3g %% of %d pixel-integrations) in %d integrations after "
             "%d iteration(s); %s",
@@ -250,7 +250,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
                 100.0 * flags.mean(),
             )
         nbins = sum(np.asarray(s.spec_table["FLUX"]).shape[1] for s in model.spec)
-        add_vectors(model, {"n_outliers": total / nbins}, nints=nints)
+        add_vectors(model, {"outlier_fraction": total / nbins}, nints=nints)
 
     def _apply_spectral_flags(self, table, flags, predicted):
         if self.replace:

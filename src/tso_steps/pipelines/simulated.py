@@ -38,7 +38,14 @@ from tso_steps.pipelines.spec2 import TSOSpec2Pipeline
 from tso_steps.pipelines.tso3 import TSOTso3Pipeline
 from tso_steps.simulate.references import write_noise_references
 
-__all__ = ["OFFLINE_SKIPS", "SimulatedChain", "SimulationWcsStep", "run_simulated_chain"]
+__all__ = [
+    "OFFLINE_SKIPS",
+    "SimulatedChain",
+    "SimulationSpec2Pipeline",
+    "SimulationWcsStep",
+    "run_simulated_chain",
+    "write_offline_configs",
+]
 
 log = logging.getLogger("stpipe.tso_steps.pipelines")
 
@@ -103,10 +110,87 @@ class SimulationWcsStep(Step):
         return result
 
 
-class _SimulationSpec2(TSOSpec2Pipeline):
-    """``tso_spec2`` with :class:`SimulationWcsStep` in place of assign_wcs."""
+class SimulationSpec2Pipeline(TSOSpec2Pipeline):
+    """``tso_spec2`` with :class:`SimulationWcsStep` in place of assign_wcs (simulations only)."""
 
     step_defs = {**TSOSpec2Pipeline.step_defs, "assign_wcs": SimulationWcsStep}
+
+
+_SimulationSpec2 = SimulationSpec2Pipeline
+
+
+def _class_path(cls):
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def write_offline_configs(directory, references=None, imaging=False):
+    """Write ASDF pipeline files that run a simulated exposure with ``strun``, offline.
+
+    Each file skips the jwst steps of :data:`OFFLINE_SKIPS`; ``tso_detector1_offline.asdf``
+    also points ``ramp_fit`` at the synthetic GAIN and READNOISE references
+    (:func:`~tso_steps.simulate.references.write_noise_references`, written by
+    :func:`run_simulated_chain` and the demo into ``directory/references/``), and
+    ``tso_spec2_offline.asdf`` runs :class:`SimulationSpec2Pipeline`.  With
+    ``CRDS_PATH`` set to a cache of :func:`~tso_steps.offline.make_offline_crds_cache`::
+
+        strun directory/tso_detector1_offline.asdf sim_uncal.fits
+        strun directory/tso_spec2_offline.asdf sim_rateints.fits
+        strun directory/tso_tso3_offline.asdf sim_tso3_asn.json
+
+    Parameters
+    ----------
+    directory : str or `~pathlib.Path`
+        Where the files go (created if needed).
+    references : dict, optional
+        ``{"override_gain": path, "override_readnoise": path}``; default
+        ``directory/references/gain.fits`` and ``readnoise.fits``.
+    imaging : bool
+        Write ``tso_image2_offline.asdf`` instead of ``tso_spec2_offline.asdf``.
+
+    Returns
+    -------
+    dict of str to `~pathlib.Path`
+        Pipeline alias to the file written.
+    """
+    import asdf
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if references is None:
+        references = {
+            f"override_{name}": str((directory / "references" / f"{name}.fits").resolve())
+            for name in ("gain", "readnoise")
+        }
+    stage2 = (
+        ("tso_image2", TSOImage2Pipeline) if imaging else ("tso_spec2", SimulationSpec2Pipeline)
+    )
+    written = {}
+    for alias, cls in (
+        ("tso_detector1", TSODetector1Pipeline),
+        stage2,
+        ("tso_tso3", TSOTso3Pipeline),
+    ):
+        extra = {
+            "tso_detector1": {"ramp_fit": dict(references)},
+            "tso_tso3": {"white_light": {"override_wavelengthrange": "N/A"}},
+        }.get(alias, {})
+        names = list(OFFLINE_SKIPS[alias]) + [n for n in extra if n not in OFFLINE_SKIPS[alias]]
+        steps = []
+        for name in names:
+            parameters = {"skip": True} if name in OFFLINE_SKIPS[alias] else {}
+            parameters.update(extra.get(name, {}))
+            steps.append(
+                {"class": _class_path(cls.step_defs[name]), "name": name, "parameters": parameters}
+            )
+        if alias == "tso_spec2":
+            steps.append(
+                {"class": _class_path(SimulationWcsStep), "name": "assign_wcs", "parameters": {}}
+            )
+        tree = {"class": _class_path(cls), "name": cls.__name__, "parameters": {}, "steps": steps}
+        path = directory / f"{alias}_offline.asdf"
+        asdf.AsdfFile(tree).write_to(path)
+        written[alias] = path
+    return written
 
 
 @dataclass
