@@ -53,6 +53,7 @@ class OneOverFStep(Step):
     min_pixels = integer(min=1, default=5)  # fewer usable pixels in a line of one output: predict its level from the other outputs and nearby lines
     clip_sigma = float(min=1, default=4.0)  # clipping threshold for pixels in a level, sigma
     segment = integer(min=1, default=None)  # reads per segment of a line with its own level (default: one level per line and output)
+    method = option('lines', 'wiener', default='lines')  # line levels: lines = each line's own robust mean (+ other outputs, neighbours); wiener = conditional mean of every level given all measured lines and outputs, under a covariance fitted to the data
     background_window = integer(min=0, default=31)  # lines of the running median that keeps a smooth background out of the static stripes (0: remove all static line structure)
     suffix = string(default='oneoverf')  # suffix of the output file
     """  # noqa: E501
@@ -103,6 +104,7 @@ class OneOverFStep(Step):
             "kappa": self.clip_sigma,
             "background_window": self.background_window,
             "segment": self.segment,
+            "method": self.method,
         }
         if is_ramp:
             group_dq = result.groupdq if result.groupdq.shape == data.shape else None
