@@ -463,7 +463,8 @@ def depth_recovery(data, noiseless, truth, width=None):
     -------
     dict
         ``pull`` (largest ``|scale - 1| / error`` over channels, signed), ``bias`` (the
-        largest ``|scale - 1| * depth``, relative flux, signed) and ``pull_rms``.
+        largest ``|scale - 1| * depth``, relative flux, signed), ``pull_rms``, and per
+        channel ``pulls`` and ``biases`` (arrays).
     """
     axis, aperture = truth_aperture(truth, data.shape[1:])
     measured = channel_sums(data, axis, aperture, width)
@@ -478,9 +479,17 @@ def depth_recovery(data, noiseless, truth, width=None):
         biases.append((fit.scale - 1.0) * float(np.max(1.0 - curve)))
     pulls, biases = np.array(pulls), np.array(biases)
     if pulls.size == 0:
-        return {"pull": np.nan, "bias": np.nan, "pull_rms": np.nan}
+        return {
+            "pull": np.nan,
+            "bias": np.nan,
+            "pull_rms": np.nan,
+            "pulls": pulls,
+            "biases": biases,
+        }
     return {
         "pull": float(pulls[np.argmax(np.abs(pulls))]),
         "bias": float(biases[np.argmax(np.abs(biases))]),
         "pull_rms": float(np.sqrt(np.mean(pulls**2))),
+        "pulls": pulls,
+        "biases": biases,
     }
