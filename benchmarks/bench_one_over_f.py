@@ -1,28 +1,38 @@
-"""Benchmark tso_one_over_f against jwst's CleanFlickerNoiseStep on the same simulated data.
+"""Score tso_one_over_f, the per-line oracle and jwst's clean_flicker_noise on simulated 1/f.
 
-For each mode the simulator writes one rateints file (plus the same exposure without 1/f
-and without any noise, for scoring). Each method runs on that file in its own subprocess
-under ``/usr/bin/time -v`` (wall time and peak RSS of the whole process):
+For every mode and every 1/f spectrum the simulator writes one rateints exposure, plus the
+same exposure without any noise (same seed: same transit and jitter).  The white-noise floor
+is the data minus the injected correlated noise (``truth.one_over_f``; a white part of the
+spectrum stays in the floor, like read noise).  Methods, all on the same data in one run:
 
-* ``tso_one_over_f`` with its defaults;
-* jwst ``clean_flicker_noise`` with ``fit_method='median'`` (and ``'fft'`` for NIRSpec, the
-  only TSO mode it allows), ``skip=False`` and its default ``background_method='median'``:
-  its TSO setting ``'median_image'`` needs assign_wcs reference files (SOSS: the pastasoss
-  file), which an offline run does not have. It refuses MIRI LRS.
+* ``uncorrected``;
+* ``oracle``: the TRUE mean correlated noise of every fast line and output subtracted
+  (:func:`tso_steps.simulate.scoring.line_level_oracle`): the best any one-level-per-line
+  correction can do;
+* ``tso_one_over_f`` with each ``method`` (``lines``, ``wiener``), in this process;
+* jwst ``clean_flicker_noise`` (``fit_method='median'``, ``skip=False``, its default
+  ``background_method='median'``: the TSO setting ``'median_image'`` needs assign_wcs
+  reference files an offline run lacks), in its own process (it refuses MIRI LRS).
 
-Scores, against the simulator's truth (see ``docs/steps/tso_one_over_f.rst``):
+Scores (``tso_steps.simulate.scoring``):
 
-* noise ratio of 16-pixel channels of a +-4 px box aperture (as in the tests) and of the
-  white light (all channels summed): robust scatter over integrations of
-  ``B(corrected) - B(noiseless)`` over that of ``B(no 1/f) - B(noiseless)``;
-* residual 1/f power: mean square of ``corrected - (data - injected 1/f)`` after removing
-  each pixel's time average, over the mean square of the injected 1/f (time average also
-  removed); the per-pixel white noise the correction cannot touch is in neither.
+* ``white``: noise ratio of the white light (aperture sum per integration) to the floor's
+  (:func:`correlated_noise_ratio` with ``width=None``); ``ch16``: the same for 16-pixel
+  channels;
+* ``frame``: frame-level noise of background pixels (source below 1e-3 of its peak)
+  relative to the floor (:func:`background_noise_ratio`);
+* ``d(depth)``: recovered transit depth minus that recovered from the floor data (same white
+  noise, so the difference is what the correction did), white light, in units of the fit's
+  1-sigma error and in relative flux (ppm); and the largest ``|d(depth)|/sigma`` over the
+  16-pixel channels.
+
+Spectra: ``sim`` (the simulator's default, index 1), ``a0.7+white`` (index 0.7, 30 % of the
+variance white), ``a1.3+knee`` (index 1.3, flat below 50 Hz), ``a1.0+knee+white``.
 
 Usage::
 
-    python benchmarks/bench_one_over_f.py            # all modes, writes results/one_over_f.md
-    python benchmarks/bench_one_over_f.py NRS_BRIGHTOBJ NRC_TSGRISM-4out
+    python benchmarks/bench_one_over_f.py                    # everything -> results/one_over_f.md
+    python benchmarks/bench_one_over_f.py NRC_TSGRISM-4out --spectra sim a1.3+knee
 """
 
 from __future__ import annotations
@@ -37,7 +47,6 @@ from pathlib import Path
 import numpy as np
 
 from measured import run_worker
-from tso_steps.simulate.scoring import correlated_noise_ratio
 
 HERE = Path(__file__).resolve().parent
 
@@ -50,35 +59,30 @@ CASES = {
     "MIR_LRS-SLITLESS": ("MIR_LRS-SLITLESS", {}, 50, 4),
     "NRC_TSIMAGE": ("NRC_TSIMAGE", {}, 150, 4),
 }
+SPECTRA = {
+    "sim": None,
+    "a0.7+white": {"alpha": 0.7, "white": 0.3},
+    "a1.3+knee": {"alpha": 1.3, "knee": 50.0},
+    "a1.0+knee+white": {"alpha": 1.0, "knee": 20.0, "white": 0.2},
+}
+METHODS = ("lines", "wiener")
 
 
 # ------------------------------------------------------------------------------------------
-# worker: runs one method on one file (inside the measured subprocess)
+# worker: jwst clean_flicker_noise on one file (inside the measured subprocess)
 
 
-def _worker(method, infile, outfile):
+def _worker(infile, outfile):
     os.environ["STPIPE_DISABLE_CRDS_STEPPARS"] = "true"
+    from jwst.clean_flicker_noise import CleanFlickerNoiseStep
     from stdatamodels.jwst import datamodels
 
     start = time.perf_counter()
     with datamodels.open(infile) as model:
-        if method == "tso_one_over_f":
-            from tso_steps.one_over_f.step import OneOverFStep
-
-            result = OneOverFStep().run(model)
-        else:
-            from jwst.clean_flicker_noise import CleanFlickerNoiseStep
-
-            fit = method.split("_")[-1]
-            # no flat-fielding and no SOSS trace model: "N/A" keeps CRDS out (offline). Its
-            # TSO setting background_method='median_image' needs assign_wcs references (and
-            # pastasoss for SOSS), unavailable offline: the default 'median' is used.
-            result = CleanFlickerNoiseStep(
-                skip=False,
-                fit_method=fit,
-                override_flat="N/A",
-                override_pastasoss="N/A",
-            ).run(model)
+        # no flat field and no SOSS trace model offline: "N/A" keeps CRDS out
+        result = CleanFlickerNoiseStep(
+            skip=False, fit_method="median", override_flat="N/A", override_pastasoss="N/A"
+        ).run(model)
         status = str(result.meta.cal_step.clean_flicker_noise or "COMPLETE")
         np.save(outfile, np.asarray(result.data, dtype=np.float32))
     print(json.dumps({"step_seconds": time.perf_counter() - start, "status": status}))
@@ -88,99 +92,116 @@ def _worker(method, infile, outfile):
 # scoring
 
 
-def score(data, floor, noiseless, injected, truth):
+def score(data, ctx):
+    from tso_steps.simulate.scoring import (
+        background_noise_ratio,
+        correlated_noise_ratio,
+        depth_recovery,
+    )
+
+    floor, noiseless, truth = ctx["floor"], ctx["noiseless"], ctx["truth"]
     out = {
-        key: correlated_noise_ratio(data, floor, noiseless, truth, width)
-        for key, width in (("channel16", 16), ("white", None))
+        "white": correlated_noise_ratio(data, floor, noiseless, truth, None),
+        "ch16": correlated_noise_ratio(data, floor, noiseless, truth, 16),
+        "frame": background_noise_ratio(data, floor, noiseless, ctx["background"]),
     }
-    residual = data - floor
-    residual = residual - residual.mean(axis=0)
-    dynamic = injected - injected.mean(axis=0)
-    out["power"] = float(np.mean(residual.astype(np.float64) ** 2) / np.mean(dynamic**2))
+    white, ref = depth_recovery(data, noiseless, truth), ctx["depth_floor"]
+    out["dpull"] = white["pull"] - ref["pull"]
+    out["dbias_ppm"] = 1e6 * (white["bias"] - ref["bias"])
+    if truth.dispersion_axis is not None:
+        chans, ref16 = depth_recovery(data, noiseless, truth, 16), ctx["depth_floor16"]
+        n = min(chans["pulls"].size, ref16["pulls"].size)
+        out["dpull16"] = float(np.max(np.abs(chans["pulls"][:n] - ref16["pulls"][:n])))
+    else:
+        out["dpull16"] = np.nan
     return out
 
 
-# ------------------------------------------------------------------------------------------
-# driver
-
-
-def _measure(method, infile, outfile):
-    return run_worker(__file__, [method, infile, outfile], Path(infile).parent)
-
-
-def run_case(name, workdir):
+def run_case(name, spectrum, workdir):
+    from tso_steps.one_over_f.step import OneOverFStep
+    from tso_steps.one_over_f.stripes import LineLayout
+    from tso_steps.readout import ReadoutGeometry
     from tso_steps.simulate import simulate_tso
+    from tso_steps.simulate.scoring import depth_recovery, line_level_oracle
 
     exp_type, kwargs, nints, ngroups = CASES[name]
     common = dict(nints=nints, ngroups=ngroups, seed=21, products=("rateints",), **kwargs)
-    sim = simulate_tso(exp_type, **common)
+    sim = simulate_tso(exp_type, one_over_f_spectrum=SPECTRA[spectrum], **common)
     quiet = dict(photon_noise=False, read_noise=False, one_over_f=False, cosmic_rays=False)
     noiseless = simulate_tso(exp_type, **quiet, **common).rateints.data
-    injected = sim.truth.one_over_f
-    floor = sim.rateints.data - injected
-    infile = workdir / f"{name}_rateints.fits"
-    sim.rateints.save(infile)
-    methods = ["tso_one_over_f"]
+    floor = sim.rateints.data - sim.truth.one_over_f
+    source = sim.truth.source_image(0)
+    ctx = {
+        "floor": floor,
+        "noiseless": noiseless,
+        "truth": sim.truth,
+        "background": source < 1e-3 * source.max(),
+        "depth_floor": depth_recovery(floor, noiseless, sim.truth),
+    }
+    if sim.truth.dispersion_axis is not None:
+        ctx["depth_floor16"] = depth_recovery(floor, noiseless, sim.truth, 16)
+    layout = LineLayout.from_geometry(ReadoutGeometry.from_model(sim.rateints))
+    rows = [("uncorrected", score(sim.rateints.data, ctx), None)]
+    oracle = line_level_oracle(sim.rateints.data, sim.truth.one_over_f, layout)
+    rows.append(("oracle (true line levels)", score(oracle, ctx), None))
+    for method in METHODS:
+        start = time.perf_counter()
+        data = OneOverFStep(method=method).run(sim.rateints).data
+        rows.append((f"tso_one_over_f {method}", score(data, ctx), time.perf_counter() - start))
     if not exp_type.startswith("MIR"):
-        methods.append("clean_flicker_noise_median")
-    if exp_type == "NRS_BRIGHTOBJ":
-        methods.append("clean_flicker_noise_fft")
-    rows = [("uncorrected", score(sim.rateints.data, floor, noiseless, injected, sim.truth), {})]
-    for method in methods:
-        outfile = workdir / f"{name}_{method}.npy"
-        info = _measure(method, infile, outfile)
-        data = np.load(outfile)
-        rows.append((method, score(data, floor, noiseless, injected, sim.truth), info))
+        infile = workdir / f"{name}_{spectrum}_rateints.fits"
+        outfile = workdir / f"{name}_{spectrum}_jwst.npy"
+        sim.rateints.save(infile)
+        info = run_worker(__file__, [infile, outfile], workdir)
+        label = "jwst clean_flicker_noise"
+        if info.get("status") not in (None, "COMPLETE"):
+            label += f" ({info['status']})"
+        rows.append((label, score(np.load(outfile), ctx), info["step_seconds"]))
     shape = "x".join(str(n) for n in sim.rateints.data.shape)
-    return name, shape, rows
+    return name, spectrum, shape, rows
 
 
 def _table(results):
     lines = [
-        "| mode (rateints shape) | method | noise ratio, 16-px channels | noise ratio, white "
-        "light | residual 1/f power | step wall s | process wall s | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| mode (rateints shape) | 1/f spectrum | method | white light | 16-px channels | "
+        "frame (background) | d(depth) white, sigma | d(depth) white, ppm | "
+        "max abs d(depth) 16-px, sigma | step s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, shape, rows in results:
-        ours = next(info for method, _, info in rows if method == "tso_one_over_f")
-        for method, scores, info in rows:
-            timing = ["", "", ""]
-            if info:
-                timing = [
-                    f"{info['step_seconds']:.1f}",
-                    f"{info['process_seconds']:.1f}",
-                    f"{info['peak_rss_mb']:.0f}",
-                ]
-                if method != "tso_one_over_f":
-                    timing[0] += f" ({info['step_seconds'] / ours['step_seconds']:.1f}x ours)"
-                    timing[2] += f" ({info['peak_rss_mb'] / ours['peak_rss_mb']:.2f}x ours)"
-            label = method
-            if info and info.get("status") not in (None, "COMPLETE"):
-                label += f" ({info['status']})"
+    for name, spectrum, shape, rows in results:
+        for method, s, seconds in rows:
+            wall = "" if seconds is None else f"{seconds:.1f}"
             lines.append(
-                f"| {name} ({shape}) | {label} | {scores['channel16']:.3f} | "
-                f"{scores['white']:.3f} | {scores['power']:.3f} | " + " | ".join(timing) + " |"
+                f"| {name} ({shape}) | {spectrum} | {method} | {s['white']:.3f} | "
+                f"{s['ch16']:.3f} | {s['frame']:.3f} | {s['dpull']:+.2f} | "
+                f"{s['dbias_ppm']:+.0f} | {s['dpull16']:.2f} | {wall} |"
             )
     return "\n".join(lines)
 
 
 def main(argv):
+    spectra = list(SPECTRA)
+    if "--spectra" in argv:
+        at = argv.index("--spectra")
+        spectra = [a for a in argv[at + 1 :] if a in SPECTRA]
+        argv = argv[:at]
     names = [a for a in argv if a in CASES] or list(CASES)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            print(f"running {name} ...", flush=True)
-            results.append(run_case(name, Path(tmp)))
+            for spectrum in spectra:
+                print(f"running {name} {spectrum} ...", flush=True)
+                results.append(run_case(name, spectrum, Path(tmp)))
+                print(_table(results[-1:]), flush=True)
     table = _table(results)
     print(table)
     out = HERE / "results" / "one_over_f.md"
     out.parent.mkdir(exist_ok=True)
     header = (
-        "# tso_one_over_f vs jwst clean_flicker_noise\n\n"
-        "Generated by `python benchmarks/bench_one_over_f.py` "
-        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). Noise ratio: 1 = white-noise "
-        "floor (see the script's docstring); residual 1/f power: fraction of the injected "
-        "time-variable correlated noise power left.\n\n"
+        "# tso_one_over_f vs the per-line oracle and jwst clean_flicker_noise\n\n"
+        f"Generated by `python benchmarks/bench_one_over_f.py {' '.join(sys.argv[1:])}` "
+        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). Ratios: 1 = white-noise "
+        "floor (see the script's docstring).\n\n"
     )
     out.write_text(header + table + "\n")
     print(f"wrote {out}")
@@ -188,6 +209,6 @@ def main(argv):
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        _worker(*sys.argv[2:5])
+        _worker(*sys.argv[2:4])
     else:
         main(sys.argv[1:])

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tso_steps.one_over_f.scene import (
+    MAX_MODEL_FRAMES,
     MAX_VARIANCE_FRAMES,
     bright_pixels,
     fit_source,
@@ -37,10 +38,17 @@ from tso_steps.one_over_f.scene import (
     pixel_weights,
     static_stripes,
 )
-from tso_steps.one_over_f.stripes import fit_stripes, stripe_image
+from tso_steps.one_over_f.stripes import fit_stripes, segment_times, stripe_image
+from tso_steps.one_over_f.wiener import level_covariance
 from tso_steps.parallel import Progress
 
-__all__ = ["CleanSummary", "clean_cube", "clean_ramp", "dark_shortage"]
+__all__ = ["METHODS", "CleanSummary", "clean_cube", "clean_ramp", "dark_shortage"]
+
+# how line levels are estimated: 'lines' (each cell's own robust mean, combined with the
+# other outputs and filled from neighbouring lines) or 'wiener' (conditional mean given all
+# measured cells of the frame under a covariance fitted to the data)
+METHODS = ("lines", "wiener")
+WIENER_ITERATIONS = 1
 
 log = logging.getLogger("stpipe.tso_steps.one_over_f")
 
@@ -96,8 +104,22 @@ class _Cleaner:
     """Shared state of one run: layout, weights, models, options."""
 
     def __init__(
-        self, layout, dark, source, use_source_model, odd_even, min_pixels, kappa, window, segment
+        self,
+        layout,
+        dark,
+        source,
+        use_source_model,
+        odd_even,
+        min_pixels,
+        kappa,
+        window,
+        segment,
+        method="lines",
     ):
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+        self.method = method
+        self.covariance = None
         self.layout = layout
         self.dark = dark
         self.source = source
@@ -150,11 +172,35 @@ class _Cleaner:
         residuals, scale = self.residuals(frames, scene, scaled)
         stripes = self.stripes(residuals, dark_weights)
         if scaled:
-            residuals, scale = self.residuals(frames, scene, scaled, stripes)
-            stripes = self.stripes(residuals, weights)
+            # the wiener levels of lit lines depend on the scale: alternate to convergence
+            for _ in range(WIENER_ITERATIONS if self.method == "wiener" else 1):
+                residuals, scale = self.residuals(frames, scene, scaled, stripes)
+                stripes = self.stripes(residuals, weights)
         elif self.use_source_model:
             stripes = self.stripes(residuals, weights)
         return stripes, scale
+
+    def learn_covariance(self, residuals, weights):
+        """Fit the level covariance (``method='wiener'``) on residual frames' dark pixels."""
+        if self.method != "wiener":
+            return
+        dark_weights = np.where(self.dark, weights, 0.0)
+        fit = fit_stripes(
+            self.layout.to_lines(residuals),
+            self.layout.to_lines(dark_weights),
+            self.layout,
+            self.odd_even,
+            self.min_pixels,
+            self.kappa,
+            self.segment,
+            raw=True,
+        )
+        order = np.argsort(segment_times(self.layout, fit.nseg))
+        measured = ~fit.filled[:, order]
+        n_cells = measured.shape[1]
+        self.covariance = level_covariance(
+            fit.levels[:, order], fit.variance[:, order], measured, max_lag=min(n_cells - 1, 64)
+        )
 
     def weights(self, residuals, good, scene):
         use = good & (self.dark | self.use_source_model)
@@ -172,6 +218,7 @@ class _Cleaner:
             self.min_pixels,
             self.kappa,
             self.segment,
+            covariance=self.covariance,
         )
         self.filled.append(float(fit.filled.mean()))
         return stripe_image(fit, self.layout)
@@ -190,6 +237,7 @@ def clean_cube(
     background_window=31,
     segment=None,
     chunk=16,
+    method="lines",
 ):
     """Remove 1/f stripes and output offsets from every frame of a cube, in place.
 
@@ -220,6 +268,8 @@ def clean_cube(
         levels are interpolated linearly in read time between segment centres.
     chunk : int
         Frames processed at once.
+    method : {'lines', 'wiener'}
+        How line levels are estimated (see :data:`METHODS`).
 
     Returns
     -------
@@ -231,7 +281,16 @@ def clean_cube(
     bad = np.broadcast_to(bad, cube.shape)
     source = ~dark if source is None else source
     cleaner = _Cleaner(
-        layout, dark, source, source_model, odd_even, min_pixels, kappa, background_window, segment
+        layout,
+        dark,
+        source,
+        source_model,
+        odd_even,
+        min_pixels,
+        kappa,
+        background_window,
+        segment,
+        method,
     )
 
     def get_frames(index, rows=slice(None)):
@@ -239,11 +298,17 @@ def clean_cube(
         frames[bad[index, rows]] = np.nan
         return frames
 
+    log.info(
+        "tso_one_over_f: scene model (median over up to %d of %d integrations)",
+        min(nframes, MAX_MODEL_FRAMES),
+        nframes,
+    )
     model = cleaner.clean_model(nanmedian_frames(get_frames, nframes, cube.shape[1:]))
     sample = np.unique(np.linspace(0, nframes - 1, min(nframes, MAX_VARIANCE_FRAMES)).astype(int))
     residuals, _ = cleaner.residuals(get_frames(sample), model, scaled=True)
     good = np.isfinite(model).all(axis=0) & ~bad.all(axis=0)
     weights = cleaner.weights(residuals, good, model)
+    cleaner.learn_covariance(residuals, weights)
     del residuals
     rms = np.zeros(nframes)
     scale = np.ones(nframes)
@@ -272,6 +337,7 @@ def clean_ramp(
     kappa=4.0,
     background_window=31,
     segment=None,
+    method="lines",
 ):
     """Remove 1/f stripes and output offsets from every group of a ramp, in place.
 
@@ -292,7 +358,7 @@ def clean_ramp(
         Bit mask of the flags that make a group sample unusable.
     bad : ndarray of bool, shape ``(ny, nx)``, optional
         Pixels never to use in a measurement (they are still corrected).
-    source, source_model, odd_even, min_pixels, kappa, background_window, segment
+    source, source_model, odd_even, min_pixels, kappa, background_window, segment, method
         As in :func:`clean_cube`.
 
     Returns
@@ -303,7 +369,16 @@ def clean_ramp(
     nints, ngroups = data.shape[:2]
     source = ~dark if source is None else source
     cleaner = _Cleaner(
-        layout, dark, source, source_model, odd_even, min_pixels, kappa, background_window, segment
+        layout,
+        dark,
+        source,
+        source_model,
+        odd_even,
+        min_pixels,
+        kappa,
+        background_window,
+        segment,
+        method,
     )
 
     def kind_frames(ints, kind, rows=slice(None)):
@@ -320,9 +395,17 @@ def clean_ramp(
 
     shape = data.shape[2:]
     models = np.empty((2, ngroups, *shape), dtype=np.float32)  # (clean, source) per kind
+    log.info(
+        "tso_one_over_f: scene model (median over up to %d integrations) of group 0 and %d "
+        "group differences",
+        min(nints, MAX_MODEL_FRAMES),
+        ngroups - 1,
+    )
+    modelling = Progress(log, "tso_one_over_f: scene model", ngroups, unit="group kinds")
     for kind in range(ngroups):
         median = nanmedian_frames(lambda i, r, k=kind: kind_frames(i, k, r), nints, shape)
         models[:, kind] = cleaner.clean_model(median)
+        modelling.update()
 
     # weights: group 0 (kTC, bias residuals) apart from the differences
     sample = np.unique(np.linspace(0, nints - 1, min(nints, MAX_VARIANCE_FRAMES)).astype(int))
@@ -336,9 +419,12 @@ def clean_ramp(
         pairs = [(i, 1 + (j % (ngroups - 1))) for j, i in enumerate(sample)]
         diffs = np.stack([kind_frames(np.array([i]), k)[0] - models[0, k] for i, k in pairs])
         weights_diff = cleaner.weights(diffs, good, models[:, 1:])
+        cleaner.learn_covariance(diffs, weights_diff)
         del diffs
     rms = np.zeros(nints)
     scale = np.ones(nints)
+    log.info("tso_one_over_f: measuring and removing stripes in %d integrations", nints)
+    progress = Progress(log, "tso_one_over_f", nints, unit="integrations")
     for integration in range(nints):
         ints = np.array([integration])
         frames = np.concatenate([kind_frames(ints, k) for k in range(ngroups)])
@@ -349,4 +435,5 @@ def clean_ramp(
             scale[integration] = np.median(scales)
             rms[integration] = np.sqrt(np.mean(np.square(stripes[1:], dtype=np.float64)))
         data[integration] -= np.cumsum(stripes, axis=0, dtype=np.float32)
+        progress.update()
     return CleanSummary(rms, scale, float(np.mean(cleaner.filled)), bool(source_model))

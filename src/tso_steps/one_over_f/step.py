@@ -69,6 +69,7 @@ class OneOverFStep(AtomicSaveMixin, Step):
     min_pixels = integer(min=1, default=5)  # fewer usable pixels in a line of one output: predict its level from the other outputs and nearby lines
     clip_sigma = float(min=1, default=4.0)  # clipping threshold for pixels in a level, sigma
     segment = integer(min=1, default=None)  # reads per segment of a line with its own level (default: one level per line and output)
+    method = option('auto', 'lines', 'wiener', default='auto')  # line levels: wiener = conditional mean of every level given all measured lines and outputs, under a covariance fitted to the dark pixels; lines = each line's own robust mean (+ other outputs, neighbours); auto = wiener with several outputs and the source model off (MIRI LRS), else lines (see the docs: measured)
     background_window = integer(min=0, default=31)  # lines of the running median that keeps a smooth background out of the static stripes (0: remove all static line structure)
     suffix = string(default='oneoverf')  # suffix of the output file
     """  # noqa: E501
@@ -112,14 +113,18 @@ class OneOverFStep(AtomicSaveMixin, Step):
             self.source_model == "auto"
             and (shortage > _SHORTAGE_FOR_SOURCE_MODEL or not dark.any())
         )
+        method = self.method
+        if method == "auto":  # where wiener won on every spectrum measured (MIRI LRS)
+            method = "wiener" if layout.namp > 1 and not use_model else "lines"
         log.info(
             "%d unilluminated pixels (%.1f%%); %.1f%% of line/output cells have fewer than %d; "
-            "source model %s",
+            "source model %s; line levels: %s",
             dark.sum(),
             100 * dark.mean(),
             100 * shortage,
             self.min_pixels,
             "on" if use_model else "off",
+            method,
         )
         options = {
             "source": source,
@@ -129,6 +134,7 @@ class OneOverFStep(AtomicSaveMixin, Step):
             "kappa": self.clip_sigma,
             "background_window": self.background_window,
             "segment": self.segment,
+            "method": method,
         }
         if is_ramp:
             group_dq = result.groupdq if result.groupdq.shape == data.shape else None

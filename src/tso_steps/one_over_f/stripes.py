@@ -24,6 +24,7 @@ import numpy as np
 
 from tso_steps.one_over_f.outputs import combine_outputs, fill_levels
 from tso_steps.one_over_f.robust import robust_level
+from tso_steps.one_over_f.wiener import wiener_levels
 
 __all__ = ["LineLayout", "StripeFit", "fit_stripes", "segment_times", "stripe_image"]
 
@@ -113,6 +114,9 @@ class StripeFit:
         Whether the offsets are per output and parity or per output only.
     nseg : int
         Segments per line and output.
+    variance : ndarray or None
+        Measurement variance of each level (``inf`` where not measured); set by
+        :func:`fit_stripes` with ``raw`` or ``covariance``.
     """
 
     offsets: np.ndarray
@@ -120,9 +124,20 @@ class StripeFit:
     filled: np.ndarray
     odd_even: bool = True
     nseg: int = 1
+    variance: np.ndarray | None = None
 
 
-def fit_stripes(lines, weights, layout, odd_even=True, min_pixels=5, kappa=4.0, segment=None):
+def fit_stripes(
+    lines,
+    weights,
+    layout,
+    odd_even=True,
+    min_pixels=5,
+    kappa=4.0,
+    segment=None,
+    covariance=None,
+    raw=False,
+):
     """Measure slow-by-slow offsets and fast-by-fast levels of a stack of frames.
 
     Parameters
@@ -143,6 +158,15 @@ def fit_stripes(lines, weights, layout, odd_even=True, min_pixels=5, kappa=4.0, 
     segment : int, optional
         Samples per segment: each output's line is split into segments of about this many
         consecutive reads, each with its own level (default: one level per line).
+    covariance : ndarray, optional
+        Covariance of the levels in cell lag and output pair
+        (:func:`~tso_steps.one_over_f.wiener.level_covariance`): every level is then the
+        Wiener estimate from all measured cells of its frame
+        (:func:`~tso_steps.one_over_f.wiener.wiener_levels`) instead of its own measurement
+        combined with the other outputs and filled from neighbouring lines.
+    raw : bool
+        Return the measured levels as they are (NaN where not measured), with their
+        variances in ``StripeFit.variance``: the input of ``level_covariance``.
 
     Returns
     -------
@@ -169,9 +193,21 @@ def fit_stripes(lines, weights, layout, odd_even=True, min_pixels=5, kappa=4.0, 
     levels = levels.reshape(nframes, n_lines * nseg, layout.namp)
     count = count.reshape(levels.shape)
     measured = (count >= min_pixels) & np.isfinite(levels)
+    with np.errstate(divide="ignore"):
+        variance = np.where(measured, 1.0 / total.reshape(levels.shape), np.inf)
+    if raw or covariance is not None:
+        order = np.argsort(segment_times(layout, nseg))
+        fit = StripeFit(offsets, np.where(measured, levels, np.nan), ~measured, odd_even, nseg)
+        fit.variance = variance
+        if raw:
+            return fit
+        est = np.empty_like(levels)
+        est[:, order] = wiener_levels(
+            levels[:, order], variance[:, order], measured[:, order], covariance
+        )
+        fit.levels = est
+        return fit
     if layout.namp > 1 and measured.any():
-        with np.errstate(divide="ignore"):
-            variance = np.where(measured, 1.0 / total.reshape(levels.shape), np.inf)
         levels = combine_outputs(levels, variance, measured)
     if not measured.all():
         order = np.argsort(segment_times(layout, nseg))  # fill in read-time order

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from stdatamodels.jwst.datamodels import CubeModel, RampModel
@@ -67,6 +67,7 @@ def simulate_tso(
     jitter=True,
     cosmic_rays=True,
     one_over_f=True,
+    one_over_f_spectrum=None,
     background=True,
     photon_noise=True,
     read_noise=True,
@@ -121,6 +122,10 @@ def simulate_tso(
         Cosmic-ray hits (a float: rate per pixel per second).
     one_over_f : bool, mapping or DetectorNoise
         Read-order 1/f noise, pre-amp offsets and odd/even offsets.
+    one_over_f_spectrum : mapping, optional
+        Shape of the 1/f spectrum, replacing those fields of ``one_over_f``: ``alpha``
+        (power-law index), ``knee`` (Hz, flat below) and ``white`` (white fraction of the
+        variance); see :class:`~tso_steps.simulate.DetectorNoise`.
     background : bool, float, mapping or Background
         Smooth background (a float: its mean, electrons/s per pixel).
     photon_noise : bool
@@ -259,6 +264,8 @@ def simulate_tso(
     crs = draw_cosmic_rays(effects["cosmic_rays"], nints, shape, plan, rng_cr)
     add_rate_effect(crs, plan)
     noise_cfg = effects["one_over_f"]
+    if noise_cfg is not None and one_over_f_spectrum:
+        noise_cfg = effects["one_over_f"] = replace(noise_cfg, **dict(one_over_f_spectrum))
     correlated = None if noise_cfg is None else CorrelatedNoise(noise_cfg, geometry, rng_corr)
     frame_var = effects["read_noise"] ** 2 + (
         0.0 if noise_cfg is None else noise_cfg.frame_variance

@@ -84,6 +84,13 @@ class DetectorNoise:
     odd_even : float
         RMS of the offsets of even and odd pixels along the fast axis, drawn per output
         and per frame, DN.
+    knee : float
+        Low-frequency knee of the 1/f spectrum, Hz: the power goes as
+        ``(f**2 + knee**2)**(-alpha / 2)``, flat below the knee (0: pure power law).
+    white : float
+        Fraction (0-1) of the variance of ``common`` and ``per_output`` that is white in read
+        time (the flat high-frequency part of a measured pre-amplifier spectrum); it is
+        added to the frames but kept out of ``truth.one_over_f``, like read noise.
     """
 
     common: float = 4.0
@@ -91,6 +98,14 @@ class DetectorNoise:
     alpha: float = 1.0
     preamp: float = 30.0
     odd_even: float = 1.0
+    knee: float = 0.0
+    white: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.white <= 1.0:
+            raise ValueError(f"DetectorNoise.white must be within 0..1, got {self.white}.")
+        if self.knee < 0:
+            raise ValueError(f"DetectorNoise.knee must be >= 0 Hz, got {self.knee}.")
 
     @property
     def frame_variance(self):

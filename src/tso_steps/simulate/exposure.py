@@ -151,6 +151,9 @@ def run_integrations(
             out.one_over_f[i] = np.tensordot(weights, noise_groups, axes=(0, 0))
             if out.group_noise is not None:
                 out.group_noise[i] = noise_groups
+            white = correlated.white_part(nread)  # in the frames, not in the truth
+            if white is not None:
+                noise = noise + white
         rows = slice(bounds[i], bounds[i + 1])
         hits = zip(
             cr["first_read"][rows], cr["y"][rows], cr["x"][rows], cr["amplitude"][rows], strict=True

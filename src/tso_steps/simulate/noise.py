@@ -144,15 +144,61 @@ class CorrelatedNoise:
         self._amps = amps
         self._out_index = amps * self.n_ticks + ticks
         self._oe_index = amps * 2 + geometry.line_position().ravel() % 2
+        self._pixel_time = geometry.pixel_time
         # a fast FFT length at least one frame long; the series is cut to the frame
         self._n_fft = scipy.fft.next_fast_len(self.n_ticks, real=True)
         k = np.arange(self._n_fft // 2 + 1, dtype=float)
         amp = np.zeros_like(k)
-        amp[1:] = k[1:] ** (-0.5 * config.alpha)
+        if config.knee:
+            amp[1:] = np.sqrt(self.power(k[1:] / (self._n_fft * self._pixel_time)))
+        else:  # the pure power law in units of the lowest FFT frequency
+            amp[1:] = k[1:] ** (-0.5 * config.alpha)
         if self._n_fft % 2 == 0:
             amp[-1] = 0.0  # keep the Nyquist term out: it would not be Gaussian-complex
         self._spectrum_amp = amp
         self._norm = 2.0 / self._n_fft * np.sqrt(np.sum(amp**2))
+
+    def power(self, frequency):
+        """Shape of the 1/f power spectrum (arbitrary normalisation) at ``frequency`` (Hz).
+
+        ``f**-alpha``, or ``(f**2 + knee**2)**(-alpha / 2)`` with a low-frequency knee; the
+        white fraction is drawn apart (:meth:`white_part`) and is not in this shape.
+        """
+        frequency = np.asarray(frequency, dtype=float)
+        alpha, knee = self.config.alpha, self.config.knee
+        return (frequency**2 + knee**2) ** (-0.5 * alpha)
+
+    @property
+    def _colored_fraction(self):
+        return np.sqrt(1.0 - self.config.white)
+
+    def white_part(self, nread):
+        """White (in read time) part of the common and per-output noise, or None.
+
+        Drawn per pixel tick: the common part at the same tick of every output, the
+        per-output part independently, with variances ``white * common**2`` and
+        ``white * per_output**2``.
+
+        Parameters
+        ----------
+        nread : int
+
+        Returns
+        -------
+        ndarray, shape ``(nread, ny, nx)``, or None when ``white`` is 0.
+        """
+        cfg = self.config
+        white = cfg.white
+        if not white:
+            return None
+        out = np.zeros((nread, self._ticks.size))
+        for f in range(nread):
+            if cfg.common:
+                out[f] += cfg.common * self.rng.standard_normal(self.n_ticks)[self._ticks]
+            if cfg.per_output:
+                series = self.rng.standard_normal(self.noutputs * self.n_ticks)
+                out[f] += cfg.per_output * series[self._out_index]
+        return np.sqrt(white) * out.reshape(nread, *self.shape)
 
     def _pink(self, count):
         """``count`` unit-RMS pink series of ``n_ticks`` samples."""
@@ -160,7 +206,10 @@ class CorrelatedNoise:
         coeffs = self.rng.standard_normal(shape) + 1j * self.rng.standard_normal(shape)
         coeffs *= self._spectrum_amp
         series = scipy.fft.irfft(coeffs, n=self._n_fft, axis=-1)[:, : self.n_ticks]
-        return series / self._norm
+        series /= self._norm
+        if self.config.white:
+            series *= self._colored_fraction
+        return series
 
     def integration(self, nread):
         """Correlated noise of the read frames of one integration.

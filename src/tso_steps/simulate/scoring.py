@@ -15,6 +15,9 @@ from tso_steps.stats import robust_std_last
 
 __all__ = [
     "TransitFit",
+    "background_noise_ratio",
+    "depth_recovery",
+    "line_level_oracle",
     "channel_sums",
     "correlated_noise_ratio",
     "cosmic_ray_rate_effect",
@@ -386,3 +389,107 @@ def fit_transit_scale(flux, light_curve):
         baseline=float(baseline),
         residual_rms=float(np.sqrt(sigma2) / abs(baseline)),
     )
+
+
+def background_noise_ratio(data, floor, noiseless, background):
+    """Frame-level noise of background pixels relative to the white-noise floor.
+
+    ``sqrt(mean (x - <x>_t)**2 / mean (y - <y>_t)**2)`` over the background pixels and all
+    frames, with ``x = data - noiseless``, ``y = floor - noiseless`` and ``<.>_t`` each
+    pixel's mean over frames (static offsets are not time-variable noise). 1: no correlated
+    noise left.
+
+    Parameters
+    ----------
+    data, floor, noiseless : ndarray, shape ``(nframes, ny, nx)``
+        As in :func:`correlated_noise_ratio` (any frames: integrations, group differences).
+    background : ndarray of bool, shape ``(ny, nx)``
+        Pixels to score (e.g. the simulator's truth of where the source is negligible).
+
+    Returns
+    -------
+    float
+    """
+
+    def power(cube):
+        x = (cube - noiseless)[:, background].astype(np.float64)
+        x -= x.mean(axis=0)
+        return np.mean(x * x)
+
+    return float(np.sqrt(power(data) / power(floor)))
+
+
+def line_level_oracle(data, injected, layout):
+    """``data`` minus the TRUE mean correlated noise of every fast line and output.
+
+    The best any one-level-per-line-and-output correction can do (what stays is the 1/f
+    within a line): per frame, the mean of ``injected`` over each even/odd column group of
+    each output, then over each (line, output) cell of what that leaves, subtracted.
+
+    Parameters
+    ----------
+    data, injected : ndarray, shape ``(nframes, ny, nx)``
+        Data and the correlated noise injected in it (``truth.one_over_f``).
+    layout : `~tso_steps.one_over_f.stripes.LineLayout`
+
+    Returns
+    -------
+    ndarray of float32
+    """
+    from tso_steps.one_over_f.stripes import fit_stripes, stripe_image
+
+    lines = layout.to_lines(np.asarray(injected, dtype=np.float32))
+    weights = np.ones(lines.shape[1:], dtype=np.float32)
+    fit = fit_stripes(lines, weights, layout, odd_even=True, min_pixels=1, kappa=1e9, raw=True)
+    fit.levels = np.nan_to_num(fit.levels)
+    return (data - stripe_image(fit, layout, smooth=False)).astype(np.float32)
+
+
+def depth_recovery(data, noiseless, truth, width=None):
+    """Transit depth recovered from aperture sums of ``data``, against the injected one.
+
+    The injected light curve of each channel is the noiseless channel sum over its median
+    (same scene, transit and jitter), so a fit of ``data`` with it
+    (:func:`fit_transit_scale`) gives the depth in units of the injected one.
+
+    Parameters
+    ----------
+    data, noiseless : ndarray, shape ``(nints, ny, nx)``
+    truth : `~tso_steps.simulate.SimulationTruth`
+    width : int or None
+        Channel width (None: white light).
+
+    Returns
+    -------
+    dict
+        ``pull`` (largest ``|scale - 1| / error`` over channels, signed), ``bias`` (the
+        largest ``|scale - 1| * depth``, relative flux, signed), ``pull_rms``, and per
+        channel ``pulls`` and ``biases`` (arrays).
+    """
+    axis, aperture = truth_aperture(truth, data.shape[1:])
+    measured = channel_sums(data, axis, aperture, width)
+    model = channel_sums(noiseless, axis, aperture, width)
+    pulls, biases = [], []
+    for channel in range(measured.shape[1]):
+        curve = model[:, channel] / np.median(model[:, channel])
+        fit = fit_transit_scale(measured[:, channel], curve)
+        if not np.isfinite(fit.scale):
+            continue
+        pulls.append(fit.pull)
+        biases.append((fit.scale - 1.0) * float(np.max(1.0 - curve)))
+    pulls, biases = np.array(pulls), np.array(biases)
+    if pulls.size == 0:
+        return {
+            "pull": np.nan,
+            "bias": np.nan,
+            "pull_rms": np.nan,
+            "pulls": pulls,
+            "biases": biases,
+        }
+    return {
+        "pull": float(pulls[np.argmax(np.abs(pulls))]),
+        "bias": float(biases[np.argmax(np.abs(biases))]),
+        "pull_rms": float(np.sqrt(np.mean(pulls**2))),
+        "pulls": pulls,
+        "biases": biases,
+    }
