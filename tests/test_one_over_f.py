@@ -377,6 +377,30 @@ def test_ramp_groups_are_corrected_through_differences(method):
     assert np.std(steps) < 0.6 * np.std(injected)
 
 
+def test_miri_ramp_with_last_group_unusable_everywhere_is_corrected():
+    # jwst's lastframe step flags MIRI's last group DO_NOT_USE in every pixel; that kind of
+    # frame must not make every pixel "unusable" (it did: the step then removed 0 DN)
+    kwargs = dict(nints=16, ngroups=6, seed=5, cosmic_rays=False)
+    sim = simulate_tso("MIR_LRS-SLITLESS", products=("ramp",), keep_group_noise=True, **kwargs)
+    quiet = dict(photon_noise=False, read_noise=False, one_over_f=False)
+    noiseless = simulate_tso("MIR_LRS-SLITLESS", products=("rateints",), **quiet, **kwargs)
+    ramp = sim.ramp
+    ramp.groupdq[:, -1] |= datamodels.dqflags.group["DO_NOT_USE"]
+    result = OneOverFStep().run(ramp)
+    group_time = ramp.meta.exposure.group_time
+    used = slice(0, -1)
+    floor = _slopes((ramp.data - sim.truth.group_noise)[:, used], group_time)
+    before = noise_ratio(
+        _slopes(ramp.data[:, used], group_time), sim, noiseless.rateints.data, floor=floor
+    )
+    after = noise_ratio(
+        _slopes(result.data[:, used], group_time), sim, noiseless.rateints.data, floor=floor
+    )
+    print(f"MIRI ramp, last group DO_NOT_USE: noise ratio of slopes {before:.3f} -> {after:.3f}")
+    assert np.all(np.isfinite(result.data[:, used]))
+    assert after < 1.0 + 0.5 * (before - 1.0)
+
+
 # -------------------------------------------------------------------------------------------
 # bad input
 

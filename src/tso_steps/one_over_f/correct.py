@@ -409,7 +409,10 @@ def clean_ramp(
 
     # weights: group 0 (kTC, bias residuals) apart from the differences
     sample = np.unique(np.linspace(0, nints - 1, min(nints, MAX_VARIANCE_FRAMES)).astype(int))
-    good = np.all(np.isfinite(models), axis=(0, 1))
+    # a kind that is unusable everywhere (e.g. MIRI's last group, DO_NOT_USE in every pixel)
+    # says nothing about which pixels are good; only the usable kinds decide
+    usable_kinds = np.isfinite(models).any(axis=(0, 2, 3))
+    good = np.all(np.isfinite(models[:, usable_kinds]), axis=(0, 1))
     if bad is not None:
         good &= ~bad
     first, _ = cleaner.residuals(kind_frames(sample, 0), models[:, 0], scaled=False)
