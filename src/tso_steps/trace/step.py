@@ -12,6 +12,7 @@ from tso_steps.trace.geometry import dispersion_axis, expected_orders, to_disper
 from tso_steps.trace.pixel_profile import fit_pixel_profiles
 from tso_steps.trace.positions import integration_positions
 from tso_steps.trace.reference import _fill_bad, reference_trace
+from tso_steps.trace.soss_prior import SossTracePrior
 from tso_steps.vectors import add_vectors
 
 __all__ = ["TraceStep", "measure_trace"]
@@ -36,7 +37,8 @@ class TraceStep(Step):
 
     spec = """
     norders = integer(min=1, max=3, default=None)  # orders to trace (default: 2 for SOSS SUBSTRIP256/FULL, else 1)
-    degree = integer(min=0, max=9, default=3)  # polynomial degree of the reference trace along the dispersion
+    degree = integer(min=0, max=9, default=None)  # reference trace along the dispersion: None = robust penalised spline (GCV), an integer = robust polynomial of that degree
+    soss_prior = boolean(default=True)  # NIS_SOSS with PWCPOS: pastasoss's traces (wheel angle and offset fitted) as the reference trace
     segment = integer(min=16, default=128)  # dispersion pixels sharing one empirical profile template
     min_snr = float(min=0, default=5.0)  # columns whose profile is less significant are not traced
     clip = float(min=0, default=5.0)  # per-integration fit: reject samples beyond this many sigma (0: none)
@@ -73,6 +75,7 @@ class TraceStep(Step):
             norders=self.norders,
             degree=self.degree,
             segment=self.segment,
+            soss_prior=self.soss_prior,
             min_snr=self.min_snr,
             clip=self.clip,
             undersampled_fwhm=self.undersampled_fwhm,
@@ -120,11 +123,12 @@ class TraceStep(Step):
 def measure_trace(
     model,
     norders=None,
-    degree=3,
+    degree=None,
     segment=128,
     min_snr=5.0,
     clip=5.0,
     undersampled_fwhm=2.5,
+    soss_prior=True,
 ):
     """Reference trace and per-integration shifts of a spectral cube (no model changes).
 
@@ -153,10 +157,28 @@ def measure_trace(
     if bad.all():
         raise ValueError("tso_trace: every sample is NaN or DO_NOT_USE.")
     mean, mean_var = _stack(cube, variance, bad)
+    priors = _soss_priors(model, norders) if soss_prior else None
     ref = reference_trace(
-        mean, mean_var, norders=norders, degree=degree, min_snr=min_snr, segment=segment
+        mean,
+        mean_var,
+        norders=norders,
+        degree=degree,
+        min_snr=min_snr,
+        segment=segment,
+        priors=priors,
+        undersampled_fwhm=undersampled_fwhm,
     )
     found = np.isfinite(ref.center).any(axis=1)
+    for prior in priors or []:
+        if prior is not None and prior.last is not None:
+            log.info(
+                "Order %d: pastasoss trace fitted with PWCPOS %+.4f deg, offset %+.3f px "
+                "(%d columns kept)",
+                prior.order,
+                prior.last.dpwcpos,
+                prior.last.dy,
+                prior.last.used.sum(),
+            )
     if not found[0]:
         raise ValueError(f"tso_trace found no spectral trace in this {exp_type} exposure.")
     for k in np.flatnonzero(~found):
@@ -174,6 +196,27 @@ def measure_trace(
         clip=clip,
     )
     return ref, positions, found
+
+
+def _soss_priors(model, norders):
+    """pastasoss trace priors for a NIS_SOSS exposure with PWCPOS (else None)."""
+    if str(model.meta.exposure.type).upper() != "NIS_SOSS":
+        return None
+    pwcpos = getattr(model.meta.instrument, "pupil_position", None)
+    if pwcpos is None or not np.isfinite(pwcpos):
+        log.warning(
+            "NIS_SOSS exposure without PWCPOS (meta.instrument.pupil_position): the reference "
+            "trace is a data-driven spline, not pastasoss's model."
+        )
+        return None
+    subarray = model.meta.subarray.name
+    log.info("SOSS reference trace: pastasoss traces at PWCPOS %.4f deg as the prior", pwcpos)
+    return [
+        SossTracePrior(float(pwcpos), k + 1, str(subarray), model.meta.subarray.ystart)
+        if k < 2
+        else None
+        for k in range(norders)
+    ]
 
 
 def _pixel_profiles(mean, variance, ref, found, max_fwhm):
