@@ -244,7 +244,8 @@ def build_template(image, centers, halfwidth):
     window = min(halfwidth, support)
     for _ in range(20):
         inw = np.abs(u - centre) <= window
-        new = np.sum(u[inw] * value[inw]) / np.sum(value[inw])
+        with np.errstate(all="ignore"):
+            new = np.sum(u[inw] * value[inw]) / np.sum(value[inw])
         if abs(new - centre) < 1e-5:
             break
         centre = new

@@ -141,9 +141,12 @@ def fit_soss_prior(
     dpw, dy = 0.0, 0.0
     if good.sum() < 3:
         return SossPrior(header.copy(), header, 0.0, 0.0, good)
-    # Cap the weights: a few very bright columns must not decide the fit alone.
-    floor = np.percentile(errors[good], 10)
-    weight = 1.0 / np.maximum(np.where(good, errors, np.inf), floor)
+    # Weights: per-column error plus the scatter of the columns about the model, re-estimated
+    # every round.  Real columns scatter about any model far more than their photon errors
+    # (profile changes, contaminants), so noise-only weights would let a few bright
+    # columns decide the fit.
+    errors = np.where(good, errors, np.inf)
+    weight = 1.0 / errors
     model = header
     for _ in range(iterations):
         plus = soss_prior_centres(pwcpos + dpw + _DERIVATIVE_STEP, order, n_disp, subarray, ystart)
@@ -156,9 +159,11 @@ def fit_soss_prior(
         dpw += float(step[0])
         dy += float(step[1])
         model = soss_prior_centres(pwcpos + dpw, order, n_disp, subarray, ystart) + dy
-        norm = (centers - model) * weight
-        scatter = MAD_TO_SIGMA * np.median(np.abs(norm[use]))
-        new = good & np.isfinite(model) & (np.abs(norm) <= clip * max(scatter, 1.0))
+        residual = centers - model
+        extra = MAD_TO_SIGMA * np.median(np.abs(residual[use]))
+        weight = 1.0 / np.sqrt(errors**2 + extra**2)
+        norm = residual * weight
+        new = good & np.isfinite(model) & (np.abs(norm) <= clip)
         converged = abs(step[0]) < 1e-5 and abs(step[1]) < 1e-4
         if (converged and new.sum() == good.sum()) or new.sum() < 3:
             break
