@@ -8,6 +8,7 @@ from stdatamodels.jwst import datamodels
 REAL = Path(__file__).parent / "data" / "real"
 SOSS_FRAME = REAL / "jw01512001001_03102_00001_nis_demo_pwcpos_245.778671.npy"
 SOSS_PWCPOS = 245.778671
+F277W_FRAME = REAL / "exotedrf_soss_f277w_median_cut_x0-767.npy"
 # Pixels far below the background (-68188 DN/s at worst) are DO_NOT_USE pixels the frame kept.
 _DEAD_BELOW = -50.0
 _READ_NOISE = 0.3  # DN/s per pixel per integration, a typical SOSS rateints level
@@ -91,3 +92,8 @@ def soss_cube(nints=4, seed=0, pwcpos=SOSS_PWCPOS, gain_time=50.0):
         table[f"int_end_{scale}"] = begin + duration
     model.int_times = table
     return model
+
+
+def f277w_frame():
+    """The exoTEDRF SOSS F277W median frame cut-out (DN/s, 256 x 768, no header)."""
+    return np.load(F277W_FRAME).astype(np.float64)

@@ -8,10 +8,12 @@ is resampled by a cubic spline onto a fine grid around a first guess of its cent
 columns are median-combined into an empirical template.  A curved trace samples every pixel
 phase, so the template is effectively oversampled (the "effective PSF" idea of Anderson &
 King 2000 applied to one dimension); the template keeps SOSS's two horns and wide wings and
-NIRCam's undersampled core.  The template's centre is its centre of symmetry (a centroid in a
-symmetric window, iterated).  Each column is then fitted with ``a * T(y - c) + b`` (Gauss-Newton
-in ``c``, weights ``1/variance``, samples beyond ``clip`` sigma rejected, so bad pixels and
-cosmic rays do not pull the centre), and the centres are smoothed along the dispersion.
+NIRCam's undersampled core.  The template's centre is the midpoint of its half-maximum edges
+(the centre of symmetry of a symmetric profile; on SOSS's two-horned profile it does not move
+with the horns' changing heights).  Each column is then fitted with ``a * T(y - c) + b``
+(Gauss-Newton in ``c``, weights ``1/variance``, samples beyond ``clip`` sigma rejected, so bad
+pixels and cosmic rays do not pull the centre), and the centres are smoothed along the
+dispersion.
 
 The smooth trace is not one global low-order polynomial (a cubic is off by 2-7 px on a real
 SOSS order 1): it is a penalised cubic smoothing spline through the per-column centres,
@@ -237,18 +239,12 @@ def build_template(image, centers, halfwidth):
     value = np.where(np.isfinite(value) & ~edge, value, 0.0)
     if not value.max() > 0:
         return None
-    # Centre of symmetry: centroid in a symmetric window (the main lobe only, so a
-    # neighbouring order or contaminant inside the fitting window does not count), iterated.
-    support = _support(u, value)
-    centre = 0.0
-    window = min(halfwidth, support)
-    for _ in range(20):
-        inw = np.abs(u - centre) <= window
-        with np.errstate(all="ignore"):
-            new = np.sum(u[inw] * value[inw]) / np.sum(value[inw])
-        if abs(new - centre) < 1e-5:
-            break
-        centre = new
+    # Centre: midpoint of the half-maximum edges of the main lobe.  For a symmetric profile
+    # this is its centre of symmetry; for SOSS's two-horned profile, whose horn heights change
+    # along the order, it does not follow the horns (a centroid in a window does, by up to
+    # 1 px on the real program 1512 frame), and a neighbouring order or contaminant inside
+    # the fitting window does not enter it.
+    centre = _edge_centre(u, value)
     if not np.isfinite(centre):
         return None
     shifted = np.interp(u, u - centre, value, left=0.0, right=0.0)
@@ -256,6 +252,20 @@ def build_template(image, centers, halfwidth):
     return Template(
         u, shifted, np.gradient(shifted, _STEP), _fwhm(shifted, _STEP), _support(u, shifted)
     )
+
+
+def _edge_centre(u, value):
+    """Midpoint of the outermost half-maximum crossings of the profile's main lobe."""
+    peak = int(np.argmax(value))
+    half = value[peak] / 2.0
+    labels, _ = ndimage.label(value >= 0.2 * value[peak])
+    lobe = np.flatnonzero((labels == labels[peak]) & (value >= half))
+    lo, hi = lobe[0], lobe[-1]
+    if lo == 0 or hi == value.size - 1:
+        return np.nan
+    left = u[lo - 1] + (half - value[lo - 1]) / (value[lo] - value[lo - 1]) * _STEP
+    right = u[hi] + (value[hi] - half) / (value[hi] - value[hi + 1]) * _STEP
+    return 0.5 * (left + right)
 
 
 def _support(u, value, level=0.01):
