@@ -72,11 +72,14 @@ def test_ramp_input_is_timed():
     np.testing.assert_array_equal(result.pixel_read_offsets, geometry.read_offsets())
 
 
-def test_missing_readout_keyword_is_a_clear_error(simulations):
+def test_missing_noutputs_is_inferred_from_tframe_or_a_clear_error(simulations):
     model = simulations["NIS_SOSS"].rateints.copy()
+    expected = PixelTimingStep.call(model).pixel_read_offsets
     del model.meta.exposure.noutputs
+    np.testing.assert_array_equal(PixelTimingStep.call(model).pixel_read_offsets, expected)
+    del model.meta.exposure.frame_time
     with pytest.raises(ReadoutMetadataError, match="NOUTPUTS"):
-        PixelTimingStep.call(model)
+        PixelTimingStep.call(model, check_frame_time=False)
 
 
 def test_wrong_frame_time_is_an_error_not_a_guess(simulations):

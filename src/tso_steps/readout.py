@@ -4,8 +4,16 @@ Every step that needs the fast/slow axes, the amplifier boundaries and read dire
 or the time at which a pixel is read (pixel timing, 1/f correction, jump detection, the
 1/f-aware extraction) takes it from :class:`ReadoutGeometry`.  The geometry is built from a
 model's own readout metadata (``meta.subarray.fastaxis/slowaxis``, ``meta.exposure.noutputs``,
-``meta.instrument.name``) and never guessed: missing or inconsistent keywords raise
-:class:`ReadoutMetadataError`.
+``meta.instrument.name``): missing or inconsistent keywords raise
+:class:`ReadoutMetadataError`, except NOUTPUTS, which is inferred (with a warning) when the
+frame time TFRAME of the full readout region matches exactly one output count.
+
+Cut-outs: calwebb_spec2 cuts an NRC_TSGRISM spectrum out of the subarray (extract_2d); the
+calints is a SlitModel whose subarray keywords stay the full subarray's and whose slit
+``xstart``/``ystart`` (1-based) place the cut-out in it.  The geometry is then that of the
+full subarray (frame time, output boundaries, read directions, line layout) with a
+``window``; every per-pixel map is computed on the full subarray and indexed by the window,
+so a cut-out pixel has exactly the read time and output of the same detector pixel.
 
 Clocking (sources are listed in ``docs/timing.rst``):
 
@@ -93,6 +101,9 @@ class ReadoutGeometry:
         MIRI SLOW/SLOWR1 read pattern (9 clocks per pixel instead of 1).
     pixel_time : float
         Seconds per clock, 10 us for every JWST science detector.
+    window : tuple of int, optional
+        ``(row0, col0, ny, nx)``: the science array is this 0-based cut-out of the readout
+        region ``shape`` (an extract_2d product); per-pixel maps are returned for the cut-out.
     """
 
     instrument: str
@@ -104,6 +115,7 @@ class ReadoutGeometry:
     ystart: int = 1
     slow_mode: bool = False
     pixel_time: float = PIXEL_TIME
+    window: tuple[int, int, int, int] | None = None
 
     def __post_init__(self):
         instrument = str(self.instrument).upper()
@@ -142,6 +154,22 @@ class ReadoutGeometry:
                 f"MIRI array {self.shape} at SUBSTRT1={self.xstart}, SUBSTRT2={self.ystart} does "
                 f"not fit on the {_MIRI_ROWS} x {_MIRI_COLUMNS} detector."
             )
+        if self.window is not None:
+            row0, col0, ny, nx = (int(v) for v in self.window)
+            object.__setattr__(self, "window", (row0, col0, ny, nx))
+            if (
+                row0 < 0
+                or col0 < 0
+                or ny < 1
+                or nx < 1
+                or row0 + ny > self.shape[0]
+                or (col0 + nx > self.shape[1])
+            ):
+                raise ReadoutMetadataError(
+                    f"A {ny}x{nx} cut-out at 0-based row {row0}, column {col0} does not fit in "
+                    f"the {self.shape[0]}x{self.shape[1]} readout region; check the slit "
+                    "xstart/ystart and SUBSIZE1/SUBSIZE2."
+                )
         if not self.interleaved and self.n_fast % self.noutputs:
             raise ReadoutMetadataError(
                 f"{self.n_fast} pixels along the fast axis do not divide among "
@@ -170,57 +198,10 @@ class ReadoutGeometry:
         ReadoutMetadataError
             When a keyword is missing or the values are inconsistent.
         """
-        instrument = model.meta.instrument.name
-        fastaxis = model.meta.subarray.fastaxis
-        slowaxis = model.meta.subarray.slowaxis
-        noutputs = model.meta.exposure.noutputs
-        missing = [
-            keyword
-            for keyword, value in (
-                ("INSTRUME (meta.instrument.name)", instrument),
-                ("FASTAXIS (meta.subarray.fastaxis)", fastaxis),
-                ("SLOWAXIS (meta.subarray.slowaxis)", slowaxis),
-            )
-            if value is None
-        ]
-        if noutputs is None:
-            if instrument is not None and str(instrument).upper() == "MIRI":
-                noutputs = 4  # MIRI has a single readout scheme: 4 interleaved outputs
-            else:
-                missing.append("NOUTPUTS (meta.exposure.noutputs)")
-        if missing:
-            raise ReadoutMetadataError(
-                "Cannot work out the pixel readout order: missing keyword(s) " + ", ".join(missing)
-            )
-        if shape is None:
-            shape = model.data.shape[-2:]
-        extra = {}
-        if str(instrument).upper() == "MIRI":
-            # MIRI timing depends on where the subarray sits and on the read pattern
-            xstart, ystart = model.meta.subarray.xstart, model.meta.subarray.ystart
-            readpatt = model.meta.exposure.readpatt
-            missing = [
-                keyword
-                for keyword, value in (
-                    ("SUBSTRT1 (meta.subarray.xstart)", xstart),
-                    ("SUBSTRT2 (meta.subarray.ystart)", ystart),
-                    ("READPATT (meta.exposure.readpatt)", readpatt),
-                )
-                if value is None
-            ]
-            if missing:
-                raise ReadoutMetadataError(
-                    "Cannot work out MIRI pixel timing: missing keyword(s) " + ", ".join(missing)
-                )
-            readpatt = str(readpatt).upper()
-            if not readpatt.startswith(("FAST", "SLOW")):
-                raise ReadoutMetadataError(f"MIRI READPATT={readpatt} is neither FAST* nor SLOW*.")
-            extra = {
-                "xstart": int(xstart),
-                "ystart": int(ystart),
-                "slow_mode": readpatt.startswith("SLOW"),
-            }
-        return cls(instrument, tuple(shape), int(fastaxis), int(slowaxis), int(noutputs), **extra)
+        from tso_steps.readout_header import geometry_arguments
+
+        args, extra = geometry_arguments(model, shape)
+        return cls(*args, **extra)
 
     # ----------------------------------------------------------------------------------
     @property
@@ -292,6 +273,18 @@ class ReadoutGeometry:
             slow = self.n_slow - 1 - slow
         return fast, slow
 
+    @property
+    def array_shape(self):
+        """tuple of int : ``(ny, nx)`` of the science array (the cut-out when windowed)."""
+        return self.shape if self.window is None else self.window[2:]
+
+    def _cut(self, full_map):
+        """The science array's part of a map of the whole readout region."""
+        if self.window is None:
+            return full_map
+        row0, col0, ny, nx = self.window
+        return full_map[row0 : row0 + ny, col0 : col0 + nx]
+
     def amplifier_map(self):
         """Output (amplifier) number, 0-based in read order, of every pixel.
 
@@ -301,8 +294,8 @@ class ReadoutGeometry:
         """
         fast, _ = self._detector_fast_slow()
         if self.interleaved:
-            return (fast + self.xstart - 1) % self.noutputs
-        return fast // self.samples_per_line
+            return self._cut((fast + self.xstart - 1) % self.noutputs)
+        return self._cut(fast // self.samples_per_line)
 
     def line_position(self):
         """Position of every pixel in its output's sample sequence along a fast line.
@@ -314,6 +307,10 @@ class ReadoutGeometry:
         ndarray of int, shape ``(ny, nx)``
             0 for the first pixel an output reads in a line, 1 for the next, ...
         """
+        return self._cut(self._line_position_full())
+
+    def _line_position_full(self):
+        """:meth:`line_position` over the whole readout region."""
         fast, _ = self._detector_fast_slow()
         if self.interleaved:
             return (fast + self.xstart - 1) // self.noutputs
@@ -333,10 +330,11 @@ class ReadoutGeometry:
         Raises
         ------
         ValueError
-            For MIRI, whose outputs interleave column by column; use :meth:`amplifier_map`.
+            For MIRI, whose outputs interleave column by column, and for cut-outs (whose
+            outputs may be partly outside); use :meth:`amplifier_map`.
         """
-        if self.interleaved:
-            raise ValueError("MIRI outputs are interleaved; use amplifier_map() instead.")
+        if self.interleaved or self.window is not None:
+            raise ValueError("Outputs of MIRI or of a cut-out: use amplifier_map() instead.")
         width = self.samples_per_line
         slices = []
         for amp in range(self.noutputs):
@@ -362,9 +360,9 @@ class ReadoutGeometry:
             # rows above the subarray cost only their reset overhead
             row_start = (self.ystart - 1) * _MIRI_ROW_RESET + slow * self.line_ticks
             column_ticks = _miri_row_clocks(self.xstart, self.shape[1], self.slow_mode)[1]
-            return row_start + column_ticks[fast]
+            return self._cut(row_start + column_ticks[fast])
         # each line's 12-tick overhead comes after its samples
-        return slow * self.line_ticks + self.line_position()
+        return self._cut(slow * self.line_ticks + self._line_position_full())
 
     def read_offsets(self):
         """Seconds after the start of a frame's readout at which each pixel is sampled.

@@ -271,17 +271,15 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
 def _line_layout(model, shape):
     """Fast-read axis and output of every pixel, for the per-line common-mode offsets.
 
-    A cut-out (calints from extract_2d) does not map onto the outputs of the subarray, so
-    its lines are kept whole; without readout metadata rows are assumed.
+    A cut-out (calints from extract_2d) keeps the outputs of its subarray (the geometry
+    indexes the full readout region); without readout metadata rows are assumed.
     """
     try:
         geometry = ReadoutGeometry.from_model(model, shape=shape)
     except ReadoutMetadataError as error:
         log.warning("No readout geometry (%s); common-mode offsets fitted per row.", error)
         return 1, None
-    full = (model.meta.subarray.ysize, model.meta.subarray.xsize)
-    segments = geometry.amplifier_map() if tuple(shape) == full else None
-    return geometry.fast_array_axis, segments
+    return geometry.fast_array_axis, geometry.amplifier_map()
 
 
 def _significant(result):

@@ -8,15 +8,25 @@ is resampled by a cubic spline onto a fine grid around a first guess of its cent
 columns are median-combined into an empirical template.  A curved trace samples every pixel
 phase, so the template is effectively oversampled (the "effective PSF" idea of Anderson &
 King 2000 applied to one dimension); the template keeps SOSS's two horns and wide wings and
-NIRCam's undersampled core.  The template's centre is its centre of symmetry (a centroid in a
-symmetric window, iterated).  Each column is then fitted with ``a * T(y - c) + b`` (Gauss-Newton
-in ``c``, weights ``1/variance``, samples beyond ``clip`` sigma rejected, so bad pixels and
-cosmic rays do not pull the centre), and the centres are smoothed along the dispersion by a
-robust weighted polynomial.
+NIRCam's undersampled core.  The template's centre is the midpoint of its half-maximum edges
+(the centre of symmetry of a symmetric profile; on SOSS's two-horned profile it does not move
+with the horns' changing heights).  Each column is then fitted with ``a * T(y - c) + b``
+(Gauss-Newton in ``c``, weights ``1/variance``, samples beyond ``clip`` sigma rejected, so bad
+pixels and cosmic rays do not pull the centre), and the centres are smoothed along the
+dispersion.
+
+The smooth trace is not one global low-order polynomial (a cubic is off by 2-7 px on a real
+SOSS order 1): it is a penalised cubic smoothing spline through the per-column centres,
+weighted by their errors, its stiffness chosen by generalised cross-validation (so the data's
+S/N sets how much structure it follows) and outlying columns rejected iteratively.  When a
+physical shape model is given (``prior``: pastasoss's SOSS traces for the header's pupil-wheel
+position, see :mod:`~tso_steps.trace.soss_prior`), the windows are centred on it from the
+start and the smooth trace is that model with its wheel angle and offset fitted to the data.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +35,7 @@ from scipy import ndimage
 
 from tso_steps.stats import FWHM_PER_SIGMA, MAD_TO_SIGMA
 from tso_steps.trace.orders import _fwhm, find_orders
+from tso_steps.trace.smoothing import penalised_spline
 
 __all__ = ["ReferenceTrace", "Template", "fill_bad", "fit_columns", "reference_trace"]
 
@@ -45,12 +56,15 @@ class Template:
         Profile and its derivative on ``u``.
     fwhm_pixelated : float
         FWHM of the pixel-integrated profile, pixels.
+    support : float
+        Half-extent of the profile's main lobe (down to 1 % of its peak), pixels.
     """
 
     u: np.ndarray
     value: np.ndarray
     slope: np.ndarray
     fwhm_pixelated: float
+    support: float = np.inf
 
     @property
     def fwhm(self):
@@ -208,7 +222,8 @@ def build_template(image, centers, halfwidth):
 
     Returns
     -------
-    Template
+    Template or None
+        None when the columns hold no positive flux.
     """
     cols = np.flatnonzero(np.isfinite(centers))
     u = np.arange(-halfwidth - 2.0, halfwidth + 2.0 + _STEP / 2, _STEP)
@@ -227,20 +242,50 @@ def build_template(image, centers, halfwidth):
     norm = np.sum(np.where(edge, 0.0, samples), axis=1) * _STEP
     keep = norm > 0
     samples = np.where(inside, samples / np.where(keep, norm, 1.0)[:, None], np.nan)[keep]
-    value = np.nanmedian(samples, axis=0)
+    if not keep.any():
+        return None
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        value = np.nanmedian(samples, axis=0)
     value = np.where(np.isfinite(value) & ~edge, value, 0.0)
-    # Centre of symmetry: centroid in a symmetric window, iterated.
-    centre = 0.0
-    window = halfwidth
-    for _ in range(20):
-        inw = np.abs(u - centre) <= window
-        new = np.sum(u[inw] * value[inw]) / np.sum(value[inw])
-        if abs(new - centre) < 1e-5:
-            break
-        centre = new
+    if not value.max() > 0:
+        return None
+    # Centre: midpoint of the half-maximum edges of the main lobe.  For a symmetric profile
+    # this is its centre of symmetry; for SOSS's two-horned profile, whose horn heights change
+    # along the order, it does not follow the horns (a centroid in a window does, by up to
+    # 1 px on the real program 1512 frame), and a neighbouring order or contaminant inside
+    # the fitting window does not enter it.
+    centre = _edge_centre(u, value)
+    if not np.isfinite(centre):
+        return None
     shifted = np.interp(u, u - centre, value, left=0.0, right=0.0)
     shifted /= shifted.sum() * _STEP
-    return Template(u, shifted, np.gradient(shifted, _STEP), _fwhm(shifted, _STEP))
+    return Template(
+        u, shifted, np.gradient(shifted, _STEP), _fwhm(shifted, _STEP), _support(u, shifted)
+    )
+
+
+def _edge_centre(u, value):
+    """Midpoint of the outermost half-maximum crossings of the profile's main lobe."""
+    peak = int(np.argmax(value))
+    half = value[peak] / 2.0
+    labels, _ = ndimage.label(value >= 0.2 * value[peak])
+    lobe = np.flatnonzero((labels == labels[peak]) & (value >= half))
+    lo, hi = lobe[0], lobe[-1]
+    if lo == 0 or hi == value.size - 1:
+        return np.nan
+    left = u[lo - 1] + (half - value[lo - 1]) / (value[lo] - value[lo - 1]) * _STEP
+    right = u[hi] + (value[hi] - half) / (value[hi] - value[hi + 1]) * _STEP
+    return 0.5 * (left + right)
+
+
+def _support(u, value, level=0.01):
+    """Half-extent about 0 of the run of ``value`` above ``level`` x peak holding the peak."""
+    peak = int(np.argmax(value))
+    above = value >= level * value[peak]
+    labels, _ = ndimage.label(above)
+    lobe = u[labels == labels[peak]]
+    return float(max(-lobe.min(), lobe.max()))
 
 
 def centroid_offset(image, centers, halfwidth, weights=None):
@@ -313,11 +358,27 @@ def _smooth(columns, centers, errors, degree, clip=4.0, iterations=4):
     return poly, good
 
 
-def _fit_segments(filled, good, weight, centers, halfwidth, segment):
+def _smooth_trace(columns, centers, errors, degree, prior):
+    """Smooth trace of one order: fitted prior, spline, or (``degree`` given) polynomial."""
+    if prior is not None:
+        fitted = prior(centers, errors)
+        return fitted.center, fitted.used
+    if degree is None:
+        fitted = penalised_spline(columns, centers, errors)
+        return fitted.curve, fitted.used
+    poly, good = _smooth(columns, centers, errors, degree)
+    return poly(columns), good
+
+
+def _fit_segments(filled, good, weight, centers, halfwidth, segment, undersampled_fwhm):
     """Template build + column fit + centroid zero point, per segment of columns.
 
     Templates are local because the profile width changes along the dispersion (by ~40 %
-    across a NIRCam grism spectrum).
+    across a NIRCam grism spectrum).  The centre-of-mass zero point is applied only to
+    undersampled templates (FWHM below ``undersampled_fwhm``), the case it exists for; on a
+    well-sampled profile the spline template is already symmetric about its centre, and a
+    centre of mass over the wide window of a SOSS order would pull the trace towards any
+    neighbouring order or field-star spectrum inside it.
     """
     n_disp = filled.shape[1]
     fit, error, snr = (np.full(n_disp, np.nan) for _ in range(3))
@@ -328,9 +389,11 @@ def _fit_segments(filled, good, weight, centers, halfwidth, segment):
         local = np.full(n_disp, np.nan)
         local[part] = centers[part]
         template = build_template(filled, local, halfwidth)
+        if template is None:  # no flux in these columns
+            continue
         c, e, _, s = fit_columns(filled * good, weight, local, template, halfwidth)
         lit = np.isfinite(c) & (s > 3.0)
-        if lit.any():
+        if lit.any() and template.fwhm < undersampled_fwhm:
             with np.errstate(all="ignore"):
                 colweight = np.where(lit, 1.0 / e**2, 0.0)
             delta = centroid_offset(filled, np.where(lit, c, np.nan), halfwidth, colweight)
@@ -341,7 +404,42 @@ def _fit_segments(filled, good, weight, centers, halfwidth, segment):
     return fit, error, snr, templates
 
 
-def reference_trace(image, variance=None, bad=None, norders=1, degree=3, min_snr=5.0, segment=128):
+def _halfwidth(templates):
+    """Fitting half-window: 1.5 FWHM + 1 px, but no wider than the profile's lobe + 2 px.
+
+    The second bound only bites on wide flat-topped profiles (SOSS), whose lobe ends well
+    inside 1.5 FWHM; a wider window only adds neighbouring orders and contaminants.
+    """
+    fwhm = np.median([t.fwhm_pixelated for t in templates])
+    support = np.median([t.support for t in templates])
+    return min(max(1.5 * fwhm, 3.0) + 1.0, max(support + 2.0, 3.0))
+
+
+def _initial_centres(found, k, prior, columns):
+    """First guess of order ``k``'s centres and FWHM: the prior, or the coarse order path."""
+    if prior is not None:
+        fwhm = found[min(k, len(found) - 1)][2] if found else 10.0
+        return prior.initial(columns.size), fwhm
+    if k >= len(found):
+        return None, None
+    cols, coarse, fwhm = found[k]
+    # Piecewise-linear through the block positions: no global polynomial to be off by pixels.
+    centers = np.interp(columns, cols, coarse)
+    centers[(columns < cols.min() - 8) | (columns > cols.max() + 8)] = np.nan
+    return centers, fwhm
+
+
+def reference_trace(
+    image,
+    variance=None,
+    bad=None,
+    norders=1,
+    degree=None,
+    min_snr=5.0,
+    segment=128,
+    priors=None,
+    undersampled_fwhm=2.5,
+):
     """Measure the reference trace of an exposure from its median frame.
 
     Parameters
@@ -354,12 +452,19 @@ def reference_trace(image, variance=None, bad=None, norders=1, degree=3, min_snr
         Pixels not to use.
     norders : int
         Orders to trace (brightest first).
-    degree : int
-        Degree of the polynomial along the dispersion.
+    degree : int, optional
+        Smooth the centres with a robust polynomial of this degree instead of the default
+        penalised spline (for orders without a prior).
     min_snr : float
         Columns whose profile amplitude is below this significance are not lit.
     segment : int
         Columns sharing one empirical template, pixels.
+    priors : list, optional
+        Per order, ``None`` or a shape model with ``initial(n_disp)`` (first-guess centres)
+        and ``fit(centers, errors)`` (returns an object with ``center`` and ``used``), e.g.
+        :class:`~tso_steps.trace.soss_prior.SossTracePrior`.
+    undersampled_fwhm : float
+        Templates narrower than this FWHM (pixels) get a centre-of-mass zero point.
 
     Returns
     -------
@@ -387,25 +492,33 @@ def reference_trace(image, variance=None, bad=None, norders=1, degree=3, min_snr
         [None] * norders,
     )
     columns = np.arange(n_disp, dtype=np.float64)
-    for k, (cols, coarse, fwhm) in enumerate(find_orders(np.where(good, image, np.nan), norders)):
+    priors = list(priors) if priors is not None else [None] * norders
+    found = find_orders(np.where(good, image, np.nan), norders)
+    for k in range(norders):
+        prior = priors[k] if k < len(priors) else None
+        centers, fwhm = _initial_centres(found, k, prior, columns)
+        if centers is None:
+            continue
+        centers[(centers < -0.5) | (centers > n_cross - 0.5)] = np.nan
         halfwidth = max(1.5 * fwhm, 3.0) + 1.0
-        deg = min(degree, max(len(cols) - 1, 0))
-        centers = Polynomial.fit(cols, coarse, deg)(columns)
-        lo, hi = cols.min() - 8, cols.max() + 8
-        centers[(columns < lo) | (columns > hi)] = np.nan
+        templates, lit, fit, error = [], np.zeros(n_disp, dtype=bool), None, None
         for _ in range(3):
             fit, error, snr, templates = _fit_segments(
-                filled, good, weight, centers, halfwidth, segment
+                filled, good, weight, centers, halfwidth, segment, undersampled_fwhm
             )
             lit = np.isfinite(fit) & (snr > min_snr)
             if lit.sum() < 3:
                 break
-            halfwidth = max(1.5 * np.median([t.fwhm_pixelated for t in templates]), 3.0) + 1.0
-            poly, _ = _smooth(columns, np.where(lit, fit, np.nan), error, degree)
+            halfwidth = _halfwidth(templates)
+            smooth, _ = _smooth_trace(
+                columns, np.where(lit, fit, np.nan), error, degree, prior and prior.fit
+            )
             span = np.flatnonzero(lit)
-            centers = poly(columns)
+            centers = np.array(smooth, dtype=np.float64)
             centers[(columns < span[0]) | (columns > span[-1])] = np.nan
             centers[(centers < -0.5) | (centers > n_cross - 0.5)] = np.nan
+        if lit.sum() < 3 or not templates:
+            continue
         result.center[k] = centers
         result.column_center[k] = np.where(lit, fit, np.nan)
         result.column_error[k] = np.where(lit, error, np.nan)

@@ -15,6 +15,7 @@ from tso_steps.inputs import (
     variance_arrays,
 )
 from tso_steps.trace.geometry import dispersion_axis, expected_orders, to_dispersion_last
+from tso_steps.trace.soss_prior import SossTracePrior
 from tso_steps.trace.tracing import NoTraceError, TraceOptions, trace_cube
 from tso_steps.vectors import add_vectors
 
@@ -41,7 +42,8 @@ class TraceStep(AtomicSaveMixin, Step):
 
     spec = """
     norders = integer(min=1, max=3, default=None)  # orders to trace (default: 2 for SOSS SUBSTRIP256/FULL, else 1)
-    degree = integer(min=0, max=9, default=3)  # polynomial degree of the reference trace along the dispersion
+    degree = integer(min=0, max=9, default=None)  # reference trace along the dispersion: None = robust penalised spline (GCV), an integer = robust polynomial of that degree
+    soss_prior = boolean(default=True)  # NIS_SOSS with PWCPOS: pastasoss's traces (wheel angle and offset fitted) as the reference trace
     segment = integer(min=16, default=128)  # dispersion pixels sharing one empirical profile template
     min_snr = float(min=0, default=5.0)  # columns whose profile is less significant are not traced
     clip = float(min=0, default=5.0)  # per-integration fit: reject samples beyond this many sigma (0: none)
@@ -68,6 +70,7 @@ class TraceStep(AtomicSaveMixin, Step):
             norders=self.norders,
             degree=self.degree,
             segment=self.segment,
+            soss_prior=self.soss_prior,
             min_snr=self.min_snr,
             clip=self.clip,
             undersampled_fwhm=self.undersampled_fwhm,
@@ -118,11 +121,12 @@ class TraceStep(AtomicSaveMixin, Step):
 def measure_trace(
     model,
     norders=None,
-    degree=3,
+    degree=None,
     segment=128,
     min_snr=5.0,
     clip=5.0,
     undersampled_fwhm=2.5,
+    soss_prior=True,
 ):
     """Reference trace and per-integration shifts of a spectral cube (no model changes).
 
@@ -151,13 +155,15 @@ def measure_trace(
     """  # noqa: E501
     axis = dispersion_axis(model)
     exp_type = model.meta.exposure.type
+    norders = norders or expected_orders(exp_type, model.meta.subarray.name)
     options = TraceOptions(
-        norders=norders or expected_orders(exp_type, model.meta.subarray.name),
+        norders=norders,
         degree=degree,
         segment=segment,
         min_snr=min_snr,
         clip=clip,
         undersampled_fwhm=undersampled_fwhm,
+        priors=_soss_priors(model, norders) if soss_prior else None,
     )
     cube, variance, bad = _arrays(model, axis)
     try:
@@ -166,6 +172,27 @@ def measure_trace(
         raise ValueError(
             f"tso_trace found no spectral trace in this {exp_type} exposure."
         ) from error
+
+
+def _soss_priors(model, norders):
+    """pastasoss trace priors for a NIS_SOSS exposure with PWCPOS (else None)."""
+    if str(model.meta.exposure.type).upper() != "NIS_SOSS":
+        return None
+    pwcpos = getattr(model.meta.instrument, "pupil_position", None)
+    if pwcpos is None or not np.isfinite(pwcpos):
+        log.warning(
+            "NIS_SOSS exposure without PWCPOS (meta.instrument.pupil_position): the reference "
+            "trace is a data-driven spline, not pastasoss's model."
+        )
+        return None
+    subarray = model.meta.subarray.name
+    log.info("SOSS reference trace: pastasoss traces at PWCPOS %.4f deg as the prior", pwcpos)
+    return tuple(
+        SossTracePrior(float(pwcpos), k + 1, str(subarray), model.meta.subarray.ystart)
+        if k < 2
+        else None
+        for k in range(norders)
+    )
 
 
 def _arrays(model, axis):

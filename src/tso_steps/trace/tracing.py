@@ -34,8 +34,9 @@ class TraceOptions:
     ----------
     norders : int
         Orders to trace.
-    degree : int
-        Polynomial degree of the reference trace along the dispersion.
+    degree : int or None
+        Reference trace along the dispersion: None for a robust penalised spline (stiffness
+        by generalised cross-validation), an integer for a robust polynomial of that degree.
     segment : int
         Dispersion pixels sharing one empirical profile template.
     min_snr : float
@@ -44,14 +45,18 @@ class TraceOptions:
         Per-integration fit: reject samples beyond this many sigma (0: none).
     undersampled_fwhm : float
         Orders with a narrower FWHM (px) are moved with a pixel-integrated profile model.
+    priors : tuple of `~tso_steps.trace.soss_prior.SossTracePrior` or None, optional
+        Per-order model traces whose wheel angle and offset are fitted instead of a free
+        curve (None entries: free curve for that order).
     """
 
     norders: int = 1
-    degree: int = 3
+    degree: int | None = None
     segment: int = 128
     min_snr: float = 5.0
     clip: float = 5.0
     undersampled_fwhm: float = 2.5
+    priors: tuple | None = None
 
 
 def trace_cube(cube, variance, bad, options):
@@ -93,7 +98,19 @@ def trace_cube(cube, variance, bad, options):
         degree=options.degree,
         min_snr=options.min_snr,
         segment=options.segment,
+        priors=options.priors,
+        undersampled_fwhm=options.undersampled_fwhm,
     )
+    for prior in options.priors or ():
+        if prior is not None and prior.last is not None:
+            log.info(
+                "Order %d: pastasoss trace fitted with PWCPOS %+.4f deg, offset %+.3f px "
+                "(%d columns kept)",
+                prior.order,
+                prior.last.dpwcpos,
+                prior.last.dy,
+                prior.last.used.sum(),
+            )
     found = np.isfinite(ref.center).any(axis=1)
     if not found[0]:
         raise NoTraceError("No spectral trace found on the array.")
