@@ -66,6 +66,11 @@ VECTOR_COLUMNS = {
     "trace_shift_error": ("tso_trace", "pix", "1-sigma error of trace_shift"),
     "shift_dispersion": ("tso_jitter", "pix", "shift along the dispersion undone"),
     "shift_cross_dispersion": ("tso_jitter", "pix", "shift across the dispersion undone"),
+    "trace_shift_after_jitter": (
+        "tso_jitter",
+        "pix",
+        "cross-dispersion trace shift left in the data after resampling",
+    ),
     "centroid_x": ("tso_centroid", "pix", "source centroid, x (0-based pixel)"),
     "centroid_y": ("tso_centroid", "pix", "source centroid, y (0-based pixel)"),
     "centroid_x_err": ("tso_centroid", "pix", "1-sigma error of centroid_x (template method)"),

@@ -190,6 +190,10 @@ class OptimalExtractStep(AtomicSaveMixin, Step):
         if center is not None and "trace_shift" in vectors.colnames and len(vectors) == nints:
             centers = np.atleast_2d(np.asarray(center, dtype=float))
             shifts = np.asarray(vectors["trace_shift"], dtype=float)
+            if "trace_shift_after_jitter" in vectors.colnames:
+                # tso_jitter resampled the data: follow the trace that is left in them
+                shifts = np.asarray(vectors["trace_shift_after_jitter"], dtype=float)
+                log.info("Following the trace left after tso_jitter's resampling")
             fwhm = (
                 float(np.nanmedian(vectors["trace_width"]))
                 if "trace_width" in vectors.colnames

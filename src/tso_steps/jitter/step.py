@@ -19,6 +19,7 @@ from tso_steps.inputs import (
 from tso_steps.jitter.align import measure_alignment, realign, realign_dq
 from tso_steps.trace import measure_trace
 from tso_steps.trace.geometry import dispersion_axis
+from tso_steps.trace.tracing import TraceOptions
 from tso_steps.vectors import add_vectors
 
 __all__ = ["JitterCorrectStep"]
@@ -138,6 +139,7 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
             max_pixels=self.max_pixels,
             max_error=self.max_error,
         )
+        traced = None
         if self.cross_dispersion == "trace" and region is None and reference == "median":
             # The trace fit models the pixel-integrated profile: unbiased where a spline
             # registration underestimates shifts of an undersampled core by up to ~20 %.
@@ -149,6 +151,7 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
             alignment.shifts[:, 1 - axis] = positions.shift + slope * along
             alignment.errors[:, 1 - axis] = positions.shift_error
             alignment.usable[1 - axis] = np.nanmedian(positions.shift_error) <= self.max_error
+            traced = (ref, positions.shift, slope)
         shifts = _report(
             alignment,
             ("cross-dispersion", "dispersion") if axis == 1 else ("dispersion", "cross-dispersion"),
@@ -165,9 +168,16 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
             return False
         if not self.resample:
             return True
+        applied = self._applied_moves(shifts, axis, traced)
+        if traced is not None:
+            # what tso_extract must follow in the resampled product
+            _, trace_shift, slope = traced
+            along = np.where(np.isfinite(applied[:, axis]), applied[:, axis], 0.0)
+            across = np.where(np.isfinite(applied[:, 1 - axis]), applied[:, 1 - axis], 0.0)
+            add_vectors(model, {"trace_shift_after_jitter": trace_shift + slope * along - across})
         dq = np.asarray(model.dq) if model.hasattr("dq") and model.dq.size else None
         for i in range(data.shape[0]):
-            move = shifts[i]
+            move = applied[i]
             model.data[i] = realign(data[i], move)
             if model.hasattr("err") and model.err.shape == data.shape:
                 model.err[i] = np.sqrt(realign(np.asarray(model.err[i], float) ** 2, move, True))
@@ -177,6 +187,32 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
             if dq is not None and dq.shape == data.shape:
                 model.dq[i] = dq[i] | realign_dq(dq[i], move)
         return True
+
+    @staticmethod
+    def _applied_moves(shifts, axis, traced):
+        """The shifts to undo: not across an undersampled trace.
+
+        Interpolating across a trace whose core is narrower than tso_trace's undersampled
+        limit blurs the core in proportion to the shift (a 0.05 px move lowered NIRSpec's peak
+        pixel fraction from 0.712 to 0.700), which an extraction profile then reads as a
+        width change; the cross-dispersion shift is then recorded, not resampled, and
+        tso_extract follows it per integration (``trace_shift_after_jitter``).
+        """
+        applied = shifts.copy()
+        if traced is None:
+            return applied
+        fwhm = float(traced[0].fwhm[0])
+        limit = TraceOptions().undersampled_fwhm
+        if fwhm < limit and np.isfinite(applied[:, 1 - axis]).any():
+            applied[:, 1 - axis] = np.where(np.isfinite(applied[:, 1 - axis]), 0.0, np.nan)
+            log.info(
+                "Cross-dispersion shifts recorded but not resampled: the trace is undersampled "
+                "(FWHM %.2f px < %.1f px), and interpolating across it would blur its core; "
+                "tso_extract follows the trace per integration instead.",
+                fwhm,
+                limit,
+            )
+        return applied
 
     def _spectra(self, model):
         measured = False
