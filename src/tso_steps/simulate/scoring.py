@@ -273,7 +273,7 @@ def shift_cramer_rao(truth, rateints, integration, shift_axis, step=1e-3):
     return float(1.0 / np.sqrt(np.sum(derivative**2 / var)))
 
 
-def flux_weighted_trace_positions(cube, variance, centers, halfwidth, clip=5.0):
+def flux_weighted_trace_positions(cube, variance, centers, halfwidth, bad=None, clip=5.0):
     """The simple baseline tracer: a flux-weighted centre per column, averaged over columns.
 
     Per integration and column: the centre of mass of the pixels within ``halfwidth`` of the
@@ -290,6 +290,8 @@ def flux_weighted_trace_positions(cube, variance, centers, halfwidth, clip=5.0):
         Reference centre per column (NaN: not traced).
     halfwidth : float
         Window half-width, px.
+    bad : ndarray of bool, optional
+        Same shape as ``cube``: samples not to use.
     clip : float
         Column rejection threshold.
 
@@ -308,6 +310,8 @@ def flux_weighted_trace_positions(cube, variance, centers, halfwidth, clip=5.0):
     for i in range(nints):
         d, v = cube[i][:, cols], variance[i][:, cols]
         good = np.isfinite(d) & np.isfinite(v) & (v > 0)
+        if bad is not None:
+            good &= ~bad[i][:, cols]
         d = np.where(good, d, 0.0)
         with np.errstate(all="ignore"):
             bkg = np.nanmedian(np.where(ring & good, d, np.nan), axis=0)
