@@ -16,10 +16,10 @@ import warnings
 import numpy as np
 import pytest
 
-from tso_steps.simulate import Jitter, simulate_tso
+from tso_steps.simulate import simulate_tso
 from tso_steps.simulate.psf_families import Breathing, get_family
-from tso_steps.simulate.scoring import flux_weighted_trace_positions, shift_cramer_rao
-from tso_steps.trace import dispersion_axis, measure_trace, to_dispersion_last
+from tso_steps.simulate.scoring import score_trace_shifts, simulate_trace_case
+from tso_steps.trace import measure_trace
 
 CROPS = {
     "NRC_TSGRISM": (40, 128),
@@ -44,53 +44,17 @@ KNOWN_ABOVE = {
 }
 
 
-def _cell(mode, family, breathing, seed=3, nints=NINTS):
-    axis = 1 if mode != "MIR_LRS-SLITLESS" else 0
-    rms = (0.0, 0.03) if axis == 1 else (0.03, 0.0)
-    tilt = (0.0, 0.02) if axis == 1 else (0.02, 0.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sim = simulate_tso(
-            mode,
-            nints=nints,
-            ngroups=3,
-            seed=seed,
-            crop=CROPS[mode],
-            products=("rateints",),
-            jitter=Jitter(rms=rms, tilt_integration=nints // 2, tilt=tilt),
-            cosmic_rays=False,
-            one_over_f=False,
-            psf_family=family,
-            breathing=breathing,
-        )
-    return sim
-
-
 @functools.cache
 def _scores(mode, family, breathing):
     """(tso_trace error, flux-weighted-centre error, CRB), px, for one matrix cell."""
     logging.disable(logging.INFO)
     try:
-        sim = _cell(mode, family, Breathing() if breathing else False)
+        sim = simulate_trace_case(mode, family, breathing, seed=3, nints=NINTS, crop=CROPS[mode])
         ref, positions, _ = measure_trace(sim.rateints)
     finally:
         logging.disable(logging.NOTSET)
-    truth = sim.truth.shift_cross_dispersion
-    truth = truth - truth.mean()
-    axis = dispersion_axis(sim.rateints)
-    cube = to_dispersion_last(np.asarray(sim.rateints.data, float), axis)
-    var = sim.rateints.var_poisson + sim.rateints.var_rnoise
-    var = to_dispersion_last(np.asarray(var, float), axis)
-    com = flux_weighted_trace_positions(cube, var, ref.center[0], ref.halfwidth[0])
-
-    def rms(x):
-        return float(np.sqrt(np.mean((x - x.mean() - truth) ** 2)))
-
-    column = 1 if sim.truth.dispersion_axis == 1 else 0
-    sample = range(0, sim.truth.nints, 10)
-    bounds = [shift_cramer_rao(sim.truth, sim.rateints, i, column) for i in sample]
-    crb = np.sqrt(np.mean(np.square(bounds)))
-    return rms(positions.shift), rms(com), float(crb)
+    score = score_trace_shifts(sim, positions.shift, ref.center[0], ref.halfwidth[0])
+    return score["trace"], score["com"], score["crb"]
 
 
 def _params():

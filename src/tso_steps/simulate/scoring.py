@@ -24,7 +24,9 @@ __all__ = [
     "group_difference_noise",
     "score_jump_flags",
     "score_outlier_flags",
+    "score_trace_shifts",
     "shift_cramer_rao",
+    "simulate_trace_case",
     "truth_aperture",
 ]
 
@@ -328,6 +330,83 @@ def flux_weighted_trace_positions(cube, variance, centers, halfwidth, bad=None, 
         ok &= np.abs(dev - np.median(dev[ok])) <= clip * mad + 1e-9
         positions[i] = np.sum(dev[ok] / err2[ok]) / np.sum(1.0 / err2[ok])
     return positions
+
+
+def simulate_trace_case(mode, family, breathing, *, seed, nints, crop):
+    """One cell of the tracing matrix: mode x PSF family x breathing (rateints only).
+
+    0.03 px cross-dispersion random walk plus a 0.02 px tilt at mid-exposure, no cosmic
+    rays, no 1/f, 3 groups; ``breathing`` True gives the default
+    :class:`~tso_steps.simulate.psf_families.Breathing` (2 % drift, 0.5 % step).
+
+    Returns
+    -------
+    `~tso_steps.simulate.SimulationResult`
+    """
+    import warnings
+
+    from .core import simulate_tso
+    from .effects import Jitter
+    from .psf_families import Breathing
+
+    along_x = mode != "MIR_LRS-SLITLESS"
+    rms = (0.0, 0.03) if along_x else (0.03, 0.0)
+    tilt = (0.0, 0.02) if along_x else (0.02, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return simulate_tso(
+            mode,
+            nints=nints,
+            ngroups=3,
+            seed=seed,
+            crop=crop,
+            products=("rateints",),
+            jitter=Jitter(rms=rms, tilt_integration=nints // 2, tilt=tilt),
+            cosmic_rays=False,
+            one_over_f=False,
+            psf_family=family,
+            breathing=Breathing() if breathing else False,
+        )
+
+
+def score_trace_shifts(sim, shift, center, halfwidth, every=10):
+    """RMS errors of a tracer and of the flux-weighted centre, and the Cramer-Rao bound.
+
+    Parameters
+    ----------
+    sim : `~tso_steps.simulate.SimulationResult`
+        With rateints and cross-dispersion jitter only.
+    shift : ndarray, shape ``(nints,)``
+        The tracer's per-integration cross-dispersion positions, px.
+    center : ndarray, shape ``(n_disp,)``
+        Reference centre for the flux-weighted centre's window.
+    halfwidth : float
+        Its half-width, px.
+    every : int
+        The bound is averaged (in quadrature) over every ``every``-th integration.
+
+    Returns
+    -------
+    dict
+        ``trace`` and ``com``: RMS errors (means removed), px; ``crb``: the bound, px.
+    """
+    truth = sim.truth.shift_cross_dispersion
+    truth = truth - truth.mean()
+    cube = np.asarray(sim.rateints.data, float)
+    var = np.asarray(sim.rateints.var_poisson + sim.rateints.var_rnoise, float)
+    if sim.truth.dispersion_axis == 0:
+        cube, var = np.swapaxes(cube, 1, 2), np.swapaxes(var, 1, 2)
+    com = flux_weighted_trace_positions(cube, var, center, halfwidth)
+    column = 1 if sim.truth.dispersion_axis == 1 else 0
+    bounds = [
+        shift_cramer_rao(sim.truth, sim.rateints, i, column)
+        for i in range(0, sim.truth.nints, every)
+    ]
+
+    def rms(x):
+        return float(np.sqrt(np.mean((x - x.mean() - truth) ** 2)))
+
+    return {"trace": rms(shift), "com": rms(com), "crb": float(np.sqrt(np.mean(np.square(bounds))))}
 
 
 def pointing_cramer_rao(sim, step=1e-3):
