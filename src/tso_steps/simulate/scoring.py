@@ -7,6 +7,7 @@ own reductions of simulated data the same way.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
@@ -315,7 +316,8 @@ def flux_weighted_trace_positions(cube, variance, centers, halfwidth, bad=None, 
         if bad is not None:
             good &= ~bad[i][:, cols]
         d = np.where(good, d, 0.0)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             bkg = np.nanmedian(np.where(ring & good, d, np.nan), axis=0)
             bkg = np.where(np.isfinite(bkg), bkg, 0.0)
             use = inside & good
@@ -343,8 +345,6 @@ def simulate_trace_case(mode, family, breathing, *, seed, nints, crop):
     -------
     `~tso_steps.simulate.SimulationResult`
     """
-    import warnings
-
     from .core import simulate_tso
     from .effects import Jitter
     from .psf_families import Breathing

@@ -22,6 +22,7 @@ variance reaches the Cramer-Rao bound ``sum (dI/dy)^2 / var``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -188,7 +189,8 @@ def _anchors(reference, centers, halfwidths, profiles, smooth=33):
         inside = dist <= 3 * half
         ring = (dist > 3 * half) & (dist <= 3 * half + 4)
         values = reference[:, lit]
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             bkg = np.nanmedian(np.where(ring, values, np.nan), axis=0)
             bkg = np.where(np.isfinite(bkg), bkg, 0.0)
             net = np.where(inside, values - bkg, 0.0)
