@@ -22,6 +22,7 @@ from .exposure import add_rate_effect, run_integrations
 from .models import int_times_table, set_metadata
 from .modes import READOUT_PATTERNS, get_mode
 from .noise import CorrelatedNoise, draw_cosmic_rays, jitter_offsets
+from .psf_families import Breathing, breathing_scale
 from .ramp import ReadPlan
 from .scene import Scene
 from .truth import SimulationTruth, build_truth
@@ -80,6 +81,8 @@ def simulate_tso(
     keep_group_noise=False,
     start_time=60300.0,
     target="SIM-TSO",
+    psf_family="default",
+    breathing=False,
 ):
     """Simulate a JWST time-series exposure with known, switchable effects.
 
@@ -154,6 +157,15 @@ def simulate_tso(
         Exposure start, MJD (UTC).
     target : str
         Target name (TARGPROP, TARGNAME).
+    psf_family : str
+        Cross-dispersion profile of spectroscopic modes: ``"default"`` (the mode's
+        Gaussian/Lorentzian components), ``"diffraction"``, ``"undersampled"`` or ``"moffat"``
+        (see :mod:`~tso_steps.simulate.psf_families`: shapes made independently of what
+        ``tso_trace`` models).
+    breathing : bool, mapping or Breathing
+        PSF width breathing: a smooth FWHM drift plus a step at the tilt event (per-cent
+        level, drawn from the seed), about the profile's centroid; the per-integration FWHM
+        factor is ``truth.width_scale``.
 
     Returns
     -------
@@ -231,11 +243,15 @@ def simulate_tso(
         "read_noise": spec.read_noise if read_noise is True else float(read_noise or 0.0),
         "saturation": spec.full_well if saturation is True else (float(saturation) or None),
         "source": bool(source),
+        "breathing": resolve_effect(breathing, Breathing, "breathing"),
     }
     seq = np.random.SeedSequence(seed)
-    rng_jitter, rng_cr, rng_photon, rng_read, rng_corr = (
-        np.random.default_rng(s) for s in seq.spawn(5)
+    # A sixth stream for breathing leaves the first five (and every existing result) as they were.
+    rng_jitter, rng_cr, rng_photon, rng_read, rng_corr, rng_breathe = (
+        np.random.default_rng(s) for s in seq.spawn(6)
     )
+    tilt_at = None if effects["jitter"] is None else effects["jitter"].tilt_integration
+    width_scale = breathing_scale(effects["breathing"], nints, rng_breathe, tilt_at)
 
     int_times = int_times_table(nints, start_time, plan)
     if effects["transit"] is not None:
@@ -251,6 +267,8 @@ def simulate_tso(
         effects["transit"],
         brightness,
         source,
+        psf_family=psf_family,
+        width_scale=width_scale,
     )
     bg = effects["background"]
     background_e = np.zeros(shape)

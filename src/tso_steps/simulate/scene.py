@@ -9,11 +9,13 @@ that pixel ``d - delta`` saw before.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
 from scipy.special import ndtr
 
+from .psf_families import get_family, true_positions
 from .transit import transit_light_curve, transmission_spectrum
 
 __all__ = ["Scene"]
@@ -38,6 +40,7 @@ def _poly(coeffs, d):
     return np.polynomial.polynomial.polyval(np.asarray(d, float) / 1000.0, coeffs)
 
 
+@functools.lru_cache(maxsize=32)
 def _profile_fwhm(profile):
     """FWHM (px) of a continuous cross-dispersion profile at unit width scale."""
     x = np.arange(-60.0, 60.0, 0.005)
@@ -70,9 +73,26 @@ class Scene:
         Multiplies the mode's source rates.
     source : bool
         Render the source (False: background only).
+    psf_family : str
+        Cross-dispersion profile family (:data:`~.psf_families.FAMILIES`; ``"default"``: the
+        mode's component profile).
+    width_scale : ndarray or None
+        Per-integration FWHM multiplier (breathing); None: 1.
     """
 
-    def __init__(self, mode, subarray, element, window, times, transit, brightness, source):
+    def __init__(
+        self,
+        mode,
+        subarray,
+        element,
+        window,
+        times,
+        transit,
+        brightness,
+        source,
+        psf_family="default",
+        width_scale=None,
+    ):
         y0, x0, ny, nx = window
         self.window = tuple(window)
         self.times = np.asarray(times, float)
@@ -87,6 +107,13 @@ class Scene:
             t for t in element.traces if t.subarrays is None or subarray.name in t.subarrays
         )
         self.nints = len(times)
+        self.psf_family = psf_family
+        self.width_scale = np.ones(self.nints) if width_scale is None else np.asarray(width_scale)
+        self._families = None
+        if psf_family != "default" and self.psf is None:
+            self._families = [get_family(psf_family, _profile_fwhm(t.profile)) for t in self.traces]
+        elif psf_family != "default":
+            raise ValueError("psf_family applies to spectroscopic modes only.")
         if self.psf is not None:
             self._psf_lc = (
                 np.ones(self.nints) if transit is None else transit_light_curve(times, transit)
@@ -199,7 +226,8 @@ class Scene:
         c_shift = shift[1] if self.dispersion_axis == 1 else shift[0]
         d = self._disp_ref() - d_shift
         edges = np.arange(self.n_cross + 1) - 0.5
-        for trace in self.traces:
+        breathe = self.width_scale[integration]
+        for k, trace in enumerate(self.traces):
             lit = self._envelope(trace, d) > 1e-10
             if not lit.any():
                 continue
@@ -207,6 +235,13 @@ class Scene:
             flux = self.spectrum(trace, dl) * self.relative_flux(trace, integration, dl)
             centre = _poly(trace.center, dl) + c_shift - self.offset[1 - self.dispersion_axis]
             scale = (_poly(trace.wavelength, dl) / trace.width_reference) ** trace.width_power
+            if breathe != 1.0:
+                scale = scale * breathe
+            if self._families is not None:
+                rows = np.arange(self.n_cross, dtype=float)[:, None] - centre[None, :]
+                fwhm = _profile_fwhm(trace.profile) * scale
+                image[:, lit] += self._families[k].pixel_values(rows, fwhm) * flux
+                continue
             prof = np.zeros((self.n_cross + 1, dl.size))
             for comp in trace.profile:
                 u = (edges[:, None] - centre - comp.offset * scale) / (comp.width * scale)
@@ -287,6 +322,23 @@ class Scene:
             out["rp_rs"][i, ok] = self.rp_rs(trace, d)[ok]
         out["order"] = np.array([t.order for t in self.traces])
         return out
+
+    def trace_positions(self, d_shift, c_shift):
+        """Profile centroid per integration, order and dispersion pixel (see ``trace_truth``).
+
+        Parameters
+        ----------
+        d_shift, c_shift : ndarray, shape ``(nints,)``
+            Pointing offsets along and across the dispersion, px.
+
+        Returns
+        -------
+        ndarray, shape ``(nints, norders, n_disp)``
+        """
+        d = self._disp_ref()[None, :] - np.asarray(d_shift, float)[:, None]
+        base = self.offset[1 - self.dispersion_axis]
+        centres = np.stack([_poly(t.center, d) - base for t in self.traces], axis=1)
+        return true_positions(centres, c_shift)
 
     def _on_array(self, trace, d):
         """Fraction of an order's cross-dispersion profile that falls on the array."""

@@ -153,6 +153,35 @@ class SimulationTruth:
         """int : Number of integrations."""
         return len(self.times)
 
+    @property
+    def width_scale(self):
+        """ndarray : FWHM factor of the source profile per integration (breathing; 1: none)."""
+        return np.asarray(self._scene.width_scale, float)
+
+    @property
+    def psf_family(self):
+        """str : Cross-dispersion profile family the source was rendered with."""
+        return self._scene.psf_family
+
+    def trace_positions(self):
+        """True trace position of every integration, order and dispersion pixel, px.
+
+        The centroid of the continuous cross-dispersion profile (every profile family is
+        drawn about its centroid and breathes about it): the nominal centre at the column's
+        dispersion coordinate minus the integration's dispersion offset, plus its
+        cross-dispersion offset.  Computed from the scene's trace polynomials alone.
+
+        Returns
+        -------
+        ndarray, shape ``(nints, norders, n_disp)``
+            NaN where :attr:`trace_center` is NaN.
+        """
+        if self.dispersion_axis is None:
+            raise ValueError("Imaging modes have no trace; use shift_x and shift_y.")
+        return self._scene.trace_positions(self.shift_dispersion, self.shift_cross_dispersion) + (
+            0.0 * self.trace_center[None]
+        )
+
     # --------------------------------------------------------------- images on demand
     def source_image(self, integration):
         """Noiseless source rate of one integration (transit and jitter applied), DN/s.

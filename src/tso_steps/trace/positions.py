@@ -1,12 +1,19 @@
 """Per-integration trace position and width: a linearised fit against the exposure's median.
 
 Every integration ``D_i`` is modelled, column by column over the pixels of every traced order,
-as ``a_ix * M_x(y - dy_i - s_i * (y - c_x)) + b_ix``: the median frame's own column profile
+as ``a_ix * M_x(y - dy_i - s_i * (y - g_x)) + b_ix``: the median frame's own column profile
 ``M_x`` (a cubic spline through the median frame, so SOSS wings and NIRCam's undersampled
 cores are represented as they are, not by a Gaussian), moved by one cross-dispersion shift
 ``dy_i`` and stretched by one fractional width change ``s_i`` common to the whole exposure's
 trace, with a free amplitude ``a_ix`` and background ``b_ix`` per column (so a transit,
-chromatic or not, and a background change do not bias the position).  The per-column
+chromatic or not, and a background change do not bias the position).  The width change is
+a stretch about ``g_x``, the CENTROID of the column's profile (of the continuous pixel model
+for undersampled orders, of the median frame's column otherwise), not about the reference
+trace centre ``c_x``: a focus change blurs the profile symmetrically and keeps its centroid,
+and a stretch about any other point turns every width change into a fake shift
+``s_i * (g_x - c_x)`` - for a skewed profile (coma, one-sided wings) ``g_x - c_x`` is a
+sizeable fraction of a pixel, so a 2 % breathing moved the measured trace by several
+Cramer-Rao bounds.  The per-column
 nuisance parameters are eliminated analytically and ``(dy_i, s_i)`` found by Gauss-Newton
 with weights ``1/variance``; samples beyond ``clip`` sigma are rejected (cosmic rays, bad
 pixels).  With noiseless profile derivatives this is the maximum-likelihood estimator whose
@@ -15,6 +22,7 @@ variance reaches the Cramer-Rao bound ``sum (dI/dy)^2 / var``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,6 +123,7 @@ def integration_positions(
     groups, group_index = np.unique(key, return_inverse=True)
     ngroups = groups.size
     mover = _Mover(reference, rows, cols, centre, order, profiles)
+    anchor = _anchors(reference, centers, np.atleast_1d(halfwidths), profiles)[order, cols]
     # About eight float64 copies of a padded frame per integration live at once.
     per_int = 8 * 2 * n_cross * cube.shape[2] * 8
     block = max(1, min(int(block), int(2e8 // per_int)))
@@ -140,7 +149,7 @@ def integration_positions(
             mover,
             rows,
             cols,
-            centre,
+            anchor,
             group_index,
             ngroups,
             iterations,
@@ -148,6 +157,50 @@ def integration_positions(
         )
         shift[start:stop], scale[start:stop], error[start:stop] = result
     return TracePositions(shift, error, scale, int(rows.size))
+
+
+def _anchors(reference, centers, halfwidths, profiles, smooth=33):
+    """Centroid of every order's profile per column: the point its width changes about.
+
+    Undersampled orders (a pixel model in ``profiles``): the continuous model's centroid.
+    Others: the flux-weighted centroid of the median frame's column within three
+    half-widths of the centre (background: the median of the next 4 pixels on each side),
+    its offset from the centre smoothed along the dispersion (running median then mean over
+    ``smooth`` columns) so the frame's noise does not enter.
+
+    Returns
+    -------
+    ndarray, shape ``(norders, n_disp)``
+    """
+    from scipy.ndimage import median_filter, uniform_filter1d
+
+    n_cross, n_disp = reference.shape
+    out = np.array(centers, dtype=np.float64, copy=True)
+    rows = np.arange(n_cross, dtype=np.float64)[:, None]
+    profiles = list(profiles or []) + [None] * len(centers)
+    for k, (center, half) in enumerate(zip(centers, halfwidths, strict=True)):
+        lit = np.flatnonzero(np.isfinite(center))
+        if lit.size == 0:
+            continue
+        if profiles[k] is not None:
+            out[k, lit] = center[lit] + profiles[k].centroid(lit)
+            continue
+        dist = np.abs(rows - center[lit][None, :])
+        inside = dist <= 3 * half
+        ring = (dist > 3 * half) & (dist <= 3 * half + 4)
+        values = reference[:, lit]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            bkg = np.nanmedian(np.where(ring, values, np.nan), axis=0)
+            bkg = np.where(np.isfinite(bkg), bkg, 0.0)
+            net = np.where(inside, values - bkg, 0.0)
+            delta = np.sum(net * (rows - center[lit][None, :]), axis=0) / np.sum(net, axis=0)
+        delta = np.where(np.isfinite(delta), delta, np.nanmedian(delta))
+        if lit.size >= 3:
+            size = min(smooth, lit.size - (1 - lit.size % 2))
+            delta = uniform_filter1d(median_filter(delta, size=size, mode="nearest"), size)
+        out[k, lit] = center[lit] + delta
+    return out
 
 
 def _padded_spectrum(reference):
@@ -207,12 +260,12 @@ class _Mover:
         return model, slope
 
 
-def _solve_block(data, weight, mover, rows, cols, centre, group, ngroups, iterations, clip):
+def _solve_block(data, weight, mover, rows, cols, anchor, group, ngroups, iterations, clip):
     """Gauss-Newton for ``(dy, s)`` of a block of integrations, per-column nuisances profiled."""
     nblock = data.shape[0]
     dy = np.zeros(nblock)
     s = np.zeros(nblock)
-    offset = rows - centre
+    offset = rows - anchor
     for iteration in range(iterations + 1):
         # The width change is applied to first order: M(y - dy) - s*(y - c)*M'(y - dy).
         moved, slope = mover(dy)
