@@ -34,13 +34,17 @@ KNOWN_ABOVE = {
     ("NRC_TSGRISM", "diffraction", False): "1.45x CRB: shift scale of the undersampled core",
     ("NRC_TSGRISM", "diffraction", True): "1.45x CRB: shift scale of the undersampled core",
     ("NIS_SOSS", "diffraction", True): "1.24x CRB under breathing",
-    ("NIS_SOSS", "moffat", True): "1.25x CRB under breathing",
+    ("NIS_SOSS", "diffraction", False): "1.33x CRB with the lobe-bounded window and "
+    "half-maximum-edge centre of the reference trace (1.06x without them)",
     ("NRS_BRIGHTOBJ", "diffraction", False): "1.48x CRB: shift scale of the undersampled core",
     ("NRS_BRIGHTOBJ", "diffraction", True): "1.23x CRB: shift scale of the undersampled core",
     ("NRS_BRIGHTOBJ", "undersampled", True): "1.17x CRB: shift scale of the undersampled core",
     ("NRS_BRIGHTOBJ", "moffat", False): "1.41x CRB: shift scale of the undersampled core",
     ("NRS_BRIGHTOBJ", "moffat", True): "1.25x CRB: shift scale of the undersampled core",
     ("MIR_LRS-SLITLESS", "diffraction", True): "1.16x CRB under breathing",
+    ("MIR_LRS-SLITLESS", "diffraction", False): "1.29x CRB with the half-maximum-edge "
+    "centre of the reference trace (1.07x without it)",
+    ("MIR_LRS-SLITLESS", "moffat", True): "1.16x CRB under breathing",
 }
 
 

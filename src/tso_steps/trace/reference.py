@@ -280,12 +280,13 @@ def _edge_centre(u, value):
 
 
 def _support(u, value, level=0.01):
-    """Half-extent about 0 of the run of ``value`` above ``level`` x peak holding the peak."""
-    peak = int(np.argmax(value))
-    above = value >= level * value[peak]
-    labels, _ = ndimage.label(above)
-    lobe = u[labels == labels[peak]]
-    return float(max(-lobe.min(), lobe.max()))
+    """Half-extent about 0 of the samples of ``value`` above ``level`` x peak.
+
+    The outermost samples, not the run holding the peak: a profile whose middle dips below
+    the level (an obscured or two-horned pupil image) keeps both of its sides in the window.
+    """
+    above = u[value >= level * value.max()]
+    return float(max(-above.min(), above.max()))
 
 
 def centroid_offset(image, centers, halfwidth, weights=None):
