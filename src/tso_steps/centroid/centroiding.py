@@ -327,7 +327,8 @@ def _refine_with_width(
 
     Integrations the first pass lost start from their centre of mass.  Falls back to the
     centres of mass (with a warning) if the refined positions do not track them at unit
-    slope or change more from one integration to the next than they do: a template on the
+    slope or change 25 % more from one integration to the next than they do (beyond the
+    sampling noise of that comparison over tens of integrations): a template on the
     pixel grid cannot follow the sub-pixel shifts of a strongly undersampled PSF.
     """
     com = np.array(
@@ -350,7 +351,7 @@ def _refine_with_width(
     ok = np.isfinite(fit.x) & np.isfinite(fit.y)
     if ok.sum() >= 5 and (
         not _tracks(fit.x[ok], fit.y[ok], com[ok])
-        or _jumpiness(fit.x, fit.y) > _jumpiness(com[:, 0], com[:, 1])
+        or _jumpiness(fit.x, fit.y) > 1.25 * _jumpiness(com[:, 0], com[:, 1])
     ):
         log.warning(
             "The template positions scatter more than the centres of mass or do not follow "
