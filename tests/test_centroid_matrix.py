@@ -38,7 +38,9 @@ def test_breathing_does_not_move_the_donut_centroid():
     fixed = _ratios(series, measure_centroids(series.data, variance=var, fit_width=False))
     fitted = measure_centroids(series.data, variance=var)
     assert _pooled(series, fitted) < 1.3
-    assert np.all(fixed > 1.5)  # without the size nuisance the asymmetric donut breathes into motion
+    assert np.all(
+        fixed > 1.5
+    )  # without the size nuisance the asymmetric donut breathes into motion
     scale = np.asarray(fitted["psf_scale"])
     assert np.corrcoef(scale, series.scale)[0, 1] > 0.95
 

@@ -225,7 +225,7 @@ def _smooth_along_trace(values, offset, column_weight, window):
 
 
 #: Smoothing windows tried by :func:`choose_profile_window`, columns (a factor ~2 apart)
-WINDOW_CANDIDATES = (5, 15, 31, 61, 121, 241)
+WINDOW_CANDIDATES = (5, 15, 31, 61, 121, 241, 481, 961, 1921, 3841)
 
 
 def choose_profile_window(data, variance, good, offset, shifts, halfwidth, clip=5.0):
@@ -236,7 +236,8 @@ def choose_profile_window(data, variance, good, offset, shifts, halfwidth, clip=
     residual ``sum((D - f P)^2 / V)`` of the odd integrations measures the profile's noise
     (large for a faint source and a short window) plus its bias (a long window averaging
     over a profile that changes along the dispersion).  The window with the smallest
-    held-out residual wins; candidates longer than the band are not tried.
+    held-out residual wins; candidates stop past twice the band's length (a nearly flat
+    average over all columns).
 
     Parameters
     ----------
@@ -254,8 +255,8 @@ def choose_profile_window(data, variance, good, offset, shifts, halfwidth, clip=
     var = np.where(good & (variance > 0), variance, np.inf)
     best, best_cost = WINDOW_CANDIDATES[1], np.inf
     for window in WINDOW_CANDIDATES:
-        if window > max(ndisp, WINDOW_CANDIDATES[0]):
-            break
+        if window > 2 * ndisp + 1:
+            break  # already (nearly) a flat average over the whole band
         prof = build_profile(
             data[train],
             variance[train],
