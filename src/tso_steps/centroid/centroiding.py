@@ -33,6 +33,8 @@ __all__ = [
 log = logging.getLogger("stpipe.tso_steps.centroid")
 
 METHODS = ("template", "gaussian", "com")
+#: the size-nuisance refinement runs only when positions spread over less than this (px)
+_MAX_REFINE_SPREAD = 2.0
 
 
 def _empirical_variance(data, bad, template):
@@ -325,7 +327,9 @@ def _refine_with_width(
 ):
     """Refit every integration against a least-squares template with a size nuisance.
 
-    Integrations the first pass lost start from their centre of mass.  Falls back to the
+    Runs only when the first-pass positions spread over less than 2 px (larger motions
+    carry samples out of the template's window).  Integrations the first pass lost start
+    from their centre of mass.  Falls back to the
     centres of mass (with a warning) if the refined positions do not track them at unit
     slope or change 25 % more from one integration to the next than they do (beyond the
     sampling noise of that comparison over tens of integrations): a template on the
@@ -336,6 +340,12 @@ def _refine_with_width(
     )
     lost = ~(np.isfinite(x0) & np.isfinite(y0))
     x0, y0 = np.where(lost, com[:, 0], x0), np.where(lost, com[:, 1], y0)
+    spread = max(np.ptp(x0[np.isfinite(x0)]), np.ptp(y0[np.isfinite(y0)]))
+    if spread > _MAX_REFINE_SPREAD:
+        # samples shifted this far leave the template's window; keep the first pass
+        log.info("Positions spread over %.2f px: no size-nuisance refinement", spread)
+        ox, oy = origin
+        return ox + x0, oy + y0, columns, n_clipped
     fit = fit_super_template(
         cutouts,
         var,
