@@ -327,7 +327,7 @@ def _refine_with_width(
 ):
     """Refit every integration against a least-squares template with a size nuisance.
 
-    Runs only when the first-pass positions spread over less than 2 px (larger motions
+    Runs only when the centres of mass spread over less than 2 px (larger motions
     carry samples out of the template's window).  Integrations the first pass lost start
     from their centre of mass.  Falls back to the
     centres of mass (with a warning) if the refined positions do not track them at unit
@@ -340,7 +340,7 @@ def _refine_with_width(
     )
     lost = ~(np.isfinite(x0) & np.isfinite(y0))
     x0, y0 = np.where(lost, com[:, 0], x0), np.where(lost, com[:, 1], y0)
-    spread = max(np.ptp(x0[np.isfinite(x0)]), np.ptp(y0[np.isfinite(y0)]))
+    spread = max(np.nanmax(com, axis=0) - np.nanmin(com, axis=0))  # centres of mass: robust
     if spread > _MAX_REFINE_SPREAD:
         # samples shifted this far leave the template's window; keep the first pass
         log.info("Positions spread over %.2f px: no size-nuisance refinement", spread)
