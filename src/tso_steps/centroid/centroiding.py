@@ -10,6 +10,7 @@ from astropy.table import Table
 from photutils.centroids import centroid_2dg, centroid_com
 from scipy import ndimage
 
+from tso_steps.centroid.superres import fit_super_template
 from tso_steps.centroid.template import SPLINE_ORDER, fit_template_shifts
 from tso_steps.centroid.window import (
     FitWindow,
@@ -19,7 +20,7 @@ from tso_steps.centroid.window import (
     symmetric_com,
     window_background,
 )
-from tso_steps.stats import FWHM_PER_SIGMA, MAD_TO_SIGMA
+from tso_steps.stats import FWHM_PER_SIGMA, MAD_TO_SIGMA, robust_std
 
 __all__ = [
     "FWHM_PER_SIGMA",
@@ -32,6 +33,8 @@ __all__ = [
 log = logging.getLogger("stpipe.tso_steps.centroid")
 
 METHODS = ("template", "gaussian", "com")
+#: the size-nuisance refinement runs only when positions spread over less than this (px)
+_MAX_REFINE_SPREAD = 2.0
 
 
 def _empirical_variance(data, bad, template):
@@ -153,6 +156,7 @@ def measure_centroids(
     window_radius=None,
     clip_sigma=5.0,
     max_iter=10,
+    fit_width=True,
 ):
     """Centroid and width of the source in every integration of an imaging time series.
 
@@ -179,6 +183,11 @@ def measure_centroids(
         Template fit: residual clip in robust sigma (0 disables).
     max_iter : int
         Template fit: Gauss-Newton iterations.
+    fit_width : bool
+        Template: refine against a least-squares template built from all integrations, with
+        a size scale per integration about the template's light centroid fitted as a
+        nuisance (PSF breathing then does not move the centroid), see
+        :func:`~tso_steps.centroid.superres.fit_super_template`.
 
     Returns
     -------
@@ -187,7 +196,8 @@ def measure_centroids(
         ``psf_width_x``, ``psf_width_y`` (FWHM-equivalent from second moments, pixels) and,
         for ``template``, ``centroid_x_err``, ``centroid_y_err`` (formal 1-sigma, pixels).
         ``meta`` holds the window (``window_x``, ``window_y``, ``window_radius``), the
-        ``method`` and the number of clipped pixels (``n_clipped``).
+        ``method`` and the number of clipped pixels (``n_clipped``); with ``fit_width``
+        also ``psf_scale`` (size relative to the template).
 
     Raises
     ------
@@ -251,6 +261,20 @@ def measure_centroids(
         cx, cy = ox + tx + fit.shift_x, oy + ty + fit.shift_y
         columns = {"centroid_x_err": fit.shift_x_err, "centroid_y_err": fit.shift_y_err}
         n_clipped = int(fit.n_clipped.sum())
+        if fit_width:
+            cx, cy, columns, n_clipped = _refine_with_width(
+                filled,
+                var[:, box[0], box[1]],
+                bad[:, box[0], box[1]],
+                inside,
+                cx - ox,
+                cy - oy,
+                clip_sigma,
+                max_iter,
+                (ox, oy),
+                columns,
+                n_clipped,
+            )
     else:
         error = None
         if variance is not None and method == "gaussian":
@@ -296,3 +320,75 @@ def measure_centroids(
         n_clipped=n_clipped,
     )
     return table
+
+
+def _refine_with_width(
+    cutouts, var, bad, inside, x0, y0, clip_sigma, max_iter, origin, columns, n_clipped
+):
+    """Refit every integration against a least-squares template with a size nuisance.
+
+    Runs only when the centres of mass spread over less than 2 px (larger motions
+    carry samples out of the template's window).  Integrations the first pass lost start
+    from their centre of mass.  Falls back to the
+    centres of mass (with a warning) if the refined positions do not track them at unit
+    slope or change 25 % more from one integration to the next than they do (beyond the
+    sampling noise of that comparison over tens of integrations): a template on the
+    pixel grid cannot follow the sub-pixel shifts of a strongly undersampled PSF.
+    """
+    com = np.array(
+        [centroid_com(np.where(inside & ~bad[i], c, 0.0)) for i, c in enumerate(cutouts)]
+    )
+    lost = ~(np.isfinite(x0) & np.isfinite(y0))
+    x0, y0 = np.where(lost, com[:, 0], x0), np.where(lost, com[:, 1], y0)
+    spread = max(np.nanmax(com, axis=0) - np.nanmin(com, axis=0))  # centres of mass: robust
+    if spread > _MAX_REFINE_SPREAD:
+        # samples shifted this far leave the template's window; keep the first pass
+        log.info("Positions spread over %.2f px: no size-nuisance refinement", spread)
+        ox, oy = origin
+        return ox + x0, oy + y0, columns, n_clipped
+    fit = fit_super_template(
+        cutouts,
+        var,
+        bad,
+        inside,
+        x0,
+        y0,
+        oversample=1,
+        clip_sigma=clip_sigma,
+        max_iter=max_iter,
+    )
+    ox, oy = origin
+    ok = np.isfinite(fit.x) & np.isfinite(fit.y)
+    if ok.sum() >= 5 and (
+        not _tracks(fit.x[ok], fit.y[ok], com[ok])
+        or _jumpiness(fit.x, fit.y) > 1.25 * _jumpiness(com[:, 0], com[:, 1])
+    ):
+        log.warning(
+            "The template positions scatter more than the centres of mass or do not follow "
+            "them at unit slope (a PSF too undersampled for a pixel-grid template?); using "
+            "centres of mass instead"
+        )
+        return ox + com[:, 0], oy + com[:, 1], {}, n_clipped
+    columns = {"centroid_x_err": fit.x_err, "centroid_y_err": fit.y_err, "psf_scale": fit.scale}
+    return ox + fit.x, oy + fit.y, columns, n_clipped + fit.n_clipped
+
+
+def _jumpiness(x, y):
+    """Robust scatter of the integration-to-integration position changes, pixels."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    return float(np.hypot(robust_std(np.diff(x[ok])), robust_std(np.diff(y[ok]))))
+
+
+def _tracks(x, y, com):
+    """True unless centres of mass regressed on positions leave unit slope by > 10 sigma."""
+    design = np.stack([x - x.mean(), y - y.mean(), np.ones_like(x)], axis=1)
+    for axis in range(2):
+        coef, *_ = np.linalg.lstsq(design, com[:, axis], rcond=None)
+        resid = com[:, axis] - design @ coef
+        dof = max(len(x) - 3, 1)
+        cov = np.linalg.pinv(design.T @ design) * (resid @ resid) / dof
+        err = np.sqrt(np.diag(cov))[:2]
+        target = np.eye(2)[axis]
+        if np.any(np.abs(coef[:2] - target) > np.maximum(10.0 * err, 0.05)):
+            return False
+    return True

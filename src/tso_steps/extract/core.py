@@ -10,7 +10,12 @@ import numpy as np
 from tso_steps.extract.background import column_levels, smooth_background
 from tso_steps.extract.band import Band, make_band
 from tso_steps.extract.optimal import Extraction, box_extract, horne_extract, poisson_scale
-from tso_steps.extract.profile import Profile, build_profile, normalise_profile
+from tso_steps.extract.profile import (
+    Profile,
+    build_profile,
+    choose_profile_window,
+    normalise_profile,
+)
 from tso_steps.extract.stripes import solve_stripes, stripe_prior
 from tso_steps.parallel import Progress
 
@@ -71,7 +76,7 @@ def extract_order(
     background_width=4,
     background_window=31,
     background_static=True,
-    profile_window=15,
+    profile_window=0,
     clip=5.0,
     iterations=4,
     true_profile=None,
@@ -104,7 +109,8 @@ def extract_order(
     background_static : bool
         One background for all integrations (else one per integration).
     profile_window : int
-        Columns the profile is smoothed over.
+        Columns the profile is smoothed over; 0: chosen from the data
+        (:func:`~tso_steps.extract.profile.choose_profile_window`).
     clip : float
         Outlier rejection threshold (sigma) inside the optimal extraction (0: off).
     iterations : int
@@ -163,8 +169,14 @@ def extract_order(
     kappa = poisson_scale(data + bkg[sample][:, None, :], vp, good)  # all the charge
     profile = None
     if true_profile is None:
+        window = profile_window
+        if not window:
+            window = choose_profile_window(
+                data, vp + vr, good, band.offset, shifts[sample], halfwidth, clip
+            )
+            log.info("Profile smoothed over %d columns (chosen by held-out residuals)", window)
         profile = build_profile(
-            data, vp + vr, good, band.offset, shifts[sample], halfwidth, profile_window, clip
+            data, vp + vr, good, band.offset, shifts[sample], halfwidth, window, clip
         )
     del data, vp, vr, good
     out = {

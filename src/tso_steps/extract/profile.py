@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["Profile", "build_profile", "normalise_profile"]
+__all__ = ["Profile", "build_profile", "choose_profile_window", "normalise_profile"]
 
 
 @dataclass
@@ -222,3 +222,59 @@ def _smooth_along_trace(values, offset, column_weight, window):
         wsum += w
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(wsum[None, :] > 0, total / wsum[None, :], values)
+
+
+#: Smoothing windows tried by :func:`choose_profile_window`, columns (a factor ~2 apart)
+WINDOW_CANDIDATES = (5, 15, 31, 61, 121, 241, 481, 961, 1921, 3841)
+
+
+def choose_profile_window(data, variance, good, offset, shifts, halfwidth, clip=5.0):
+    """Smoothing window of the profile that best predicts integrations it was not built from.
+
+    For each candidate window the profile is built from the even integrations and the odd
+    ones are extracted with it (profile-weighted flux per column); the summed weighted
+    residual ``sum((D - f P)^2 / V)`` of the odd integrations measures the profile's noise
+    (large for a faint source and a short window) plus its bias (a long window averaging
+    over a profile that changes along the dispersion).  The window with the smallest
+    held-out residual wins; candidates stop past twice the band's length (a nearly flat
+    average over all columns).
+
+    Parameters
+    ----------
+    data, variance, good, offset, shifts, halfwidth, clip
+        As for :func:`build_profile`.
+
+    Returns
+    -------
+    int
+    """
+    nints, _, ndisp = data.shape
+    if nints < 4:
+        return WINDOW_CANDIDATES[1]
+    train, test = np.arange(0, nints, 2), np.arange(1, nints, 2)
+    var = np.where(good & (variance > 0), variance, np.inf)
+    best, best_cost = WINDOW_CANDIDATES[1], np.inf
+    for window in WINDOW_CANDIDATES:
+        if window > 2 * ndisp + 1:
+            break  # already (nearly) a flat average over the whole band
+        prof = build_profile(
+            data[train],
+            variance[train],
+            good[train],
+            offset,
+            shifts[train],
+            halfwidth,
+            window,
+            clip,
+        ).evaluate(shifts[test])
+        p = np.nan_to_num(prof)
+        d = np.where(good[test], data[test], 0.0)
+        w = np.where(p > 0, 1.0 / var[test], 0.0)
+        with np.errstate(all="ignore"):
+            flux = np.nan_to_num(np.sum(w * p * d, axis=1) / np.sum(w * p * p, axis=1))
+        inside = (np.abs(offset[None] - shifts[test][:, None, None]) <= halfwidth) & good[test]
+        resid = np.where(inside, (d - flux[:, None, :] * p) ** 2 / var[test], 0.0)
+        cost = float(np.sum(resid))
+        if cost < best_cost:
+            best, best_cost = window, cost
+    return int(best)
