@@ -7,7 +7,8 @@ exception or a kill during the write leaves the previous file untouched; a failu
 temporary folder (a kill may leave one, named ``.<name>.<random>.tmp``, never the product).
 
 :class:`AtomicSaveMixin` makes ``Step.save_model`` atomic for every step and pipeline of the
-package; :func:`atomic_write` is the context manager the ECSV writers use.
+package, :func:`make_save_atomic` does the same for the jwst steps inside our pipelines, and
+:func:`atomic_write` is the context manager the ECSV writers use.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from stdatamodels import DataModel
 
-__all__ = ["AtomicSaveMixin", "atomic_write"]
+__all__ = ["AtomicSaveMixin", "atomic_write", "make_save_atomic"]
 
 log = logging.getLogger("stpipe.tso_steps.atomic")
 
@@ -97,3 +98,30 @@ class AtomicSaveMixin:
         if isinstance(model, DataModel):
             model = _AtomicModel(model)
         return super().save_model(model, *args, **kwargs)
+
+
+def make_save_atomic(step):
+    """Make one step instance's ``save_model`` atomic (for jwst's own steps in a pipeline).
+
+    Parameters
+    ----------
+    step : `stpipe.Step`
+        Changed in place; a step that is already atomic is left as it is.
+
+    Returns
+    -------
+    `stpipe.Step`
+        The same step.
+    """
+    if isinstance(step, AtomicSaveMixin) or getattr(step, "_tso_atomic_save", False):
+        return step
+    original = step.save_model
+
+    def save_model(model, *args, **kwargs):
+        if isinstance(model, DataModel):
+            model = _AtomicModel(model)
+        return original(model, *args, **kwargs)
+
+    step.save_model = save_model
+    step._tso_atomic_save = True
+    return step

@@ -26,7 +26,7 @@ import numpy as np
 from astropy.table import Table
 from stdatamodels import DataModel
 
-from tso_steps.atomic import AtomicSaveMixin
+from tso_steps.atomic import AtomicSaveMixin, make_save_atomic
 from tso_steps.vectors import (
     ATTRIBUTE,
     INDEX_COLUMN,
@@ -231,6 +231,9 @@ class TSOPipelineMixin(AtomicSaveMixin):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.provenance = ProvenanceCarrier()
+        for name in self.step_defs:
+            # jwst's own steps save intermediate products (save_results) atomically too
+            make_save_atomic(getattr(self, name))
         for placement in self.placements:
             host = getattr(self, placement.host)
             hooks = "_pre_hooks" if placement.when == "pre" else "_post_hooks"
