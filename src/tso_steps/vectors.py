@@ -77,6 +77,7 @@ VECTOR_COLUMNS = {
     "centroid_y_err": ("tso_centroid", "pix", "1-sigma error of centroid_y (template method)"),
     "psf_width_x": ("tso_centroid", "pix", "PSF FWHM along x from the second moment"),
     "psf_width_y": ("tso_centroid", "pix", "PSF FWHM along y from the second moment"),
+    "psf_scale": ("tso_centroid", None, "PSF size relative to the template (template method)"),
     "outlier_fraction": (
         "tso_outlier",
         None,

@@ -138,7 +138,10 @@ def build_profile(
         median = np.nanmedian(np.where(good, data, np.nan), axis=0)
         median = np.nan_to_num(median)
         spectrum = np.sum(np.where(near, median, 0.0), axis=0)
-        columns = np.sum(np.where(near, np.where(good, data, median), 0.0), axis=1)
+        # each integration's scale from samples near the median: one corrupted sample (a
+        # cosmic ray, a +-1e30 readout fault) must not rescale its whole integration
+        typical = good & (np.abs(data - median) <= clip * np.sqrt(np.abs(variance)))
+        columns = np.sum(np.where(near, np.where(typical, data, median), 0.0), axis=1)
         bright = spectrum > 0.2 * np.nanmax(spectrum)
         scale = columns[:, bright].sum(axis=1) / spectrum[bright].sum()
         norm = spectrum[None, None, :] * scale[:, None, None]
@@ -274,7 +277,9 @@ def choose_profile_window(data, variance, good, offset, shifts, halfwidth, clip=
             flux = np.nan_to_num(np.sum(w * p * d, axis=1) / np.sum(w * p * p, axis=1))
         inside = (np.abs(offset[None] - shifts[test][:, None, None]) <= halfwidth) & good[test]
         resid = np.where(inside, (d - flux[:, None, :] * p) ** 2 / var[test], 0.0)
-        cost = float(np.sum(resid))
+        # capped at the rejection level: a sample the extraction would reject (a cosmic ray,
+        # a corrupted pixel) must not decide the window
+        cost = float(np.sum(np.minimum(np.nan_to_num(resid, nan=0.0, posinf=clip**2), clip**2)))
         if cost < best_cost:
             best, best_cost = window, cost
     return int(best)
