@@ -369,8 +369,21 @@ def _refine_with_width(
             "centres of mass instead"
         )
         return ox + com[:, 0], oy + com[:, 1], {}, n_clipped
-    columns = {"centroid_x_err": fit.x_err, "centroid_y_err": fit.y_err, "psf_scale": fit.scale}
-    return ox + fit.x, oy + fit.y, columns, n_clipped + fit.n_clipped
+    x, y = np.where(ok, fit.x, x0), np.where(ok, fit.y, y0)
+    refined = {"centroid_x_err": fit.x_err, "centroid_y_err": fit.y_err}
+    for name, values in refined.items():
+        first = columns.get(name)
+        refined[name] = values if first is None else np.where(ok, values, first)
+    if not ok.all():
+        # a refit that does not converge (e.g. too few distinct sub-pixel positions to fix
+        # the size) keeps that integration's first-pass position
+        log.info(
+            "Size-nuisance refit did not converge in %d of %d integrations: their first-pass "
+            "positions are kept (psf_scale NaN)",
+            int((~ok).sum()),
+            ok.size,
+        )
+    return ox + x, oy + y, {**refined, "psf_scale": fit.scale}, n_clipped + fit.n_clipped
 
 
 def _jumpiness(x, y):
