@@ -30,15 +30,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from tso_steps.offline import offline_environment
+from measured import run_worker
 
 HERE = Path(__file__).resolve().parent
 
@@ -78,6 +75,7 @@ def _child(kind, path, out, gain_path=None, radii=None):
         radii=np.asarray(radii if radii else [3.0, 4.0, 5.0]),
         step_seconds=elapsed,
     )
+    print(json.dumps({"step_seconds": elapsed}))
 
 
 # --------------------------------------------------------------------------- parent
@@ -129,17 +127,10 @@ def _simulate(scene, nints, seed, root):
     return sim, path, gain_path
 
 
-def _run(args, env, root, label):
+def _run(args, root, label):
     out = root / f"{label}.npz"
-    cmd = ["/usr/bin/time", "-v", sys.executable, str(Path(__file__).resolve()), "--child"]
-    cmd += [json.dumps({**args, "out": str(out)})]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{label} failed:\n{proc.stderr[-3000:]}")
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", proc.stderr)
-    seconds = sum(float(p) * 60**k for k, p in enumerate(reversed(wall.group(1).split(":"))))
-    return dict(np.load(out)), seconds, rss / 1024
+    info = run_worker(__file__, [json.dumps({**args, "out": str(out)})], root)
+    return dict(np.load(out)), info["process_seconds"], info["peak_rss_mb"]
 
 
 SCENES = (
@@ -174,18 +165,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nints", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
-    if opts.child:
-        _child(**json.loads(opts.child))
+    if opts.worker:
+        _child(**json.loads(opts.worker))
         return
 
-    from tso_steps.simulate.scoring import fit_transit_scale
+    from tso_steps.scoring import fit_transit_scale
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        env = offline_environment(root / "crds")
         for scene, options in SCENES:
             sim, path, gain_path = _simulate(options, opts.nints, opts.seed, root)
             print(f"{scene}: {path.stat().st_size / 2**20:.0f} MB rateints", flush=True)
@@ -194,7 +184,7 @@ def main(argv=None):
                 args = {"kind": kind, "path": str(path), "gain_path": str(gain_path)}
                 if kind == "jwst_matched":
                     args["radii"] = radii
-                res, wall, rss = _run(args, env, root, f"{len(rows)}")
+                res, wall, rss = _run(args, root, f"{len(rows)}")
                 if kind == "ours":
                     radii = [float(r) for r in res["radii"]]
                 fit = fit_transit_scale(res["flux"], sim.truth.light_curve)

@@ -17,7 +17,7 @@ the background it subtracted:
 No jwst counterpart for the other modes runs offline: BackgroundStep needs background
 exposures, and extract_1d's box background needs the extract1d and specwcs references.
 
-Scores against the truth (definitions in ``tso_steps.background.scoring``): residual of the
+Scores against the truth (definitions in ``tso_steps.scoring``): residual of the
 region-mean background error over the realised ideal floor, on the unilluminated pixels
 (outside +-12 px of the order-1 trace where it is lit, or a 12 px disc for imaging) and on
 the +-4 px trace box; the transit depth of the box sum, as its bias in units of its error,
@@ -136,7 +136,7 @@ def _column_median(model):
 
 
 def _regions(truth, shape):
-    from tso_steps.simulate.scoring import truth_aperture
+    from tso_steps.scoring import truth_aperture
 
     _, trace = truth_aperture(truth, shape, halfwidth=4.0)
     _, near = truth_aperture(truth, shape, halfwidth=12.0)
@@ -148,8 +148,7 @@ def _regions(truth, shape):
 
 
 def score(sim, subtracted):
-    from tso_steps.background.scoring import ideal_level_residual, region_residual
-    from tso_steps.simulate.scoring import fit_transit_scale
+    from tso_steps.scoring import fit_transit_scale, ideal_level_residual, region_residual
 
     truth, rate = sim.truth, sim.rateints
     trace, off = _regions(truth, rate.data.shape[1:])

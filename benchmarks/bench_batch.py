@@ -21,15 +21,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from stdatamodels.jwst import datamodels
 
+from measured import run_command
 from tso_steps.offline import offline_environment
 from tso_steps.simulate import simulate_tso
 
@@ -49,19 +48,13 @@ def simulate_files(root, count, nints, ngroups):
 
 
 def timed(cmd, env):
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:3])} failed:\n{proc.stderr[-3000:]}")
-    return time.perf_counter() - start
+    """Wall seconds of one command (:func:`measured.run_command`)."""
+    return run_command(cmd, env)["process_seconds"]
 
 
 def strun_loop(paths, out, env):
     strun = shutil.which("strun") or "strun"
-    start = time.perf_counter()
-    for path in paths:
-        timed([strun, "tso_jump", str(path), f"--output_dir={out}"], env)
-    return time.perf_counter() - start
+    return sum(timed([strun, "tso_jump", str(path), f"--output_dir={out}"], env) for path in paths)
 
 
 def batch(paths, out, workers, env):

@@ -34,22 +34,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from tso_steps.offline import offline_environment
-from tso_steps.simulate.scoring import pointing_cramer_rao
+from measured import run_worker
+from tso_steps.scoring import pointing_cramer_rao
 
 HERE = Path(__file__).resolve().parent
-
-
-def _crds_env(root):
-    return offline_environment(root / "crds")
 
 
 # --------------------------------------------------------------------------- child runs
@@ -92,6 +85,7 @@ def _child(kind, path, out, gain_path=None, fit_box=11, method="template"):
         )
     elapsed = time.perf_counter() - start
     np.savez(out, cx=cx, cy=cy, step_seconds=elapsed)
+    print(json.dumps({"step_seconds": elapsed}))
 
 
 # --------------------------------------------------------------------------- parent
@@ -130,23 +124,18 @@ def _simulate(element, nints, seed, root, subarray="SUB64P"):
     return sim, path, gain_path
 
 
-def _run(args, env, root, label):
+def _run(args, root, label):
     out = root / f"{label}.npz"
-    cmd = ["/usr/bin/time", "-v", sys.executable, str(Path(__file__).resolve()), "--child"]
-    cmd += [json.dumps({**args, "out": str(out)})]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{label} failed:\n{proc.stderr[-3000:]}")
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", proc.stderr)
-    parts = [float(p) for p in wall.group(1).split(":")]
-    seconds = sum(p * 60**k for k, p in enumerate(reversed(parts)))
-    cpu = sum(
-        float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", proc.stderr).group(1))
-        for kind in ("User", "System")
-    )
+    info = run_worker(__file__, [json.dumps({**args, "out": str(out)})], root)
     result = np.load(out)
-    return result["cx"], result["cy"], seconds, cpu, float(result["step_seconds"]), rss / 1024
+    return (
+        result["cx"],
+        result["cy"],
+        info["process_seconds"],
+        info["cpu_seconds"],
+        float(result["step_seconds"]),
+        info["peak_rss_mb"],
+    )
 
 
 def main(argv=None):
@@ -156,16 +145,15 @@ def main(argv=None):
     parser.add_argument(
         "--large", type=int, default=0, help="also run SUB400P WLP8 with this many integrations"
     )
-    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
-    if opts.child:
-        _child(**json.loads(opts.child))
+    if opts.worker:
+        _child(**json.loads(opts.worker))
         return
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        env = _crds_env(root)
         scenes = [
             ("WLP8", "SUB64P", opts.nints, "WLP8 defocused"),
             ("CLEAR", "SUB64P", opts.nints, "CLEAR in focus"),
@@ -188,7 +176,7 @@ def main(argv=None):
             for label, args in runs:
                 args = {**args, "path": str(path), "gain_path": str(gain_path)}
                 tag = f"{element}_{subarray}_{len(rows)}"
-                cx, cy, wall, cpu, step_s, rss = _run(args, env, root, tag)
+                cx, cy, wall, cpu, step_s, rss = _run(args, root, tag)
                 ex, ey = cx - (x0 + truth.shift_x), cy - (y0 + truth.shift_y)
                 rows.append(
                     {

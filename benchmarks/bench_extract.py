@@ -150,8 +150,8 @@ def run_child(case, method, nints, workdir):
     """Run one method on one case; print a JSON line of results."""
     os.environ["STPIPE_DISABLE_CRDS_STEPPARS"] = "true"
     from tso_steps.extract import OptimalExtractStep, extract_order
-    from tso_steps.extract.scoring import true_profile_cube
     from tso_steps.extract.step import _arrays
+    from tso_steps.scoring import true_profile_cube
     from tso_steps.trace import measure_trace
 
     sim = _simulate(case, nints)

@@ -22,19 +22,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from stdatamodels.jwst import datamodels
 
+from measured import run_command
 from tso_steps.offline import offline_environment
+from tso_steps.scoring import group_difference_noise, score_jump_flags
 from tso_steps.simulate import simulate_tso
 from tso_steps.simulate.references import write_noise_references
-from tso_steps.simulate.scoring import group_difference_noise, score_jump_flags
 
 JUMP_DET = 4
 HERE = Path(__file__).resolve().parent
@@ -55,16 +53,9 @@ def _references(ramp, truth, root):
 
 
 def _run(cmd, env, log_path):
-    """Run a command under /usr/bin/time -v; return (wall seconds, peak RSS bytes)."""
-    t0 = time.perf_counter()
-    with open(log_path, "w") as log:
-        proc = subprocess.run(["/usr/bin/time", "-v", *cmd], env=env, stdout=log, stderr=log)
-    wall = time.perf_counter() - t0
-    text = Path(log_path).read_text()
-    if proc.returncode:
-        raise RuntimeError(f"{cmd[:2]} failed, see {log_path}:\n{text[-3000:]}")
-    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
-    return wall, rss_kb * 1024
+    """Run a command measured (:func:`measured.run_command`); return (wall s, peak RSS bytes)."""
+    info = run_command(cmd, env, log_path)
+    return info["process_seconds"], info["peak_rss_mb"] * 2**20
 
 
 def _noise_sigma(sim):

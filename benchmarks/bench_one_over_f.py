@@ -7,14 +7,14 @@ spectrum stays in the floor, like read noise).  Methods, all on the same data in
 
 * ``uncorrected``;
 * ``oracle``: the TRUE mean correlated noise of every fast line and output subtracted
-  (:func:`tso_steps.simulate.scoring.line_level_oracle`): the best any one-level-per-line
+  (:func:`tso_steps.scoring.line_level_oracle`): the best any one-level-per-line
   correction can do;
 * ``tso_one_over_f`` with each ``method`` (``lines``, ``wiener``), in this process;
 * jwst ``clean_flicker_noise`` (``fit_method='median'``, ``skip=False``, its default
   ``background_method='median'``: the TSO setting ``'median_image'`` needs assign_wcs
   reference files an offline run lacks), in its own process (it refuses MIRI LRS).
 
-Scores (``tso_steps.simulate.scoring``):
+Scores (``tso_steps.scoring``):
 
 * ``white``: noise ratio of the white light (aperture sum per integration) to the floor's
   (:func:`correlated_noise_ratio` with ``width=None``); ``ch16``: the same for 16-pixel
@@ -93,7 +93,7 @@ def _worker(infile, outfile):
 
 
 def score(data, ctx):
-    from tso_steps.simulate.scoring import (
+    from tso_steps.scoring import (
         background_noise_ratio,
         correlated_noise_ratio,
         depth_recovery,
@@ -121,8 +121,8 @@ def run_case(name, spectrum, workdir):
     from tso_steps.one_over_f.step import OneOverFStep
     from tso_steps.one_over_f.stripes import LineLayout
     from tso_steps.readout import ReadoutGeometry
+    from tso_steps.scoring import depth_recovery, line_level_oracle
     from tso_steps.simulate import simulate_tso
-    from tso_steps.simulate.scoring import depth_recovery, line_level_oracle
 
     exp_type, kwargs, nints, ngroups = CASES[name]
     common = dict(nints=nints, ngroups=ngroups, seed=21, products=("rateints",), **kwargs)

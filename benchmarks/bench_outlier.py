@@ -24,13 +24,13 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from measured import peak_rss_mb, run_worker
 
 HERE = Path(__file__).resolve().parent
 OUTLIER = 16
@@ -59,23 +59,14 @@ def _child(method, path, out_path):
     wall = time.perf_counter() - start
     # VmHWM is this process's own peak; ru_maxrss would include the parent's pages that the
     # fork before exec mapped.  Forked workers (maximum_cores > 1) share the input pages.
-    with open("/proc/self/status") as status:
-        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+    peak = peak_rss_mb() * 1024
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(json.dumps({"wall": wall, "peak_kb": peak, "worker_peak_kb": workers}))
 
 
 def _run(method, path, workdir):
     out_path = Path(workdir) / f"out_{method.replace(':', '')}.fits"
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", method, str(path), str(out_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode:
-        raise RuntimeError(f"{method} failed:\n{proc.stderr[-3000:]}")
-    stats = json.loads(proc.stdout.strip().splitlines()[-1])
+    stats = run_worker(__file__, [method, str(path), str(out_path)], workdir)
     from astropy.io import fits
 
     with fits.open(out_path, memmap=False) as hdul:
@@ -86,8 +77,8 @@ def _run(method, path, workdir):
 
 def _simulate(mode, nints, crop, seed, workdir):
     """Simulate a rateints file with a 3 % transit, 0.1 px jitter, a 0.5 px tilt, many CRs."""
+    from tso_steps.scoring import cosmic_ray_rate_effect
     from tso_steps.simulate import CosmicRays, Jitter, TransitParameters, simulate_tso
-    from tso_steps.simulate.scoring import cosmic_ray_rate_effect
 
     jitter = Jitter(rms=0.1, tilt_integration=nints // 2, tilt=(0.1, 0.5))
     rate = 5e-4 if mode == "NRC_TSGRISM" else 3e-4  # 10x JWST's, for a meaningful recall
@@ -112,22 +103,22 @@ def _simulate(mode, nints, crop, seed, workdir):
 
 
 def _score(flags, rate_effect, noise, level):
-    from tso_steps.simulate.scoring import score_outlier_flags
+    from tso_steps.scoring import score_outlier_flags
 
     return score_outlier_flags(flags, rate_effect, noise, level)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--nints", type=int, default=300)
     parser.add_argument("--grism-rows", type=int, default=64)
     parser.add_argument("--grism-cols", type=int, default=2048)
     parser.add_argument("--cores", default="2", help="maximum_cores for the second tso_outlier run")
     parser.add_argument("--output", default=str(HERE / "results" / "outlier.md"))
     args = parser.parse_args()
-    if args.child:
-        _child(*args.child)
+    if args.worker:
+        _child(*args.worker)
         return
     cases = [
         ("NRC_TSGRISM", (args.grism_rows, args.grism_cols)),

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from measured import peak_rss_mb
-from tso_steps.simulate.scoring import shift_cramer_rao
+from tso_steps.scoring import shift_cramer_rao
 
 HERE = Path(__file__).resolve().parent
 MODES = {

@@ -4,13 +4,13 @@ Every cell simulates rateints with one of the profile families of
 :mod:`tso_steps.simulate.psf_families` (drawn independently of tso_trace's profile model),
 with or without PSF width breathing (2 % smooth FWHM drift plus a 0.5 % step at the tilt
 event), 0.03 px cross-dispersion jitter plus a 0.02 px tilt, no cosmic rays, no 1/f
-(:func:`~tso_steps.simulate.scoring.simulate_trace_case`).  Each mode runs in its own
+(:func:`~tso_steps.scoring.simulate_trace_case`).  Each mode runs in its own
 process (:func:`measured.run_worker`).  Quality: RMS error of the
 per-integration position (mean removed) against the injected cross-dispersion offset, in
 units of the Cramer-Rao bound of that cell's true profile and noise
-(:func:`~tso_steps.simulate.scoring.shift_cramer_rao`, averaged over every 10th
+(:func:`~tso_steps.scoring.shift_cramer_rao`, averaged over every 10th
 integration); the baseline is a flux-weighted centre per column
-(:func:`~tso_steps.simulate.scoring.flux_weighted_trace_positions`).
+(:func:`~tso_steps.scoring.flux_weighted_trace_positions`).
 
 Usage::
 
@@ -39,7 +39,7 @@ FAMILIES = ("default", "diffraction", "undersampled", "moffat")
 
 
 def _worker(mode, seeds, nints):
-    from tso_steps.simulate.scoring import score_trace_shifts, simulate_trace_case
+    from tso_steps.scoring import score_trace_shifts, simulate_trace_case
     from tso_steps.trace import measure_trace
 
     logging.disable(logging.INFO)

@@ -6,7 +6,7 @@ source mask, which no background fit can tell from background, stay below the no
 the region-mean error of the subtracted background; the floor is the same quantity for the
 ideal estimator that knows the true background shape and fits only its level to the same
 unilluminated pixels with ``var_poisson + var_rnoise`` weights, run on the same noise
-(``tso_steps.background.scoring``).
+(``tso_steps.scoring``).
 """
 
 import warnings
@@ -20,14 +20,14 @@ from stdatamodels.jwst.datamodels.validate import ValidationWarning
 
 from tso_steps.background.fitting import fit_basis, fit_lines, side_masks, surface_basis
 from tso_steps.background.model import find_image_discontinuity, find_template_discontinuity
-from tso_steps.background.scoring import (
+from tso_steps.scoring import (
     ideal_level_residual,
     level_noise_floor,
     region_residual,
 )
 from tso_steps.background.step import Background2DStep
 from tso_steps.simulate import simulate_tso
-from tso_steps.simulate.scoring import fit_transit_scale, truth_aperture
+from tso_steps.scoring import fit_transit_scale, truth_aperture
 
 FLOOR_FACTOR = 1.1
 

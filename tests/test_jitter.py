@@ -256,7 +256,7 @@ def test_jitter_before_extraction_keeps_an_undersampled_trace_intact():
     # scatter). Across such a trace the shift is recorded, not resampled, and tso_extract
     # follows what is left in the data.
     from tso_steps import OptimalExtractStep, TraceStep
-    from tso_steps.extract.scoring import white_light_scatter
+    from tso_steps.scoring import white_light_scatter
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -19,7 +19,7 @@ from tso_steps.outlier.timeseries import (
     robust_scale,
     sampled_rolling_median,
 )
-from tso_steps.simulate.scoring import cosmic_ray_rate_effect, score_outlier_flags
+from tso_steps.scoring import cosmic_ray_rate_effect, score_outlier_flags
 
 OUTLIER = dqflags.pixel["OUTLIER"]
 DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]

@@ -10,7 +10,7 @@ Each mode writes to its own folder ``<output_dir>/<mode>/`` (products, figures, 
 ``references/``, ``summary.md``, the full pipeline log ``demo.log`` and the offline
 ``strun`` configs of :func:`tso_steps.pipelines.simulated.write_offline_configs`), so modes never
 overwrite each other.  Every step is judged against the truth with the words of
-:mod:`tso_steps.demo_judge` ("improved", "did nothing", "worse than uncorrected").
+:mod:`tso_steps.scoring.verdicts` ("improved", "did nothing", "worse than uncorrected").
 
 Definitions used in the summary and the figures:
 
@@ -19,7 +19,7 @@ Definitions used in the summary and the figures:
   injected curve is the flux-weighted mean of its columns' curves);
 - *recovered depth*: a linear least-squares fit of the measured light curve with the depth and
   the out-of-transit baseline free and the transit's shape (times, limb darkening) held at
-  the injected one (:func:`~tso_steps.simulate.scoring.fit_transit_scale`), times the
+  the injected one (:func:`~tso_steps.scoring.fit_transit_scale`), times the
   injected depth;
 - *1/f stripes*: the rms over all lines, group differences and integrations of the median
   along the fast axis, over all pixels of each line, of the correlated noise (the injected
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tso_steps.demo_scores import score_chain
+from tso_steps.scoring.demo import score_chain
 
 __all__ = ["DEFAULT_DEMO", "disk_use", "mode_directory", "run_demo"]
 

@@ -227,7 +227,7 @@ def plot_outliers(counts, cosmic_rays, path, flagged=None):
 def plot_light_curve(times, flux, injected, fit, path, label="white light"):
     """Normalised light curve with the injected transit and a least-squares fit of it.
 
-    The fit (:func:`~tso_steps.simulate.scoring.fit_transit_scale`) has the depth and the
+    The fit (:func:`~tso_steps.scoring.fit_transit_scale`) has the depth and the
     baseline free and the shape held at the injected one; "depth" is the deepest point of a
     curve (``1 - min``), as in the demo's summary.
 
@@ -239,7 +239,7 @@ def plot_light_curve(times, flux, injected, fit, path, label="white light"):
         Measured flux per integration.
     injected : array-like
         Injected relative flux.
-    fit : `~tso_steps.simulate.scoring.TransitFit`
+    fit : `~tso_steps.scoring.TransitFit`
     path : `~pathlib.Path`
     label : str
 

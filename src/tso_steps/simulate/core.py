@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from stdatamodels.jwst.datamodels import CubeModel, RampModel
 
-from ..readout import ReadoutGeometry, ReadoutMetadataError
+from .clocking import DetectorClock
 from .effects import (
     Background,
     CosmicRays,
@@ -108,7 +108,7 @@ def simulate_tso(
         ``(ny, nx)`` of a cut-out to simulate instead of the whole subarray (fast tests).  The
         cut-out is treated as the readout region: XSTART/YSTART/XSIZE/YSIZE describe it,
         TFRAME and TGROUP are those of reading only it
-        (:attr:`~tso_steps.readout.ReadoutGeometry.frame_time`), 1/f noise follows its read
+        (:attr:`~tso_steps.simulate.clocking.DetectorClock.frame_time`), 1/f noise follows its read
         order, and SUBARRAY keeps the subarray's name.  Along the fast axis its size must
         divide among the outputs.
     crop_origin : tuple of int, optional
@@ -219,7 +219,7 @@ def simulate_tso(
     window = spec.crop_window(sub, elem, crop, crop_origin)
     shape = window[2:]
     try:
-        geometry = ReadoutGeometry(
+        clock = DetectorClock(
             spec.instrument,
             shape,
             spec.fastaxis,
@@ -227,11 +227,10 @@ def simulate_tso(
             noutputs,
             xstart=sub.xstart + window[1],
             ystart=sub.ystart + window[0],
-            slow_mode=readpatt.startswith("SLOW"),
         )
-    except ReadoutMetadataError as err:
+    except ValueError as err:
         raise ValueError(f"crop {shape} does not fit the readout: {err}") from err
-    plan = ReadPlan(ngroups, *READOUT_PATTERNS[readpatt], geometry.frame_time)
+    plan = ReadPlan(ngroups, *READOUT_PATTERNS[readpatt], clock.frame_time)
 
     effects = {
         "transit": resolve_effect(transit, TransitParameters, "transit"),
@@ -284,7 +283,7 @@ def simulate_tso(
     noise_cfg = effects["one_over_f"]
     if noise_cfg is not None and one_over_f_spectrum:
         noise_cfg = effects["one_over_f"] = replace(noise_cfg, **dict(one_over_f_spectrum))
-    correlated = None if noise_cfg is None else CorrelatedNoise(noise_cfg, geometry, rng_corr)
+    correlated = None if noise_cfg is None else CorrelatedNoise(noise_cfg, clock, rng_corr)
     frame_var = effects["read_noise"] ** 2 + (
         0.0 if noise_cfg is None else noise_cfg.frame_variance
     )

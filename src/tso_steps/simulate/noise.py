@@ -121,30 +121,30 @@ class CorrelatedNoise:
 
     For every frame a pink time series is drawn at every pixel-clock tick of the whole frame
     readout (overheads included): one series shared by all outputs and one per output.  Each
-    pixel takes the value at its own tick (:meth:`ReadoutGeometry.read_ticks`) on its own
-    output (:meth:`ReadoutGeometry.amplifier_map`), so amplifier bands, alternating read
-    directions and MIRI's interleaved outputs follow from the geometry.
+    pixel takes the value at its own tick (:attr:`DetectorClock.ticks`) on its own output
+    (:attr:`DetectorClock.outputs`), so amplifier bands, alternating read directions and
+    MIRI's interleaved outputs follow from the simulator's own read schedule.
 
     Parameters
     ----------
     config : DetectorNoise
-    geometry : `~tso_steps.readout.ReadoutGeometry`
+    clock : `~tso_steps.simulate.clocking.DetectorClock`
     rng : `numpy.random.Generator`
     """
 
-    def __init__(self, config, geometry, rng):
+    def __init__(self, config, clock, rng):
         self.config = config
         self.rng = rng
-        self.shape = geometry.shape
-        self.noutputs = geometry.noutputs
-        self.n_ticks = geometry.frame_ticks
-        ticks = geometry.read_ticks().ravel()
-        amps = geometry.amplifier_map().ravel()
+        self.shape = clock.shape
+        self.noutputs = clock.noutputs
+        self.n_ticks = clock.frame_ticks
+        ticks = clock.ticks.ravel()
+        amps = clock.outputs.ravel()
         self._ticks = ticks
         self._amps = amps
         self._out_index = amps * self.n_ticks + ticks
-        self._oe_index = amps * 2 + geometry.line_position().ravel() % 2
-        self._pixel_time = geometry.pixel_time
+        self._oe_index = amps * 2 + clock.positions.ravel() % 2
+        self._pixel_time = clock.sample_time
         # a fast FFT length at least one frame long; the series is cut to the frame
         self._n_fft = scipy.fft.next_fast_len(self.n_ticks, real=True)
         k = np.arange(self._n_fft // 2 + 1, dtype=float)

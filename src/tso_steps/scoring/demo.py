@@ -1,7 +1,7 @@
 """Scores of ``tso-steps demo``: every step of a simulated chain against the injected truth.
 
 Each function adds one line per step to the demo's report (worded by
-:mod:`tso_steps.demo_judge`) and writes the step's figure (:mod:`tso_steps.demo_plots`).
+:mod:`tso_steps.scoring.verdicts`) and writes the step's figure (:mod:`tso_steps.demo_plots`).
 The definitions (injected depth, recovered depth, 1/f stripes) are those stated in
 :mod:`tso_steps.demo`.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
 
-from tso_steps.demo_judge import (
+from tso_steps.scoring.verdicts import (
     judge_correction,
     judge_depth,
     judge_recall,
@@ -51,7 +51,7 @@ def _detector_level(chain, report):
 
     from tso_steps.demo_plots import plot_one_over_f
     from tso_steps.readout import ReadoutGeometry
-    from tso_steps.simulate.scoring import group_difference_noise, score_jump_flags
+    from tso_steps.scoring import group_difference_noise, score_jump_flags
 
     sim = chain.sim
     if "ramp" in chain.intermediate:
@@ -296,7 +296,7 @@ def _white_light_error(x1dints_path):
 def _light_curve(chain, report, flux, step, label, expected=np.nan):
     """Fit depth and baseline of a measured light curve (injected shape); report and plot it."""
     from tso_steps.demo_plots import plot_light_curve
-    from tso_steps.simulate.scoring import fit_transit_scale
+    from tso_steps.scoring import fit_transit_scale
 
     truth = chain.sim.truth
     fit = fit_transit_scale(flux, truth.light_curve)
@@ -358,7 +358,7 @@ def _transmission_spectrum(x1dints_path, truth, nchannels=16):
     """Per-channel transit depths of order 1 against the injected ones."""
     from stdatamodels.jwst import datamodels
 
-    from tso_steps.simulate.scoring import fit_transit_scale
+    from tso_steps.scoring import fit_transit_scale
 
     with datamodels.open(x1dints_path) as x1d:
         flux = np.concatenate([np.asarray(s.spec_table["FLUX"], float) for s in x1d.spec[:1]])
