@@ -14,8 +14,8 @@ from tso_steps.aperture import (
     scaled_radii,
 )
 from tso_steps.centroid import CentroidStep
-from tso_steps.simulate import simulate_tso
 from tso_steps.scoring import fit_transit_scale
+from tso_steps.simulate import simulate_tso
 from tso_steps.vectors import add_vectors, get_vectors
 
 DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]

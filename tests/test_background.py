@@ -20,14 +20,15 @@ from stdatamodels.jwst.datamodels.validate import ValidationWarning
 
 from tso_steps.background.fitting import fit_basis, fit_lines, side_masks, surface_basis
 from tso_steps.background.model import find_image_discontinuity, find_template_discontinuity
+from tso_steps.background.step import Background2DStep
 from tso_steps.scoring import (
+    fit_transit_scale,
     ideal_level_residual,
     level_noise_floor,
     region_residual,
+    truth_aperture,
 )
-from tso_steps.background.step import Background2DStep
 from tso_steps.simulate import simulate_tso
-from tso_steps.scoring import fit_transit_scale, truth_aperture
 
 FLOOR_FACTOR = 1.1
 

@@ -11,8 +11,8 @@ from tso_steps.centroid import (
     find_window,
     measure_centroids,
 )
-from tso_steps.simulate import simulate_tso
 from tso_steps.scoring import pointing_cramer_rao
+from tso_steps.simulate import simulate_tso
 from tso_steps.vectors import get_vectors
 
 DO_NOT_USE = dqflags.pixel["DO_NOT_USE"]

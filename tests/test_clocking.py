@@ -18,12 +18,19 @@ from tso_steps.simulate import MODES, simulate_tso
 from tso_steps.simulate.clocking import DetectorClock
 
 JDOX = "https://jwst-docs.stsci.edu"
-NIRCAM_READOUT = f"{JDOX}/jwst-near-infrared-camera/nircam-instrumentation/nircam-detector-overview/nircam-detector-readout"
-NIRCAM_SUBARRAYS = f"{JDOX}/jwst-near-infrared-camera/nircam-instrumentation/nircam-detector-overview/nircam-detector-subarrays"
-NIRISS_SUBARRAYS = f"{JDOX}/jwst-near-infrared-imager-and-slitless-spectrograph/niriss-instrumentation/niriss-detector-overview/niriss-detector-subarrays"
-NIRSPEC_SUBARRAYS = f"{JDOX}/jwst-near-infrared-spectrograph/nirspec-instrumentation/nirspec-detectors/nirspec-detector-subarrays"
-MIRI_SUBARRAYS = f"{JDOX}/jwst-mid-infrared-instrument/miri-instrumentation/miri-detector-overview/miri-detector-subarrays"
-MIRI_LRS_TSO = f"{JDOX}/jwst-mid-infrared-instrument/miri-observing-modes/miri-time-series-observations/miri-lrs-tsos"
+_NIRCAM = f"{JDOX}/jwst-near-infrared-camera/nircam-instrumentation/nircam-detector-overview"
+_NIRISS = (
+    f"{JDOX}/jwst-near-infrared-imager-and-slitless-spectrograph/niriss-instrumentation/"
+    "niriss-detector-overview"
+)
+_NIRSPEC = f"{JDOX}/jwst-near-infrared-spectrograph/nirspec-instrumentation/nirspec-detectors"
+_MIRI = f"{JDOX}/jwst-mid-infrared-instrument"
+NIRCAM_READOUT = f"{_NIRCAM}/nircam-detector-readout"
+NIRCAM_SUBARRAYS = f"{_NIRCAM}/nircam-detector-subarrays"
+NIRISS_SUBARRAYS = f"{_NIRISS}/niriss-detector-subarrays"
+NIRSPEC_SUBARRAYS = f"{_NIRSPEC}/nirspec-detector-subarrays"
+MIRI_SUBARRAYS = f"{_MIRI}/miri-instrumentation/miri-detector-overview/miri-detector-subarrays"
+MIRI_LRS_TSO = f"{_MIRI}/miri-observing-modes/miri-time-series-observations/miri-lrs-tsos"
 
 # (instrument, DMS shape, FASTAXIS, SLOWAXIS, NOUTPUTS, SUBSTRT1, SUBSTRT2, TFRAME as
 # published (a string: its last digit sets the tolerance), source).  "formula" marks a value

@@ -14,6 +14,8 @@ import pytest
 from stdatamodels.jwst.datamodels import dqflags
 
 from tso_steps.demo import _Report, disk_use, mode_directory
+from tso_steps.pipelines.simulated import SimulatedChain
+from tso_steps.scoring.demo import _detector_level, _stripe_rms, injected_depth
 from tso_steps.scoring.verdicts import (
     IMPROVED,
     NOTHING,
@@ -25,8 +27,6 @@ from tso_steps.scoring.verdicts import (
     judge_scatter,
     judge_spectrum,
 )
-from tso_steps.scoring.demo import _detector_level, _stripe_rms, injected_depth
-from tso_steps.pipelines.simulated import SimulatedChain
 from tso_steps.simulate import simulate_tso
 
 

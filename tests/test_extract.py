@@ -10,15 +10,15 @@ from stdatamodels.jwst import datamodels
 
 from tso_steps.exposure import ImagingExposureError
 from tso_steps.extract import OptimalExtractStep, box_extract, extract_order, horne_extract
+from tso_steps.extract.step import _arrays
+from tso_steps.readout import ReadoutMetadataError
 from tso_steps.scoring import (
     channel_error_ratio,
+    fit_transit_scale,
     true_profile_cube,
     white_light_scatter,
 )
-from tso_steps.extract.step import _arrays
-from tso_steps.readout import ReadoutMetadataError
 from tso_steps.simulate import Jitter, simulate_tso
-from tso_steps.scoring import fit_transit_scale
 from tso_steps.trace import TraceStep, measure_trace
 from tso_steps.vectors import add_vectors, get_vectors
 

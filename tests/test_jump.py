@@ -12,9 +12,9 @@ from tso_steps.jump.events import disk_offsets, expand_events
 from tso_steps.jump.step import TSOJumpStep
 from tso_steps.parallel import resolve_workers
 from tso_steps.readout import ReadoutMetadataError
+from tso_steps.scoring import group_difference_noise, score_jump_flags
 from tso_steps.simulate import CosmicRays, Jitter, simulate_tso
 from tso_steps.simulate.references import write_noise_references
-from tso_steps.scoring import group_difference_noise, score_jump_flags
 from tso_steps.stats import clipped_rms_last, strided_rolling_median
 
 JUMP = dqflags.group["JUMP_DET"]

@@ -25,12 +25,12 @@ from tso_steps.one_over_f.step import OneOverFStep
 from tso_steps.one_over_f.stripes import LineLayout, fit_stripes
 from tso_steps.one_over_f.wiener import level_covariance, wiener_levels
 from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
-from tso_steps.simulate import simulate_tso
 from tso_steps.scoring import (
     channel_sums,
     correlated_noise_ratio,
     truth_aperture,
 )
+from tso_steps.simulate import simulate_tso
 
 # -------------------------------------------------------------------------------------------
 # helpers

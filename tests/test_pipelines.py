@@ -28,8 +28,8 @@ from tso_steps.pipelines import (
     TSOTso3Pipeline,
 )
 from tso_steps.pipelines.simulated import OFFLINE_SKIPS, run_simulated_chain
-from tso_steps.simulate import Jitter, simulate_tso
 from tso_steps.scoring import fit_transit_scale
+from tso_steps.simulate import Jitter, simulate_tso
 from tso_steps.vectors import add_vectors, get_vectors
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from stdatamodels.jwst import datamodels
 
-from tso_steps.simulate import Jitter, simulate_tso
 from tso_steps.scoring import shift_cramer_rao
+from tso_steps.simulate import Jitter, simulate_tso
 from tso_steps.trace import (
     ImagingExposureError,
     TraceStep,

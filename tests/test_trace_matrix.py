@@ -16,9 +16,9 @@ import warnings
 import numpy as np
 import pytest
 
+from tso_steps.scoring import score_trace_shifts, simulate_trace_case
 from tso_steps.simulate import simulate_tso
 from tso_steps.simulate.psf_families import Breathing, get_family
-from tso_steps.scoring import score_trace_shifts, simulate_trace_case
 from tso_steps.trace import measure_trace
 
 CROPS = {

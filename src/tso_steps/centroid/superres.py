@@ -26,6 +26,8 @@ from scipy.sparse.linalg import spsolve
 
 from tso_steps.stats import robust_std
 
+from .gauss_newton import weighted_step
+
 __all__ = ["SuperTemplate", "fit_super_template"]
 
 _MIN_PIXELS = 8
@@ -154,14 +156,11 @@ def _fit_one(tmpl, yy, xx, d, w, c, p, max_iter, tol, fit_scale=True):
         if fit_scale:
             cols.append(-a * dot / s)
         jac = np.stack(cols, axis=1)
-        resid = d - (a * m + b)
-        jw = jac * w[:, None]
-        try:
-            cov = np.linalg.inv(jac.T @ jw)
-        except np.linalg.LinAlgError:
+        solved = weighted_step(jac, d - (a * m + b), w)
+        if solved is None:
             return None
         step = np.zeros(5)
-        step[: jac.shape[1]] = cov @ (jw.T @ resid)
+        step[: jac.shape[1]], cov = solved
         a, b, tx, ty, s = a + step[0], b + step[1], tx + step[2], ty + step[3], s + step[4]
         if not np.all(np.isfinite([a, tx, ty, s])) or s <= 0.5 or s >= 2.0:
             return None

@@ -21,6 +21,8 @@ from scipy import ndimage
 
 from tso_steps.stats import robust_std
 
+from .gauss_newton import weighted_step
+
 __all__ = ["TemplateFit", "fit_template_shifts"]
 
 _MIN_PIXELS = 8
@@ -74,12 +76,10 @@ def _fit_one(d, w, use, coeffs, start, max_iter, tol, max_shift):
         m, gx, gy = model[use], gx[use], gy[use]
         jac = np.stack([m, np.ones_like(m), -a * gx, -a * gy], axis=1)
         resid = d - (a * m + b)
-        jw = jac * w[:, None]
-        try:
-            cov = np.linalg.inv(jac.T @ jw)
-        except np.linalg.LinAlgError:
+        solved = weighted_step(jac, resid, w)
+        if solved is None:
             return None
-        step = cov @ (jw.T @ resid)
+        step, cov = solved
         a, b, sx, sy = a + step[0], b + step[1], sx + step[2], sy + step[3]
         if not (np.isfinite(sx) and np.isfinite(sy)) or max(abs(sx), abs(sy)) > max_shift:
             return None

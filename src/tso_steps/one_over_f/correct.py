@@ -25,7 +25,7 @@ same in every group of an integration, never enter a difference.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -74,7 +74,6 @@ class CleanSummary:
     scale: np.ndarray
     filled_fraction: float = 0.0
     source_model: bool = False
-    notes: list = field(default_factory=list)
 
 
 def dark_shortage(dark, layout, min_pixels=5):
@@ -100,8 +99,29 @@ def dark_shortage(dark, layout, min_pixels=5):
     return float(np.mean(counts < min_pixels))
 
 
+# the settings clean_cube and clean_ramp hand to _Cleaner, under their public names
+_CLEANER_SETTINGS = (
+    "source_model",
+    "odd_even",
+    "min_pixels",
+    "kappa",
+    "background_window",
+    "segment",
+    "method",
+)
+
+
 class _Cleaner:
     """Shared state of one run: layout, weights, models, options."""
+
+    @classmethod
+    def for_call(cls, layout, dark, source, arguments):
+        """The cleaner for one call of :func:`clean_cube` or :func:`clean_ramp`.
+
+        ``arguments`` holds that call's arguments (its ``locals()`` on entry).
+        """
+        settings = [arguments[name] for name in _CLEANER_SETTINGS]
+        return cls(layout, dark, source, *settings)
 
     def __init__(
         self,
@@ -275,23 +295,13 @@ def clean_cube(
     -------
     CleanSummary
     """
+    arguments = dict(locals())
     nframes = cube.shape[0]
     if bad is None:
         bad = np.zeros(cube.shape[1:], dtype=bool)
     bad = np.broadcast_to(bad, cube.shape)
     source = ~dark if source is None else source
-    cleaner = _Cleaner(
-        layout,
-        dark,
-        source,
-        source_model,
-        odd_even,
-        min_pixels,
-        kappa,
-        background_window,
-        segment,
-        method,
-    )
+    cleaner = _Cleaner.for_call(layout, dark, source, arguments)
 
     def get_frames(index, rows=slice(None)):
         frames = cube[index, rows].astype(np.float32)
@@ -366,20 +376,10 @@ def clean_ramp(
     CleanSummary
         ``stripe_rms`` is the RMS over the group differences of each integration (DN).
     """
+    arguments = dict(locals())
     nints, ngroups = data.shape[:2]
     source = ~dark if source is None else source
-    cleaner = _Cleaner(
-        layout,
-        dark,
-        source,
-        source_model,
-        odd_even,
-        min_pixels,
-        kappa,
-        background_window,
-        segment,
-        method,
-    )
+    cleaner = _Cleaner.for_call(layout, dark, source, arguments)
 
     def kind_frames(ints, kind, rows=slice(None)):
         """Frames of one kind (0: group 0, k: difference k) for some integrations."""

@@ -5,12 +5,12 @@ Part of :mod:`tso_steps.scoring`.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from stdatamodels.jwst.datamodels import dqflags
 
 from tso_steps.stats import robust_std_last
+
+from .light_curves import fit_transit_scale
 
 __all__ = [
     "background_noise_ratio",

@@ -26,7 +26,6 @@ Background definitions (see ``docs/steps/tso_background.rst``):
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import numpy as np
 

@@ -5,6 +5,9 @@ Part of :mod:`tso_steps.scoring`.
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+
 import numpy as np
 
 __all__ = [

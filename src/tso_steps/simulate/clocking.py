@@ -55,16 +55,16 @@ class DetectorClock:
     Parameters
     ----------
     instrument : str
-        ``NIRCAM``, ``NIRISS``, ``NIRSPEC`` or ``MIRI``.
+        One of NIRCAM, NIRISS, NIRSPEC, MIRI.
     shape : tuple of int
-        ``(ny, nx)`` of the region read.
+        Rows and columns ``(ny, nx)`` of the region read.
     fastaxis, slowaxis : int
-        FASTAXIS and SLOWAXIS: ``+-1`` is x (array axis 1), ``+-2`` is y; negative means the
-        read runs towards decreasing index.
+        The FASTAXIS / SLOWAXIS header values: 1 means along x (columns), 2 along y (rows);
+        a minus sign means the read starts at the high-index end.
     noutputs : int
-        Outputs used (1 or 4; MIRI always 4).
+        Number of outputs: 1 or 4 (MIRI: 4).
     xstart, ystart : int
-        1-based detector position of the region's first pixel (MIRI's timing depends on it).
+        SUBSTRT1 / SUBSTRT2, the 1-based detector column and row of the region's corner.
 
     Raises
     ------
