@@ -160,16 +160,17 @@ def test_wiener_levels_predict_blind_lines_better_than_interpolation():
     "spectrum", [{"alpha": 1.3, "knee": 0.0}, {"alpha": 0.7, "knee": 200.0, "white": 0.4}]
 )
 def test_simulator_draws_the_requested_1_over_f_spectrum(spectrum):
+    from tso_steps.simulate.clocking import DetectorClock
     from tso_steps.simulate.effects import DetectorNoise
     from tso_steps.simulate.noise import CorrelatedNoise
 
-    geometry = ReadoutGeometry("NIRSPEC", (32, 2048), 2, 1, 1)
+    clock = DetectorClock("NIRSPEC", (32, 2048), 2, 1, 1)
     config = DetectorNoise(common=0.0, per_output=3.0, preamp=0.0, odd_even=0.0, **spectrum)
-    noise = CorrelatedNoise(config, geometry, np.random.default_rng(2))
+    noise = CorrelatedNoise(config, clock, np.random.default_rng(2))
     series = np.concatenate([noise._pink(1) for _ in range(200)])
     assert np.isclose(np.sqrt(np.mean(series**2)), 3.0 * np.sqrt(1 - config.white) / 3.0, rtol=0.1)
     power = np.mean(np.abs(np.fft.rfft(series, axis=-1)) ** 2, axis=0)
-    freq = np.fft.rfftfreq(series.shape[-1], geometry.pixel_time)
+    freq = np.fft.rfftfreq(series.shape[-1], clock.sample_time)
     high = (freq > 20 * max(config.knee, 10.0)) & (freq < 1e4)
     slope = np.polyfit(np.log(freq[high]), np.log(power[high]), 1)[0]
     assert abs(slope + config.alpha) < 0.15
