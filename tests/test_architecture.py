@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from eleventh_step import WhiteFluxOptions, WhiteFluxStep, white_flux
 
 import tso_steps
+from eleventh_step import WhiteFluxOptions, WhiteFluxStep, white_flux
 from tso_steps.inputs import DO_NOT_USE
 from tso_steps.simulate import simulate_tso
 from tso_steps.vectors import VECTOR_COLUMNS, get_vectors
