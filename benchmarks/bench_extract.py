@@ -27,7 +27,6 @@ Usage::
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from measured import peak_rss_mb
+from measured import peak_rss_mb, run_worker
 
 HERE = Path(__file__).resolve().parent
 METHODS = (
@@ -208,44 +207,30 @@ def run_child(case, method, nints, workdir):
         "rss_mb": peak_rss_mb(),
         "ncols": int(lit.sum()),
     }
-    print("RESULT " + json.dumps(result))
+    print(json.dumps(result))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nints", type=int, default=100)
-    parser.add_argument("--child", nargs=2, metavar=("CASE", "METHOD"))
+    parser.add_argument("--worker", nargs=2, metavar=("CASE", "METHOD"))
     parser.add_argument("--workdir")
     parser.add_argument("--cases", default=",".join(CASES))
     args = parser.parse_args()
-    if args.child:
-        run_child(*args.child, args.nints, args.workdir)
+    if args.worker:
+        run_child(*args.worker, args.nints, args.workdir)
         return
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for case in args.cases.split(","):
             results = {}
             for method in METHODS:
-                proc = subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--child",
-                        case,
-                        method,
-                        "--nints",
-                        str(args.nints),
-                        "--workdir",
-                        workdir,
-                    ],
-                    capture_output=True,
-                    text=True,
-                )
-                line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-                if proc.returncode or not line:
-                    print(f"{case} {method} FAILED:\n{proc.stderr[-2000:]}", file=sys.stderr)
+                worker_args = [case, method, "--nints", args.nints, "--workdir", workdir]
+                try:
+                    results[method] = run_worker(__file__, worker_args, workdir)
+                except RuntimeError as err:
+                    print(f"{case} {method} FAILED: {err}", file=sys.stderr)
                     continue
-                results[method] = json.loads(line[0][7:])
                 print(case, method, results[method], flush=True)
             ref = results.get("true_profile", {})
             limit = ref.get("limit_ppm") or float("nan")

@@ -25,8 +25,6 @@ Usage::
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -34,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from measured import peak_rss_mb
+from measured import peak_rss_mb, run_worker
 from tso_steps.scoring import shift_cramer_rao
 
 HERE = Path(__file__).resolve().parent
@@ -136,6 +134,7 @@ def _child(method, path, out_path):
     Path(out_path).write_text(
         json.dumps({"positions": positions.tolist(), "wall": wall, "rss": peak_rss_mb()})
     )
+    print(json.dumps({"wall": wall}))
 
 
 def _crb(truth, rateints, i, h=1e-3):
@@ -148,10 +147,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nints", type=int, default=60)
     parser.add_argument("--ngroups", type=int, default=5)
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        _child(*args.child)
+    if args.worker:
+        _child(*args.worker)
         return
     from tso_steps.simulate import Jitter, simulate_tso
     from tso_steps.trace import TraceStep
@@ -184,7 +183,7 @@ def main():
             for method in ("tso_trace", "gaussian", "com"):
                 out = str(Path(tmp) / f"{mode}_{method}.json")
                 np.savez(out.replace(".json", "_ref.npz"), center=traced.trace_center, half=half)
-                subprocess.run([sys.executable, __file__, "--child", method, path, out], check=True)
+                run_worker(__file__, [method, path, out], tmp)
                 res = json.loads(Path(out).read_text())
                 pos = np.asarray(res["positions"])
                 err = (pos - pos.mean()) - (truth - truth.mean())

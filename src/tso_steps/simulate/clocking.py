@@ -19,7 +19,8 @@ Subarrays", "NIRISS Detector Readout Patterns"):
   ``(n_fast + 12)(n_slow + 1)`` (NIRSpec, whose published subarray frame times follow it).
 
 MIRI Si:As detectors, FAST readout (JDox "MIRI Detector Subarrays"; Ressler et al. 2015,
-PASP 127, 675):
+PASP 127, 675; the clock counts from M. Ressler, "MIRI FPS Exposure Time Calculations", JPL
+MIRI DFM 478 04.02, 2014):
 
 * 1032 columns in 258 groups of 4; the 4 outputs read the 4 columns of a group together, one
   group per clock, the reference groups (the first and last) in 4 clocks;
