@@ -58,7 +58,7 @@ class OptimalExtractStep(AtomicSaveMixin, Step):
     background_width = integer(min=0, default=None)  # rows beyond the aperture for the local background (default 4; 0 for NIS_SOSS; 0: none)
     background_window = integer(min=1, default=31)  # dispersion pixels the local background is averaged over
     profile_window = integer(min=0, default=0)  # dispersion pixels the spatial profile is smoothed over; 0: chosen by held-out residuals
-    clip = float(min=0, default=5.0)  # reject pixels beyond this many sigma from the profile model (0: no rejection)
+    clip_sigma = float(min=0, default=5.0)  # reject pixels beyond this many sigma from the profile model (0: no rejection)
     max_iterations = integer(min=0, default=4)  # rejection iterations (one pixel per column each)
     norders = integer(min=1, max=3, default=None)  # orders to extract when the trace is measured here (default: all the trace step finds)
     suffix = string(default='x1dints')  # suffix of the output file
@@ -122,7 +122,7 @@ class OptimalExtractStep(AtomicSaveMixin, Step):
                 background_width=background_width,
                 background_window=self.background_window,
                 profile_window=self.profile_window,
-                clip=self.clip,
+                clip=self.clip_sigma,
                 iterations=self.max_iterations,
                 labels=labels,
                 amplifiers=amps,
