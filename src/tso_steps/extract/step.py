@@ -23,7 +23,7 @@ from tso_steps.inputs import (
     prepare_output,
     variance_arrays,
 )
-from tso_steps.readout import ReadoutGeometry
+from tso_steps.readout import LineLayout
 from tso_steps.trace import measure_trace, to_dispersion_last
 from tso_steps.vectors import add_vectors, get_vectors, integration_numbers
 
@@ -239,15 +239,15 @@ def _arrays(model, axis):
 
 def _stripe_maps(model, axis):
     """Stripe label, output and line index of every pixel, dispersion last."""
-    geometry = ReadoutGeometry.from_model(model)
-    amp = geometry.amplifier_map()
-    yy, xx = np.indices(amp.shape)
-    line = yy if geometry.fast_array_axis == 1 else xx
-    labels = stripe_labels(amp, line, geometry.noutputs)
+    layout = LineLayout.from_model(
+        model, step="tso_extract", required=True, fix="or run with one_over_f=False"
+    )
+    amp, line = layout.amplifier_map(), layout.line_map()
+    labels = stripe_labels(amp, line, layout.noutputs)
     log.info(
         "1/f-aware extraction: %d outputs, fast axis along %s",
-        geometry.noutputs,
-        "x" if geometry.fast_array_axis == 1 else "y",
+        layout.noutputs,
+        "x" if layout.fast_axis == 1 else "y",
     )
     return (
         to_dispersion_last(labels, axis),

@@ -18,7 +18,7 @@ from tso_steps.inputs import (
 )
 from tso_steps.jump.detect import detect_jumps
 from tso_steps.parallel import resolve_workers
-from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
+from tso_steps.readout import LineLayout
 from tso_steps.vectors import add_vectors
 
 __all__ = ["TSOJumpStep"]
@@ -118,20 +118,16 @@ class TSOJumpStep(AtomicSaveMixin, Step):
             )
         data = result.data
 
-        layout = dict(fast_axis=1, n_amps=1, interleaved=False)
-        try:
-            geometry = ReadoutGeometry.from_model(result, shape=(ny, nx))
-            layout = dict(
-                fast_axis=geometry.fast_array_axis,
-                n_amps=geometry.noutputs,
-                interleaved=geometry.interleaved,
-            )
-        except ReadoutMetadataError as err:
-            if self.line_offsets:
-                raise ReadoutMetadataError(
-                    f"{err}. tso_jump needs the readout geometry to remove line offsets; "
-                    "fix the keywords or run with line_offsets=False."
-                ) from err
+        lines = LineLayout.from_model(
+            result,
+            (ny, nx),
+            step="tso_jump",
+            required=self.line_offsets,
+            fix="or run with line_offsets=False",
+        )
+        layout = dict(
+            fast_axis=lines.fast_axis, n_amps=lines.noutputs, interleaved=lines.interleaved
+        )
 
         gain, readnoise = self._noise_references(result)
         workers = resolve_workers(self.maximum_cores)

@@ -23,8 +23,7 @@ from tso_steps.inputs import (
 from tso_steps.masks import choose_source_mask, image_mask
 from tso_steps.one_over_f.correct import clean_cube, clean_ramp, dark_shortage
 from tso_steps.one_over_f.scene import signal_image
-from tso_steps.one_over_f.stripes import LineLayout
-from tso_steps.readout import ReadoutGeometry
+from tso_steps.readout import LineLayout
 from tso_steps.vectors import add_vectors
 
 __all__ = ["OneOverFStep"]
@@ -88,8 +87,7 @@ class OneOverFStep(AtomicSaveMixin, Step):
         """  # noqa: E501
         check_parameters(self, files=("mask_file",))
         result = prepare_output(self, input_data, ACCEPTS)
-        geometry = ReadoutGeometry.from_model(result)
-        layout = LineLayout.from_geometry(geometry)
+        layout = LineLayout.from_model(result, step="tso_one_over_f", required=True)
         is_ramp = isinstance(result, datamodels.RampModel)
         data = result.data
         if data.dtype != np.float32:

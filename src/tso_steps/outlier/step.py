@@ -20,7 +20,7 @@ from tso_steps.motion import measure_shifts, motion_design_matrix
 from tso_steps.outlier.cube import cube_relative_flux, detect_cube_outliers, reference_frames
 from tso_steps.outlier.detect import detect_series_outliers
 from tso_steps.parallel import resolve_workers
-from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
+from tso_steps.readout import LineLayout
 from tso_steps.vectors import add_vectors, get_vectors
 
 __all__ = ["TSOOutlierStep"]
@@ -163,7 +163,8 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
             return _significant(result)
 
         design, _ = self._design(model, measure)
-        line_axis, segments = _line_layout(model, data.shape[1:])
+        # a cut-out (calints from extract_2d) keeps the outputs of its subarray
+        lines = LineLayout.from_model(model, data.shape[1:], step="tso_outlier", required=False)
         found = detect_cube_outliers(
             data,
             err,
@@ -171,8 +172,8 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
             DO_NOT_USE,
             design=design,
             relative_flux=flux,
-            line_axis=line_axis,
-            segments=segments,
+            line_axis=lines.fast_axis,
+            segments=lines.amplifier_map(),
             threshold=self.rejection_threshold,
             window=self.rolling_window_width,
             iterations=self.max_iterations,
@@ -266,20 +267,6 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
         for name in _SPEC_VALUE_COLUMNS:
             if name in table.dtype.names:
                 table[name][flags] = np.nan
-
-
-def _line_layout(model, shape):
-    """Fast-read axis and output of every pixel, for the per-line common-mode offsets.
-
-    A cut-out (calints from extract_2d) keeps the outputs of its subarray (the geometry
-    indexes the full readout region); without readout metadata rows are assumed.
-    """
-    try:
-        geometry = ReadoutGeometry.from_model(model, shape=shape)
-    except ReadoutMetadataError as error:
-        log.warning("No readout geometry (%s); common-mode offsets fitted per row.", error)
-        return 1, None
-    return geometry.fast_array_axis, geometry.amplifier_map()
 
 
 def _significant(result):
