@@ -105,12 +105,33 @@ def test_no_step_or_shared_module_imports_support_code():
     assert offending == []
 
 
+def test_simulator_imports_nothing_from_the_code_it_judges():
+    # its truth (readout timing included: simulate/clocking.py) must not come from the
+    # production code; tests/test_clocking.py compares the two readout models instead
+    offending = [
+        f"{rel}: {name}"
+        for rel, top, names in _modules()
+        if top == "simulate"
+        for name in names
+        if _tso_part(name) not in (None, "simulate")
+    ]
+    assert offending == []
+
+
 def test_import_scan_resolves_relative_and_lazy_imports():
-    source = "from ..stats import robust_std\nfrom . import core\ndef f():\n    import jwst\n"
-    assert list(module_imports(source, "tso_steps.centroid")) == [
+    source = (
+        "from ..readout import ReadoutGeometry\nfrom . import core\n"
+        "def f():\n    import tso_steps.stats\n"
+    )
+    assert list(module_imports(source, "tso_steps.simulate")) == [
+        "tso_steps.readout",
+        "tso_steps.simulate",
         "tso_steps.stats",
-        "tso_steps.centroid",
-        "jwst",
+    ]
+    assert [_tso_part(n) for n in module_imports(source, "tso_steps.simulate")] == [
+        "readout",
+        "simulate",
+        "stats",
     ]
 
 

@@ -6,13 +6,9 @@ times JWST publishes, then against each other pixel by pixel, so that a timing o
 that compares a step with the simulator's truth compares two independent implementations.
 """
 
-import ast
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-import tso_steps
 from tso_steps.readout import ReadoutGeometry
 from tso_steps.simulate import MODES, simulate_tso
 from tso_steps.simulate.clocking import DetectorClock
@@ -129,40 +125,3 @@ def test_simulated_frame_time_is_the_simulator_clock():
 def test_impossible_readouts_are_refused(args, match):
     with pytest.raises(ValueError, match=match):
         DetectorClock(*args)
-
-
-def _imports(source, package):
-    """Absolute names of the modules ``source`` imports; ``package`` is its package."""
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: resolve against the module's package
-                parts = package.split(".")
-                base = ".".join(parts[: len(parts) - node.level + 1])
-                yield f"{base}.{node.module}" if node.module else base
-            else:
-                yield node.module
-
-
-def test_simulator_imports_nothing_from_the_production_code():
-    simulate = Path(tso_steps.__file__).parent / "simulate"
-    offending = []
-    for path in sorted(simulate.glob("*.py")):
-        for name in _imports(path.read_text(), "tso_steps.simulate"):
-            if name.startswith("tso_steps") and not name.startswith("tso_steps.simulate"):
-                offending.append(f"{path.name}: {name}")
-    assert offending == []
-
-
-def test_import_rule_scan_catches_relative_and_lazy_imports():
-    source = (
-        "from ..readout import ReadoutGeometry\n"
-        "from .clocking import DetectorClock\n"
-        "def f():\n    import tso_steps.stats\n"
-    )
-    assert list(_imports(source, "tso_steps.simulate")) == [
-        "tso_steps.readout",
-        "tso_steps.simulate.clocking",
-        "tso_steps.stats",
-    ]
