@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from tso_steps.outlier.detect import OutlierOptions, flag_block, noise_and_floor
+from tso_steps.outlier.detect import flag_series
 from tso_steps.outlier.timeseries import masked_median
 from tso_steps.parallel import Progress
 from tso_steps.stats import MAD_TO_SIGMA
@@ -318,8 +318,6 @@ def detect_cube_outliers(
         relative_flux = cube_relative_flux(data, reference, dq, bad_bits)
     flux = np.asarray(relative_flux, dtype=np.float64)
     design = np.zeros((nints, 0)) if design is None else np.asarray(design, dtype=np.float64)
-    o = OutlierOptions() if options is None else options
-    window, step = o.rolling_window_width, o.median_step
     lines = _Lines(data.shape[1:], line_axis, segments, common_mode)
 
     def work(bounds):
@@ -327,19 +325,8 @@ def detect_cube_outliers(
         block = lines.read(data, start, stop, np.float32)
         bad = _mask(block, None if dq is None else lines.read(dq, start, stop, dq.dtype), bad_bits)
         err_block = None if err is None else lines.read(err, start, stop, np.float32)
-        noise, floor_values = noise_and_floor(err_block, bad, flux, o.err_floor, window, step)
-        flags, model, done = flag_block(
-            block,
-            bad,
-            flux,
-            design,
-            noise,
-            floor_values,
-            o.rejection_threshold,
-            window,
-            step,
-            o.max_iterations,
-            lines.groups(start, stop),
+        flags, model, done = flag_series(
+            block, bad, flux, design, err_block, options, lines.groups(start, stop)
         )
         pix, ints = np.nonzero(flags)
         flat = ints.astype(np.int64) * npix + lines.frame_index(start, stop)[pix]

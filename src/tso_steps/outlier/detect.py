@@ -40,6 +40,7 @@ __all__ = [
     "detect_series_outliers",
     "fast_regressors",
     "flag_block",
+    "flag_series",
     "noise_and_floor",
     "series_relative_flux",
 ]
@@ -291,11 +292,32 @@ def detect_series_outliers(
         relative_flux = series_relative_flux(block, bad)
     flux = np.asarray(relative_flux, dtype=np.float64)
     design = np.zeros((nints, 0)) if design is None else np.asarray(design, dtype=np.float64)
+    err_block = None if err is None else np.asarray(err).reshape(nints, -1).T
+    flags, model, _ = flag_series(block, bad, flux, design, err_block, options)
+    return flags.T.reshape(series.shape), model.T.reshape(series.shape)
+
+
+def flag_series(block, bad, flux, design, err=None, options=None, groups=()):
+    """Noise model, floor and fit-and-flag passes of a block of series (see :func:`flag_block`).
+
+    Parameters
+    ----------
+    block, bad, flux, design, groups
+        As in :func:`flag_block`.
+    err : ndarray, shape like ``block``, optional
+        The pipeline's ERR of every sample (see :func:`noise_and_floor`).
+    options : OutlierOptions, optional
+        Settings; default ``OutlierOptions()``.
+
+    Returns
+    -------
+    flags, model, iterations
+        As :func:`flag_block`.
+    """
     o = OutlierOptions() if options is None else options
     window, step = o.rolling_window_width, o.median_step
-    err_block = None if err is None else np.asarray(err).reshape(nints, -1).T
-    noise, floor_values = noise_and_floor(err_block, bad, flux, o.err_floor, window, step)
-    flags, model, _ = flag_block(
+    noise, floor_values = noise_and_floor(err, bad, flux, o.err_floor, window, step)
+    return flag_block(
         block,
         bad,
         flux,
@@ -306,5 +328,5 @@ def detect_series_outliers(
         window,
         step,
         o.max_iterations,
+        groups,
     )
-    return flags.T.reshape(series.shape), model.T.reshape(series.shape)
