@@ -19,13 +19,15 @@ from tso_steps.inputs import (
     bad_samples,
     flag_lost_integrations,
     lost_integrations,
+    options_from_step,
     prepare_output,
 )
 from tso_steps.vectors import add_vectors
 
 # ---------------------------------------------------------------- white_flux/flux.py
-# The algorithm: arrays in, arrays out, its settings in one options object.  It never sees a
-# datamodel, so it is tested on arrays and reusable outside stpipe.
+# The algorithm: arrays in, arrays out, its settings in one options object whose fields are
+# named like the step's spec parameters.  It never sees a datamodel, so it is tested on
+# arrays and reusable outside stpipe.
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ class WhiteFluxStep(AtomicSaveMixin, Step):
         """
         result = prepare_output(self, input_data, ACCEPTS)
         bad = bad_samples(result)
-        flux = white_flux(result.data, bad, WhiteFluxOptions(min_pixels=self.min_pixels))
+        # the options object is filled from the spec parameters of the same names
+        flux = white_flux(result.data, bad, options_from_step(WhiteFluxOptions, self))
         flag_lost_integrations(result, lost_integrations(bad), "tso_white_flux", "white_flux")
         add_vectors(result, {"white_flux": flux})
         log.info("White-light flux of %d integrations: rms %.3g", flux.size, np.nanstd(flux))
