@@ -10,8 +10,7 @@ stripes on the test's 32 x 64 frames (pixel noise 1, a 200 DN source block)::
 import numpy as np
 
 from tso_steps.one_over_f.correct import clean_cube
-from tso_steps.one_over_f.stripes import LineLayout
-from tso_steps.readout import ReadoutGeometry
+from tso_steps.readout import LineLayout, ReadoutGeometry
 
 NY, NX = 32, 64
 
