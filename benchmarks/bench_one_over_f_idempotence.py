@@ -9,7 +9,7 @@ stripes on the test's 32 x 64 frames (pixel noise 1, a 200 DN source block)::
 
 import numpy as np
 
-from tso_steps.one_over_f.correct import clean_cube
+from tso_steps.one_over_f.correct import OneOverFOptions, clean_cube
 from tso_steps.readout import LineLayout, ReadoutGeometry
 
 NY, NX = 32, 64
@@ -47,9 +47,9 @@ def measure(kind, rms, noutputs, nframes=4, seeds=6):
             lines = rms * stripes(kind, rng, nframes)
             cube[:, :, output * width : (output + 1) * width] += lines.astype(np.float32)
         once = cube.copy()
-        clean_cube(once, dark, layout, background_window=0)
+        clean_cube(once, dark, layout, options=OneOverFOptions(background_window=0))
         twice = once.copy()
-        clean_cube(twice, dark, layout, background_window=0)
+        clean_cube(twice, dark, layout, options=OneOverFOptions(background_window=0))
         error = once - truth
         left.append(np.std(error - error.mean(axis=0)))
         change.append(np.std(twice - once))
