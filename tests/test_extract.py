@@ -322,8 +322,11 @@ def _smooth_at_exact_phase(values, offset, weight, window):
         w = np.where(ok, weight[src] * (1 - abs(j) / (half + 1)), 0.0)
         coord = np.arange(nrow)[:, None] + (start[None, :] - start[src][None, :])
         moved = ndimage.map_coordinates(
-            coeffs, [coord, np.broadcast_to(src, coord.shape).astype(float)],
-            order=3, mode="nearest", prefilter=False,
+            coeffs,
+            [coord, np.broadcast_to(src, coord.shape).astype(float)],
+            order=3,
+            mode="nearest",
+            prefilter=False,
         )
         total += w * moved
         wsum += w

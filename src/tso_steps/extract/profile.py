@@ -91,8 +91,12 @@ def normalise_profile(profile):
         return np.where(total > 0, profile / total, np.nan)
 
 
+#: Spacing and width of the profile's nodes in the trace shift, pixels (see build_profile)
+_BANDWIDTH = 0.1
+
+
 def build_profile(
-    data, variance, good, offset, shifts, halfwidth, window=15, clip=5.0, bandwidth=0.1
+    data, variance, good, offset, shifts, halfwidth, window=15, clip=5.0, bandwidth=_BANDWIDTH
 ):
     """Fit the shift-dependent profile of one order from all integrations.
 
@@ -125,6 +129,12 @@ def build_profile(
     -------
     Profile
     """
+    lines = _pixel_lines(data, variance, good, offset, shifts, halfwidth, clip, bandwidth)
+    return lines.smoothed(offset, halfwidth, window)
+
+
+def _pixel_lines(data, variance, good, offset, shifts, halfwidth, clip, bandwidth):
+    """Per-pixel lines in the shift and column weights (:func:`build_profile` before smoothing)."""
     shifts = np.asarray(shifts, float)
     if np.ptp(shifts) <= 2 * bandwidth:
         nodes = np.array([np.mean(shifts)])
@@ -163,18 +173,33 @@ def build_profile(
         colvar = np.nansum(np.where(near, np.nanmedian(np.where(good, variance, np.nan), 0), 0), 0)
         column_weight = np.nan_to_num(np.clip(spectrum, 0, None) ** 2 / colvar)
     column_weight[~np.isfinite(offset[0])] = 0.0
-    outside = ~(np.abs(offset) <= halfwidth + 1.0)
-    base = np.array([_smooth_along_trace(b, offset, column_weight, window) for b in bases])
-    slope = np.array([_smooth_along_trace(g, offset, column_weight, window) for g in slopes])
-    base[:, outside] = 0.0
-    slope[:, outside] = 0.0
-    return Profile(
-        base=np.clip(base, 0.0, None),
-        slope=slope,
-        offset=offset,
-        nodes=nodes,
-        halfwidth=float(halfwidth),
-    )
+    return _PixelLines(np.array(bases), np.array(slopes), column_weight, nodes)
+
+
+@dataclass
+class _PixelLines:
+    """Unsmoothed per-pixel lines in the shift (the part of a profile that needs the data)."""
+
+    bases: np.ndarray
+    slopes: np.ndarray
+    column_weight: np.ndarray
+    nodes: np.ndarray
+
+    def smoothed(self, offset, halfwidth, window):
+        """The :class:`Profile` these lines give when smoothed over ``window`` columns."""
+        outside = ~(np.abs(offset) <= halfwidth + 1.0)
+        w = self.column_weight
+        base = np.array([_smooth_along_trace(b, offset, w, window) for b in self.bases])
+        slope = np.array([_smooth_along_trace(g, offset, w, window) for g in self.slopes])
+        base[:, outside] = 0.0
+        slope[:, outside] = 0.0
+        return Profile(
+            base=np.clip(base, 0.0, None),
+            slope=slope,
+            offset=offset,
+            nodes=self.nodes,
+            halfwidth=float(halfwidth),
+        )
 
 
 def _fit_line(ratio, weight, t, clip):
@@ -286,19 +311,21 @@ def choose_profile_window(data, variance, good, offset, shifts, halfwidth, clip=
     train, test = np.arange(0, nints, 2), np.arange(1, nints, 2)
     var = np.where(good & (variance > 0), variance, np.inf)
     best, best_cost = WINDOW_CANDIDATES[1], np.inf
+    # the lines need the data once; only their smoothing depends on the window
+    lines = _pixel_lines(
+        data[train],
+        variance[train],
+        good[train],
+        offset,
+        shifts[train],
+        halfwidth,
+        clip,
+        _BANDWIDTH,
+    )
     for window in WINDOW_CANDIDATES:
         if window > 2 * ndisp + 1:
             break  # already (nearly) a flat average over the whole band
-        prof = build_profile(
-            data[train],
-            variance[train],
-            good[train],
-            offset,
-            shifts[train],
-            halfwidth,
-            window,
-            clip,
-        ).evaluate(shifts[test])
+        prof = lines.smoothed(offset, halfwidth, window).evaluate(shifts[test])
         p = np.nan_to_num(prof)
         d = np.where(good[test], data[test], 0.0)
         w = np.where(p > 0, 1.0 / var[test], 0.0)
