@@ -16,6 +16,7 @@ from tso_steps.inputs import (
     check_parameters,
     prepare_output,
 )
+from tso_steps.inputs.budget import MEMORY_BUDGET_SPEC
 from tso_steps.jump.detect import detect_jumps
 from tso_steps.parallel import resolve_workers
 from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
@@ -50,7 +51,7 @@ class TSOJumpStep(AtomicSaveMixin, Step):
 
     class_alias = "tso_jump"
 
-    spec = """
+    spec = f"""
     rejection_threshold = float(default=4.25, min=0)  # flag a group difference this many sigma above its expected value
     negative_threshold = float(default=5.0, min=0)  # ... or this many sigma below it (negative jumps are rare)
     rolling_window = integer(default=25, min=3)  # integrations in the running median that predicts each group difference
@@ -63,7 +64,7 @@ class TSOJumpStep(AtomicSaveMixin, Step):
     line_offsets = boolean(default=True)  # remove the common offset of each line and output per group difference (1/f noise)
     motion_correction = boolean(default=True)  # regress each pixel on the frame's per-integration shifts (jitter)
     maximum_cores = string(default='none')  # threads: 'none' (1), 'quarter', 'half', 'all' or an integer
-    chunk_mbytes = float(default=16.0, min=0.1)  # MB of float32 group differences processed at once per thread
+    {MEMORY_BUDGET_SPEC}
     suffix = string(default='jump')  # suffix of the output file
     """  # noqa: E501
 
@@ -166,7 +167,7 @@ class TSOJumpStep(AtomicSaveMixin, Step):
             readnoise=readnoise,
             nframes=result.meta.exposure.nframes or 1,
             workers=workers,
-            chunk_mbytes=self.chunk_mbytes,
+            chunk_mbytes=_slab_mbytes(self.memory_budget, workers),
             **layout,
         )
         total = int(summary.n_flagged.sum())
@@ -225,6 +226,18 @@ class TSOJumpStep(AtomicSaveMixin, Step):
             readnoise = _science_cutout(ref, model)
         log.info("Noise prior from gain %s and read noise %s", gain_file, readnoise_file)
         return gain, readnoise
+
+
+def _slab_mbytes(memory_budget, workers):
+    """MB of group differences per slab: a slab's temporaries are about ten times that."""
+    if memory_budget is None:
+        return 16.0
+    return max(float(memory_budget) / (_SLAB_TEMPORARIES * max(1, workers)), 1e-3)
+
+
+#: Working memory of one slab, in units of its float32 group differences (measured:
+#: docs/benchmarks.md, "tso_jump, tso_outlier, tso_one_over_f under a memory budget").
+_SLAB_TEMPORARIES = 10
 
 
 def _science_cutout(ref, model):
