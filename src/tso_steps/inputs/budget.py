@@ -24,7 +24,7 @@ from stdatamodels.jwst import datamodels
 __all__ = [
     "MEMORY_BUDGET_SPEC",
     "budget_bytes",
-    "line_spans",
+    "chunk_spans",
     "open_lazily",
     "wants_lazy_input",
 ]
@@ -66,8 +66,10 @@ def wants_lazy_input(step):
     return getattr(step, "memory_budget", None) is not None
 
 
-def line_spans(n_lines, bytes_per_line, memory_budget=None, default_bytes=16e6, label=""):
-    """Cut ``n_lines`` detector lines into chunks that fit a budget.
+def chunk_spans(
+    n_lines, bytes_per_line, memory_budget=None, default_bytes=16e6, label="", unit="lines"
+):
+    """Cut ``n_lines`` detector lines (or integrations) into chunks that fit a budget.
 
     Parameters
     ----------
@@ -83,6 +85,8 @@ def line_spans(n_lines, bytes_per_line, memory_budget=None, default_bytes=16e6, 
         Chunk size without a budget.
     label : str
         Step name for the log line.
+    unit : str
+        What is cut, for the log line (``lines``; ``integrations`` for tso_one_over_f).
 
     Returns
     -------
@@ -98,18 +102,20 @@ def line_spans(n_lines, bytes_per_line, memory_budget=None, default_bytes=16e6, 
     if budget is not None:
         if bytes_per_line > budget:
             log.warning(
-                "%s: memory_budget=%.3g MB is below the working memory of one detector line "
-                "(%.3g MB); processing one line at a time",
+                "%s: memory_budget=%.3g MB is below the working memory of one of the %s "
+                "(%.3g MB); processing one at a time",
                 label or "memory budget",
                 budget / 1e6,
+                unit,
                 bytes_per_line / 1e6,
             )
         log.info(
-            "%s: %d chunk(s) of up to %d of %d lines (about %.3g MB each)",
+            "%s: %d chunk(s) of up to %d of %d %s (about %.3g MB each)",
             label or "memory budget",
             -(-n_lines // per_chunk),
             per_chunk,
             n_lines,
+            unit,
             per_chunk * bytes_per_line / 1e6,
         )
     return [(s, min(s + per_chunk, n_lines)) for s in range(0, n_lines, per_chunk)]

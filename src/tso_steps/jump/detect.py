@@ -28,7 +28,7 @@ import numpy as np
 
 from tso_steps.inputs import DO_NOT_USE as PIXEL_DNU
 from tso_steps.inputs import GROUP_DO_NOT_USE, GROUP_JUMP_DET, GROUP_SATURATED
-from tso_steps.inputs.budget import line_spans
+from tso_steps.inputs.budget import chunk_spans
 from tso_steps.jump.events import expand_events
 from tso_steps.jump.regressors import FrameSamples, fit_frame_regressors, sample_frame_pixels
 from tso_steps.jump.residuals import (
@@ -148,7 +148,7 @@ def detect_jumps(
     slow_axis = 1 - fast_axis
     n_slow = (ny, nx)[slow_axis]
     line_bytes = 4 * nints * (ngroups - 1) * (nx if slow_axis == 0 else ny)
-    spans = line_spans(n_slow, line_bytes, default_bytes=chunk_mbytes * 1e6)
+    spans = chunk_spans(n_slow, line_bytes, default_bytes=chunk_mbytes * 1e6)
     prior = None
     if gain is not None and readnoise is not None:
         prior = (np.asarray(gain, dtype=np.float32), np.asarray(readnoise, dtype=np.float32))

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tso_steps.one_over_f.outputs import learn_output_model
 from tso_steps.one_over_f.scene import (
     MAX_MODEL_FRAMES,
     MAX_VARIANCE_FRAMES,
@@ -120,6 +121,7 @@ class _Cleaner:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
         self.method = method
         self.covariance = None
+        self.outputs = None
         self.layout = layout
         self.dark = dark
         self.source = source
@@ -202,6 +204,29 @@ class _Cleaner:
             fit.levels[:, order], fit.variance[:, order], measured, max_lag=min(n_cells - 1, 64)
         )
 
+    def learn_outputs(self, residuals, weights):
+        """Fit the outputs' mutual regression once (``method='lines'``, several outputs).
+
+        Every chunk of frames then uses the same model, so the result does not depend on
+        how the frames are cut into chunks.
+        """
+        if self.method != "lines" or self.layout.namp < 2:
+            return
+        fit = fit_stripes(
+            self.layout.to_lines(residuals),
+            self.layout.to_lines(np.where(self.dark, weights, 0.0)),
+            self.layout,
+            self.odd_even,
+            self.min_pixels,
+            self.kappa,
+            self.segment,
+            raw=True,
+        )
+        order = np.argsort(segment_times(self.layout, fit.nseg))
+        self.outputs = learn_output_model(
+            fit.levels[:, order], fit.variance[:, order], ~fit.filled[:, order]
+        )
+
     def weights(self, residuals, good, scene):
         use = good & (self.dark | self.use_source_model)
         source = scene[1] if scene[1].ndim == 2 else np.nanmean(scene[1], axis=0)
@@ -219,6 +244,7 @@ class _Cleaner:
             self.kappa,
             self.segment,
             covariance=self.covariance,
+            outputs=self.outputs,
         )
         self.filled.append(float(fit.filled.mean()))
         return stripe_image(fit, self.layout)
@@ -309,6 +335,7 @@ def clean_cube(
     good = np.isfinite(model).all(axis=0) & ~bad.all(axis=0)
     weights = cleaner.weights(residuals, good, model)
     cleaner.learn_covariance(residuals, weights)
+    cleaner.learn_outputs(residuals, weights)
     del residuals
     rms = np.zeros(nframes)
     scale = np.ones(nframes)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from tso_steps.inputs.budget import line_spans
+from tso_steps.inputs.budget import chunk_spans
 from tso_steps.outlier.detect import flag_block, noise_and_floor
 from tso_steps.outlier.timeseries import masked_median
 from tso_steps.parallel import Progress
@@ -118,7 +118,7 @@ class _Lines:
         line_bytes = _BLOCK_TEMPORARIES * 4 * nints * self.length
         default = _BLOCK_TEMPORARIES * 4 * nints * (block_pixels or _BLOCK_BYTES / (4 * nints))
         budget = None if memory_budget is None else memory_budget / max(1, workers)
-        return line_spans(self.nlines, line_bytes, budget, default, label="tso_outlier")
+        return chunk_spans(self.nlines, line_bytes, budget, default, label="tso_outlier")
 
     def read(self, array, start, stop, dtype=np.float64):
         """``(npix, nints)`` block of lines ``start:stop``, line by line."""
