@@ -33,6 +33,7 @@ from tso_steps.one_over_f.outputs import learn_output_model
 from tso_steps.one_over_f.scene import (
     MAX_MODEL_FRAMES,
     MAX_VARIANCE_FRAMES,
+    MEDIAN_BLOCK,
     bright_pixels,
     fit_source,
     nanmedian_frames,
@@ -264,6 +265,7 @@ def clean_cube(
     segment=None,
     chunk=16,
     method="lines",
+    median_block=MEDIAN_BLOCK,
 ):
     """Remove 1/f stripes and output offsets from every frame of a cube, in place.
 
@@ -293,9 +295,11 @@ def clean_cube(
         Reads per segment of a line with its own level (default: one level per line);
         levels are interpolated linearly in read time between segment centres.
     chunk : int
-        Frames processed at once.
+        Frames processed at once (the result does not depend on it).
     method : {'lines', 'wiener'}
         How line levels are estimated (see :data:`METHODS`).
+    median_block : int
+        Pixel values read at once for the scene model (the result does not depend on it).
 
     Returns
     -------
@@ -329,7 +333,8 @@ def clean_cube(
         min(nframes, MAX_MODEL_FRAMES),
         nframes,
     )
-    model = cleaner.clean_model(nanmedian_frames(get_frames, nframes, cube.shape[1:]))
+    median = nanmedian_frames(get_frames, nframes, cube.shape[1:], block=median_block)
+    model = cleaner.clean_model(median)
     sample = np.unique(np.linspace(0, nframes - 1, min(nframes, MAX_VARIANCE_FRAMES)).astype(int))
     residuals, _ = cleaner.residuals(get_frames(sample), model, scaled=True)
     good = np.isfinite(model).all(axis=0) & ~bad.all(axis=0)
@@ -365,6 +370,7 @@ def clean_ramp(
     background_window=31,
     segment=None,
     method="lines",
+    median_block=MEDIAN_BLOCK,
 ):
     """Remove 1/f stripes and output offsets from every group of a ramp, in place.
 
@@ -386,6 +392,7 @@ def clean_ramp(
     bad : ndarray of bool, shape ``(ny, nx)``, optional
         Pixels never to use in a measurement (they are still corrected).
     source, source_model, odd_even, min_pixels, kappa, background_window, segment, method
+    median_block
         As in :func:`clean_cube`.
 
     Returns
@@ -430,7 +437,9 @@ def clean_ramp(
     )
     modelling = Progress(log, "tso_one_over_f: scene model", ngroups, unit="group kinds")
     for kind in range(ngroups):
-        median = nanmedian_frames(lambda i, r, k=kind: kind_frames(i, k, r), nints, shape)
+        median = nanmedian_frames(
+            lambda i, r, k=kind: kind_frames(i, k, r), nints, shape, block=median_block
+        )
         models[:, kind] = cleaner.clean_model(median)
         modelling.update()
 

@@ -20,10 +20,10 @@ from tso_steps.inputs import (
     lost_integrations,
     prepare_output,
 )
-from tso_steps.inputs.budget import MEMORY_BUDGET_SPEC, chunk_spans
+from tso_steps.inputs.budget import MEMORY_BUDGET_SPEC, budget_bytes, chunk_spans
 from tso_steps.masks import choose_source_mask, image_mask
 from tso_steps.one_over_f.correct import clean_cube, clean_ramp, dark_shortage
-from tso_steps.one_over_f.scene import signal_image
+from tso_steps.one_over_f.scene import MEDIAN_BLOCK, signal_image
 from tso_steps.readout import LineLayout
 from tso_steps.vectors import add_vectors
 
@@ -42,6 +42,13 @@ _SHORTAGE_FOR_SOURCE_MODEL = 0.02
 # Float32 frames a chunk of the cube needs at once, per frame (frames, residuals, stripes,
 # source model and its gradients; measured: docs/benchmarks.md).
 _FRAME_TEMPORARIES = 12
+
+
+def _median_block(memory_budget):
+    """Pixel values per block of the scene median (float32, about four copies while sorted)."""
+    if memory_budget is None:
+        return MEDIAN_BLOCK
+    return max(1, budget_bytes(memory_budget) // (4 * 4))
 
 
 def _frames_per_chunk(memory_budget, shape):
@@ -147,6 +154,7 @@ class OneOverFStep(AtomicSaveMixin, Step):
             "background_window": self.background_window,
             "segment": self.segment,
             "method": method,
+            "median_block": _median_block(self.memory_budget),
         }
         if is_ramp:
             group_dq = result.groupdq if result.groupdq.shape == data.shape else None
@@ -224,7 +232,10 @@ class OneOverFStep(AtomicSaveMixin, Step):
             model,
             shape,
             lambda: image_mask(
-                signal_image(data), self.mask_n_sigma, self.mask_dilation, bad=always_bad
+                signal_image(data, block=_median_block(self.memory_budget)),
+                self.mask_n_sigma,
+                self.mask_dilation,
+                bad=always_bad,
             ),
             mask_file=self.mask_file,
             mask_method=self.mask_method,
