@@ -231,8 +231,9 @@ def _slab_mbytes(memory_budget, workers):
     return max(float(memory_budget) / (_SLAB_TEMPORARIES * max(1, workers)), 1e-3)
 
 
-#: Working memory of one slab, in units of its float32 group differences (measured:
-#: docs/benchmarks.md, "tso_jump, tso_outlier, tso_one_over_f under a memory budget").
+#: Working memory of one slab, in units of its float32 group differences (the estimate of
+#: docs/steps/tso_jump.rst; with it a 50 MB budget kept the private memory 49 MiB above the
+#: imports on a 188 MiB ramp, docs/benchmarks.md).
 _SLAB_TEMPORARIES = 10
 
 

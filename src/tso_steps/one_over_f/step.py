@@ -40,7 +40,7 @@ ACCEPTS = Accepts("tso_one_over_f", ("ramp", "cube"), exposure="tso", min_shape=
 # ``source_model='auto'`` models the source instead of predicting those levels.
 _SHORTAGE_FOR_SOURCE_MODEL = 0.02
 # Float32 frames a chunk of the cube needs at once, per frame (frames, residuals, stripes,
-# source model and its gradients; measured: docs/benchmarks.md).
+# source model and its gradients: a count of the temporaries, not a measurement).
 _FRAME_TEMPORARIES = 12
 
 

@@ -34,7 +34,8 @@ log = logging.getLogger("stpipe.tso_steps.outlier")
 
 # Bytes of one (npix, nints) float32 temporary per worker (without a memory budget).
 _BLOCK_BYTES = 2e6
-# Temporaries of that size a block needs at once (float32 units; measured: docs/benchmarks.md).
+# Temporaries of that size a block needs at once (float32 units; a count of flag_block's
+# arrays, not a measurement).
 _BLOCK_TEMPORARIES = 16
 # Pixels read to measure the relative flux (aperture, and far from the source).
 _FLUX_PIXELS = 20000
