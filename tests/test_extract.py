@@ -1,5 +1,6 @@
 """tso_extract: per-integration optimal and box extraction against the simulator's truth."""
 
+import dataclasses
 import os
 import warnings
 from pathlib import Path
@@ -9,7 +10,13 @@ import pytest
 from stdatamodels.jwst import datamodels
 
 from tso_steps.exposure import ImagingExposureError
-from tso_steps.extract import OptimalExtractStep, box_extract, extract_order, horne_extract
+from tso_steps.extract import (
+    ExtractOptions,
+    OptimalExtractStep,
+    box_extract,
+    extract_order,
+    horne_extract,
+)
 from tso_steps.extract.scoring import (
     channel_error_ratio,
     true_profile_cube,
@@ -44,10 +51,11 @@ def _extract(sim, **kwargs):
     ref, positions, _ = measure_trace(model)
     cube, var_p, var_r, bad = _arrays(model, sim.truth.dispersion_axis)
     halfwidth = kwargs.pop("halfwidth", max(3.0, np.ceil(1.5 * ref.fwhm[0] + 1)))
-    args = (cube, var_p, var_r, bad, ref.center[0], positions.shift, halfwidth)
-    ours = extract_order(*args, **kwargs)
-    truth = extract_order(*args, true_profile=true_profile_cube(sim.truth), **kwargs)
-    return ours, truth, args
+    options = ExtractOptions(halfwidth=halfwidth, **kwargs)
+    args = (cube, var_p, var_r, bad, ref.center[0], positions.shift)
+    ours = extract_order(*args, options)
+    truth = extract_order(*args, options, true_profile=true_profile_cube(sim.truth))
+    return ours, truth, (*args, options)
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +115,8 @@ def test_optimal_beats_box_when_background_limited():
         cosmic_rays=False,
         read_noise=2.0,
     )
-    ours, _, args = _extract(sim)
-    box = extract_order(*args, method="box")
+    ours, _, (*args, options) = _extract(sim)
+    box = extract_order(*args, dataclasses.replace(options, method="box"))
     lc = sim.truth.light_curve
     optimal, boxed = (white_light_scatter(r.extraction.flux, lc) for r in (ours, box))
     assert optimal < 0.85 * boxed  # measured 0.66

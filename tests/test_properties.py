@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tso_steps.centroid import measure_centroids
 from tso_steps.jitter.align import realign
 from tso_steps.jitter.resample import shift_array
-from tso_steps.one_over_f.correct import clean_cube
+from tso_steps.one_over_f.correct import OneOverFOptions, clean_cube
 from tso_steps.readout import LineLayout, ReadoutGeometry
 from tso_steps.trace.positions import integration_positions
 
@@ -175,10 +175,10 @@ def test_one_over_f_correction_of_clean_data_is_idempotent_and_adds_no_nan(seed,
     dark[12:20, 10:50] = False  # a source region
     cube[:, 12:20, 10:50] += 200.0
     once = cube.copy()
-    clean_cube(once, dark, layout, background_window=window)
+    clean_cube(once, dark, layout, options=OneOverFOptions(background_window=window))
     assert np.isfinite(once).all()
     twice = once.copy()
-    clean_cube(twice, dark, layout, background_window=window)
+    clean_cube(twice, dark, layout, options=OneOverFOptions(background_window=window))
     assert np.isfinite(twice).all()
     first, second = np.std(once - cube), np.std(twice - once)
     assert second < 0.06  # pixel noise 1

@@ -33,7 +33,7 @@ from tso_steps.inputs.opening import (
     open_input,
     prepare_output,
 )
-from tso_steps.inputs.parameters import check_parameters
+from tso_steps.inputs.parameters import check_parameters, options_from_step
 from tso_steps.inputs.readers import (
     VARIANCE_NAMES,
     bad_samples,
@@ -67,6 +67,7 @@ __all__ = [
     "lost_integrations",
     "median_variance",
     "open_input",
+    "options_from_step",
     "prepare_output",
     "variance_arrays",
 ]
