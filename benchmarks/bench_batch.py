@@ -84,10 +84,12 @@ def main():
         env = {**offline_environment(root / "crds"), "STPIPE_DISABLE_CRDS_STEPPARS": "true"}
         paths = simulate_files(root, args.files, args.nints, args.ngroups)
         size = sum(p.stat().st_size for p in paths) / len(paths) / 1e6
-        rows = [("strun loop", 1, strun_loop(paths, root / "strun", env))]
+        load = os.getloadavg()[0]
+        rows = [("strun loop", 1, strun_loop(paths, root / "strun", env), load)]
         for workers in (1, 2):
             out = root / f"batch{workers}"
-            rows.append((f"batch w{workers}", workers, batch(paths, out, workers, env)))
+            load = os.getloadavg()[0]
+            rows.append((f"batch w{workers}", workers, batch(paths, out, workers, env), load))
             if not same_products(root / "strun", out):
                 raise RuntimeError(f"batch w{workers} products differ from strun's")
         load = os.getloadavg()[0]
@@ -96,12 +98,18 @@ def main():
             f"{args.files} files of NRC_TSGRISM SUBGRISM64 {args.nints} x {args.ngroups} "
             f"({size:.0f} MB each), step tso_jump; batch products identical to strun: yes"
         )
-        print("| method | workers | wall s | segments / min | speed-up vs strun loop |")
-        print("|---|---|---|---|---|")
+        print(
+            "| method | workers | load at start | wall s | segments / min "
+            "| speed-up vs strun loop |"
+        )
+        print("|---|---|---|---|---|---|")
         base = rows[0][2]
-        for name, workers, wall in rows:
+        for name, workers, wall, start_load in rows:
             rate = 60.0 * args.files / wall
-            print(f"| {name} | {workers} | {wall:.1f} | {rate:.1f} | {base / wall:.2f} |")
+            print(
+                f"| {name} | {workers} | {start_load:.1f} | {wall:.1f} | {rate:.1f} "
+                f"| {base / wall:.2f} |"
+            )
 
 
 if __name__ == "__main__":

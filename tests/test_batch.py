@@ -387,3 +387,19 @@ def test_a_task_whose_worker_dies_is_a_failed_row(exposure, scheduler, tmp_path,
     assert status.pop(Path(segments[1]).name) == "failed"
     assert set(status.values()) == {"done"}
     assert "MemoryError: worker exceeded" in "".join(summary["error"])
+
+
+@needs_dask
+def test_memory_budget_reaches_the_steps_and_leaves_the_products_unchanged(
+    exposure, scheduler, tmp_path
+):
+    whole, segments = exposure["uncal"]
+    pipeline = build_step(resolve_step("tso_detector1"), {}, whole, memory_budget=3)
+    assert pipeline.tso_jump.memory_budget == 3.0
+    assert "memory_budget" not in pipeline.ramp_fit.spec  # jwst's steps are left alone
+    code = main(["batch", "tso_jump", *segments, "--output-dir", str(tmp_path),
+                 "--scheduler", scheduler, "--memory-budget", "1", "--quiet"])  # fmt: skip
+    assert code == 0
+    names = [Path(s).name.replace("_uncal", "_jump") for s in segments]
+    groupdq = np.concatenate([arrays(tmp_path / n)["groupdq"] for n in names])
+    np.testing.assert_array_equal(groupdq, TSOJumpStep.call(whole).groupdq)

@@ -167,8 +167,8 @@ def test_keeps_existing_dq_bits_and_does_not_modify_the_input(grism):
 
 
 def test_threads_give_the_same_flags(grism):
-    one = run(grism.ramp, maximum_cores="none", chunk_mbytes=0.5)
-    two = run(grism.ramp, maximum_cores="2", chunk_mbytes=0.5)
+    one = run(grism.ramp, maximum_cores="none", memory_budget=5)
+    two = run(grism.ramp, maximum_cores="2", memory_budget=5)
     np.testing.assert_array_equal(one.groupdq, two.groupdq)
 
 

@@ -134,6 +134,14 @@ def _add_batch_parser(sub):
         action="store_true",
         help="redo products that exist with the same provenance hash",
     )
+    batch.add_argument(
+        "--memory-budget",
+        type=float,
+        default=None,
+        metavar="MB",
+        help="working memory per task for tso_jump, tso_outlier and tso_one_over_f (also "
+        "inside pipelines): chunks of detector lines, lazy reads, identical products",
+    )
     batch.add_argument("--quiet", action="store_true", help="only print the summary")
 
 
@@ -160,6 +168,7 @@ def _batch_command(args):
             params=args.param,
             sweep=args.sweep,
             force=args.force,
+            memory_budget=args.memory_budget,
         )
     except (PlanError, ValidationError, ValueError, RuntimeError) as error:
         print(f"tso-steps batch: {error}", file=sys.stderr)

@@ -102,6 +102,7 @@ def run_batch(
     sweep=None,
     force=False,
     processes=True,
+    memory_budget=None,
 ):
     """Run a step, pipeline or config over many files, in parallel, resumably.
 
@@ -126,6 +127,10 @@ def run_batch(
         Redo products even when they exist with the same provenance hash.
     processes : bool
         LocalCluster workers as processes (True) or threads (False).
+    memory_budget : float, optional
+        MB of working memory for each step that takes ``memory_budget`` (tso_jump,
+        tso_outlier, tso_one_over_f, also inside pipelines): chunked, lazily read, same
+        products. Not part of the provenance hash.
 
     Returns
     -------
@@ -142,6 +147,8 @@ def run_batch(
     unreadable = []
     exposures = group_exposures(files, unreadable)
     tasks = _plan_tasks(target, exposures, base, combinations, output_dir, force)
+    for task in tasks:
+        task["memory_budget"] = memory_budget
     if tasks:
         _check_parameters(target, tasks[0])
     log.info(
@@ -267,4 +274,4 @@ def _merge(base, extra):
 
 def _check_parameters(target, task):
     """Build the step once here, so a bad parameter is one clear error, not N failed rows."""
-    build_step(target, task["params"], task["inputs"][0])
+    build_step(target, task["params"], task["inputs"][0], task.get("memory_budget"))

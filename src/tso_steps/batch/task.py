@@ -35,8 +35,12 @@ log = logging.getLogger("stpipe.tso_steps.batch")
 LEDGER = ".tso_steps_batch"
 
 
-def build_step(target, params, first_input):
-    """Instantiate the step as ``Step.call``/``strun`` would, ``maximum_cores`` forced to 1."""
+def build_step(target, params, first_input, memory_budget=None):
+    """Instantiate the step as ``Step.call``/``strun`` would, ``maximum_cores`` forced to 1.
+
+    ``memory_budget`` (MB) is given to the step and to every step of a pipeline that takes
+    one; it changes how the work is chunked, never the products, so it is not hashed.
+    """
     from stpipe import Step
     from stpipe.utilities import import_class
 
@@ -51,6 +55,8 @@ def build_step(target, params, first_input):
     for step in _all_steps(instance):
         if "maximum_cores" in step.spec:
             step.maximum_cores = "1"
+        if memory_budget is not None and "memory_budget" in step.spec:
+            step.memory_budget = float(memory_budget)
     return instance
 
 
@@ -144,7 +150,7 @@ def run_task(task):
         staging.mkdir()
         record = provenance_record(inputs, target.class_name, task["params"], versions, digest)
         record["worker"] = worker
-        step = build_step(target, task["params"], inputs[0])
+        step = build_step(target, task["params"], inputs[0], task.get("memory_budget"))
         for child in _all_steps(step):
             child.save_model = _stamping(child.save_model, record)
         step.output_dir = str(staging)

@@ -17,6 +17,7 @@ from tso_steps.exposure import (
     ImagingExposureError,
     dispersion_axis,
 )
+from tso_steps.inputs.budget import open_lazily, wants_lazy_input
 from tso_steps.inputs.dq import DO_NOT_USE
 
 __all__ = [
@@ -157,7 +158,7 @@ def _hint(accepts, model):
 
 
 # --- opening --------------------------------------------------------------------------------
-def open_input(input_data, accepts):
+def open_input(input_data, accepts, lazy=False):
     """Open a path, a datamodel or a one-element list as a datamodel, with clear errors.
 
     Parameters
@@ -165,6 +166,9 @@ def open_input(input_data, accepts):
     input_data : str, `~pathlib.Path`, `~stdatamodels.jwst.datamodels.JwstDataModel` or list
         The step's input.
     accepts : Accepts
+    lazy : bool
+        Memory-map the arrays of a FITS file (:func:`~tso_steps.inputs.budget.open_lazily`)
+        instead of reading them.
 
     Returns
     -------
@@ -206,15 +210,15 @@ def open_input(input_data, accepts):
     path = Path(input_data)
     if not path.exists():
         raise FileNotFoundError(f"{step}: input file {str(path)!r} does not exist.")
-    return _open_path(path, accepts), True
+    return _open_path(path, accepts, lazy), True
 
 
-def _open_path(path, accepts):
+def _open_path(path, accepts, lazy=False):
     step = accepts.step
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = datamodels.open(path)
+            model = _read(path, None, lazy)
         except Exception as error:  # noqa: BLE001 - every reader failure gets one message
             raise InputError(
                 f"{step}: cannot read {str(path)!r} as a JWST product ({type(error).__name__}: "
@@ -242,7 +246,15 @@ def _open_path(path, accepts):
     if "ramp" in accepts.products and not isinstance(model, datamodels.RampModel):
         if data is not None and np.ndim(data) == 4:  # uncal (Level1bModel) and relatives
             model.close()
-            model = datamodels.RampModel(str(path))
+            model = _read(path, datamodels.RampModel, lazy)
+    return model
+
+
+def _read(path, cls, lazy):
+    """``cls(path)`` (or ``datamodels.open``), memory-mapped when ``lazy`` and possible."""
+    model = open_lazily(path, cls) if lazy else None
+    if model is None:
+        model = datamodels.open(path) if cls is None else cls(str(path))
     return model
 
 
@@ -427,7 +439,7 @@ def prepare_output(step, input_data, accepts):
     ------
     FileNotFoundError, InputError, WrongProductError, ImagingExposureError
     """
-    model, opened = open_input(input_data, accepts)
+    model, opened = open_input(input_data, accepts, lazy=wants_lazy_input(step))
     try:
         _check_type(model, accepts)
         check_time_series(model, accepts)

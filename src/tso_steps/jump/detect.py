@@ -9,6 +9,11 @@ the expected value. What is left, after removing the common offset of each detec
 
 The cube is processed in slabs of whole detector lines so that only a slab is ever converted
 to float, and slabs can run on several threads (numpy releases the GIL in the heavy calls).
+What spans the frame is computed over the whole frame whatever the slabs: the pixels of the
+flux and motion fit (pass 1), and the noise model the scatter is shrunk towards (pass 2
+keeps each slab's per-pixel scatter and the few samples that could pass the threshold under
+any noise model; they are scored once the model is fitted). The flags therefore do not
+depend on the slab size (``chunk_mbytes``, i.e. the step's ``memory_budget``).
 ``groupdq`` is updated in place.
 """
 
@@ -23,9 +28,16 @@ import numpy as np
 
 from tso_steps.inputs import DO_NOT_USE as PIXEL_DNU
 from tso_steps.inputs import GROUP_DO_NOT_USE, GROUP_JUMP_DET, GROUP_SATURATED
+from tso_steps.inputs.budget import chunk_spans
 from tso_steps.jump.events import expand_events
 from tso_steps.jump.regressors import FrameSamples, fit_frame_regressors, sample_frame_pixels
-from tso_steps.jump.residuals import apply_noise_prior, clean_residuals
+from tso_steps.jump.residuals import (
+    clean_residuals,
+    fit_noise_model,
+    prior_variance,
+    scatter_lower_bound,
+    shrink_to_prior,
+)
 from tso_steps.parallel import Progress
 from tso_steps.stats import strided_rolling_median
 
@@ -143,9 +155,7 @@ def detect_jumps(data, groupdq, pixeldq=None, *, options=None, gain=None, readno
     slow_axis = 1 - options.fast_axis
     n_slow = (ny, nx)[slow_axis]
     line_bytes = 4 * nints * (ngroups - 1) * (nx if slow_axis == 0 else ny)
-    lines = int(max(1, min(n_slow, options.chunk_mbytes * 1e6 // line_bytes)))
-    starts = list(range(0, n_slow, lines))
-    spans = [(s, min(s + lines, n_slow)) for s in starts]
+    spans = chunk_spans(n_slow, line_bytes, default_bytes=options.chunk_mbytes * 1e6)
     prior = None
     if gain is not None and readnoise is not None:
         prior = (np.asarray(gain, dtype=np.float32), np.asarray(readnoise, dtype=np.float32))
@@ -160,9 +170,18 @@ def detect_jumps(data, groupdq, pixeldq=None, *, options=None, gain=None, readno
     )
 
     # pass 1: per-integration flux scale and motion proxies from the informative pixels
-    keep_per_line = _FRAME_SAMPLES / n_slow
-    samples = _map(options.workers, lambda span: _sample_slab(ctx, span, keep_per_line), spans)
-    flux, shifts = fit_frame_regressors(FrameSamples.concatenate(samples), nints)
+    # (the best of the frame, merged after every round of slabs so memory stays bounded)
+    samples = None
+    rounds = max(1, options.workers)
+    for first in range(0, len(spans), rounds):
+        found = _map(
+            options.workers,
+            lambda span: _sample_slab(ctx, span, _FRAME_SAMPLES),
+            spans[first : first + rounds],
+        )
+        samples = FrameSamples.best([samples, *found], _FRAME_SAMPLES)
+    flux, shifts = fit_frame_regressors(samples, nints)
+    del samples
     regressors = None
     if options.motion_correction and np.any(shifts):
         # the running median already follows slow drifts: keep the fast part only
@@ -171,17 +190,18 @@ def detect_jumps(data, groupdq, pixeldq=None, *, options=None, gain=None, readno
         if not np.any(np.abs(regressors) > 0):
             regressors = None
 
-    # pass 2: the time-series test, slab by slab
+    # pass 2: the time-series test, slab by slab; the samples that might be flagged are
+    # scored once the noise model of the whole frame is known
     outputs = _map(
         options.workers,
-        lambda span: _detect_slab(ctx, span, flux, regressors, options, prior),
+        lambda span: _detect_slab(ctx, span, flux, regressors, options),
         spans,
         label="tso_jump: detecting",
     )
-    n_flagged = np.sum([o["counts"] for o in outputs], axis=0)
+    seeds, n_flagged = _score_candidates(outputs, ctx, prior, options, nints)
     n_tested = int(sum(o["tested"] for o in outputs))
-    seeds = np.concatenate([o["seeds"] for o in outputs], axis=0)
     sat = np.concatenate([o["sat"] for o in outputs], axis=0)
+    del outputs
     n_extra, n_events = 0, 0
     if options.flag_neighbors:
         n_extra, n_events = expand_events(
@@ -201,6 +221,35 @@ def detect_jumps(data, groupdq, pixeldq=None, *, options=None, gain=None, readno
         n_events=n_events,
         n_tested=n_tested,
     )
+
+
+def _score_candidates(outputs, ctx, prior, options, nints):
+    """Final scatter and score of the candidate samples; JUMP_DET OR-ed into ``groupdq``.
+
+    Returns the seeds for neighbour flagging ``(int, group, y, x, |score|)`` and the flagged
+    count per integration.
+    """
+    sigma_map = np.concatenate([o["sigma"] for o in outputs], axis=0)  # (S, F)
+    level_map = np.concatenate([o["level"] for o in outputs], axis=0)
+    count_map = np.concatenate([o["count"] for o in outputs], axis=0)
+    s, f, g, i = (np.concatenate([o["where"][k] for o in outputs]) for k in range(4))
+    values = np.concatenate([o["values"] for o in outputs])
+    y, x = (s, f) if ctx["slow_axis"] == 0 else (f, s)
+    sigma, level, count = sigma_map[s, f], level_map[s, f], count_map[s, f]
+    if prior is not None:
+        prior_var = prior_variance(level, (prior[0][y, x], prior[1][y, x]), options.nframes)
+    else:
+        model = fit_noise_model(sigma_map, level_map)
+        prior_var = None if model is None else model(level)
+    sigma = shrink_to_prior(sigma, count, prior_var)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = values / sigma
+        flagged = (score > options.rejection_threshold) | (score < -options.negative_threshold)
+    s, f, g, i, y, x, score = (a[flagged] for a in (s, f, g, i, y, x, score))
+    # difference g is flagged on its later group g + 1
+    ctx["groupdq"][i, g + 1, y, x] |= JUMP_DET
+    seeds = np.column_stack([i, g + 1, y, x, np.abs(score)]).astype(np.float64).reshape(-1, 5)
+    return seeds, np.bincount(i, minlength=nints)
 
 
 # ----------------------------------------------------------------------------------------
@@ -237,7 +286,7 @@ def _group_diffs(ctx, start, stop):
     return diffs, gdq
 
 
-def _sample_slab(ctx, span, keep_per_line):
+def _sample_slab(ctx, span, keep):
     start, stop = span
     lo, hi = max(0, start - 1), min(ctx["n_slow"], stop + 1)  # halo for the gradient
     index = _slab_index(ctx["slow_axis"], lo, hi)
@@ -255,8 +304,13 @@ def _sample_slab(ctx, span, keep_per_line):
     per_int[bad] = np.nan
     inner = slice(start - lo, start - lo + (stop - start))
     interior = (inner, slice(None)) if ctx["slow_axis"] == 0 else (slice(None), inner)
-    keep = int(np.ceil(keep_per_line * (stop - start)))
-    return sample_frame_pixels(per_int, keep, interior)
+    ny, nx = data.shape[2:]
+    lines = np.arange(start, stop)[:, None]
+    if ctx["slow_axis"] == 0:
+        index = lines * nx + np.arange(nx)[None, :]
+    else:
+        index = np.arange(ny)[:, None] * nx + lines.T
+    return sample_frame_pixels(per_int, keep, interior, index)
 
 
 def _to_lines(array, slow_axis):
@@ -265,13 +319,7 @@ def _to_lines(array, slow_axis):
     return np.ascontiguousarray(array.transpose(order))
 
 
-def _from_lines(array, slow_axis):
-    """Inverse of :func:`_to_lines` (a view)."""
-    order = (3, 2, 0, 1) if slow_axis == 0 else (3, 2, 1, 0)
-    return array.transpose(order)
-
-
-def _detect_slab(ctx, span, flux, regressors, options, prior):
+def _detect_slab(ctx, span, flux, regressors, options):
     start, stop = span
     slow_axis = ctx["slow_axis"]
     diffs, gdq = _group_diffs(ctx, start, stop)
@@ -289,9 +337,6 @@ def _detect_slab(ctx, span, flux, regressors, options, prior):
     residual -= reference
     del reference
     testable = np.isfinite(residual)
-    if prior is not None:
-        lines = slice(start, stop)
-        prior = tuple(a[lines] if slow_axis == 0 else a[:, lines].T for a in prior)
     sigma, count = clean_residuals(
         residual,
         regressors,
@@ -299,31 +344,20 @@ def _detect_slab(ctx, span, flux, regressors, options, prior):
         n_amps=options.n_amps,
         interleaved=options.interleaved,
     )
-    sigma = apply_noise_prior(sigma, level, count, prior, options.nframes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        score = residual
-        score /= sigma[..., None, None]
-        flagged = testable & (
-            (score > options.rejection_threshold) | (score < -options.negative_threshold)
-        )
-
-    # write flags: difference g is flagged on its later group g + 1
-    flags_back = _from_lines(flagged, slow_axis)
-    index = _slab_index(slow_axis, start, stop)
-    out = ctx["groupdq"][index]
-    out[:, 1:] |= flags_back.astype(np.uint8) * JUMP_DET
-    counts = flags_back.sum(axis=(1, 2, 3))
-
-    # seeds for neighbour flagging: (int, group, y, x, score)
-    s, f, g, i = np.nonzero(flagged)
-    seed_y, seed_x = (s + start, f) if slow_axis == 0 else (f, s + start)
-    seeds = np.column_stack([i, g + 1, seed_y, seed_x, np.abs(score[s, f, g, i])])
-    sat = _saturation_onsets(gdq, slow_axis, start)
+    # keep what could pass the threshold under any noise model (the model is frame-wide)
+    cut = 0.999 * min(options.rejection_threshold, options.negative_threshold)
+    bound = cut * scatter_lower_bound(sigma, count)
+    with np.errstate(invalid="ignore"):
+        candidate = testable & ~(np.abs(residual) < bound[..., None, None])
+    s, f, g, i = np.nonzero(candidate)
     return dict(
-        counts=counts,
         tested=int(testable.sum()),
-        seeds=seeds.astype(np.float64).reshape(-1, 5),
-        sat=sat,
+        sigma=sigma,
+        level=level,
+        count=count,
+        where=(s + start, f, g, i),
+        values=residual[s, f, g, i],
+        sat=_saturation_onsets(gdq, slow_axis, start),
     )
 
 

@@ -11,8 +11,9 @@ where ``S_i`` is the integration's median group difference, ``M`` the median ove
 integrations (the reference frame) and ``dM/dx``, ``dM/dy`` its gradients. ``f_i`` is the
 relative flux; ``a_i`` and ``b_i`` are the image shifts (minus the displacement, in pixels)
 to first order, i.e. the motion regressors the detector uses on every pixel. Only the most
-informative pixels are kept (high signal or high gradient over noise), so the fit needs
-neither the whole cube nor a second pass over it.
+informative pixels are kept (high signal or high gradient over noise; the same pixels
+however the frame is cut into slabs), so the fit needs neither the whole cube nor a second
+pass over it.
 """
 
 from __future__ import annotations
@@ -35,27 +36,50 @@ class FrameSamples:
         ``M``, ``dM/dx``, ``dM/dy`` of each kept pixel.
     sigma : ndarray, shape ``(k,)``
         Robust scatter over integrations (DN).
+    index : ndarray of int64, shape ``(k,)``
+        Flat frame index (``y * nx + x``) of each pixel.
+    score : ndarray, shape ``(k,)``
+        How informative each pixel is (level or gradient over scatter).
     """
 
-    def __init__(self, series, design, sigma):
+    def __init__(self, series, design, sigma, index, score):
         self.series = series
         self.design = design
         self.sigma = sigma
+        self.index = index
+        self.score = score
 
     @classmethod
-    def concatenate(cls, samples):
-        """Join the samples of several slabs."""
+    def best(cls, samples, keep):
+        """The ``keep`` most informative pixels of several slabs, in frame order.
+
+        Pixels are ranked by score, ties by frame index, so the choice (and the order in
+        which the fit sums them) is the same however the frame was cut into slabs.
+        """
         samples = [s for s in samples if s is not None and s.sigma.size]
         if not samples:
             return None
+        index = np.concatenate([s.index for s in samples])
+        score = np.concatenate([s.score for s in samples])
+        pick = _top(score, index, keep)
+        pick = pick[np.argsort(index[pick], kind="stable")]
         return cls(
-            np.concatenate([s.series for s in samples], axis=1),
-            np.concatenate([s.design for s in samples], axis=0),
-            np.concatenate([s.sigma for s in samples]),
+            np.concatenate([s.series for s in samples], axis=1)[:, pick],
+            np.concatenate([s.design for s in samples], axis=0)[pick],
+            np.concatenate([s.sigma for s in samples])[pick],
+            index[pick],
+            score[pick],
         )
 
 
-def sample_frame_pixels(per_int, keep, interior, min_snr=5.0):
+def _top(score, index, keep):
+    """Positions of the ``keep`` highest scores (ties: lowest index first)."""
+    if score.size <= keep:
+        return np.arange(score.size)
+    return np.lexsort((index, -score))[:keep]
+
+
+def sample_frame_pixels(per_int, keep, interior, index, min_snr=5.0):
     """Time series of a slab's most informative pixels.
 
     Parameters
@@ -67,6 +91,8 @@ def sample_frame_pixels(per_int, keep, interior, min_snr=5.0):
         Maximum number of pixels to keep.
     interior : tuple of slice
         ``(slice_y, slice_x)`` of the slab without its halo.
+    index : ndarray of int
+        Flat frame index of every interior pixel (shape of the interior).
     min_snr : float
         A pixel is informative when its level or its gradient (per pixel) exceeds this many
         times its scatter.
@@ -90,11 +116,11 @@ def sample_frame_pixels(per_int, keep, interior, min_snr=5.0):
     good = np.flatnonzero(score > min_snr)
     if good.size == 0 or keep < 1:
         return None
-    if good.size > keep:
-        good = good[np.argpartition(score[good], -keep)[-keep:]]
+    index = np.asarray(index, dtype=np.int64).ravel()
+    good = good[_top(score[good], index[good], keep)]
     design = np.stack([level.ravel()[good], grad_x.ravel()[good], grad_y.ravel()[good]], axis=1)
     series = per_int.reshape(per_int.shape[0], -1)[:, good]
-    return FrameSamples(series.astype(np.float64), design, sigma.ravel()[good])
+    return FrameSamples(series, design, sigma.ravel()[good], index[good], score[good])
 
 
 def fit_frame_regressors(samples, nints, clip=5.0, iterations=3):
@@ -126,8 +152,8 @@ def fit_frame_regressors(samples, nints, clip=5.0, iterations=3):
     scale = np.sqrt(np.nanmean(design**2, axis=0))
     scale[scale == 0] = 1.0
     design = design / scale
-    weight = np.broadcast_to(1.0 / samples.sigma**2, samples.series.shape).copy()
-    series = samples.series
+    series = samples.series.astype(np.float64)
+    weight = np.broadcast_to(1.0 / samples.sigma**2, series.shape).copy()
     weight[~np.isfinite(series)] = 0.0
     series = np.where(np.isfinite(series), series, 0.0)
     coeffs = np.zeros((nints, 4))

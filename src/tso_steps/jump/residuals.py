@@ -4,7 +4,9 @@ After the running median is subtracted, what remains in a pixel's group differen
 noise, jumps, the response to pointing changes (steep trace flanks) and the 1/f offset each
 detector line picked up in that group. :func:`clean_residuals` removes the last two with
 clipped, weighted fits (so the jumps do not bias them) and measures the scatter;
-:func:`apply_noise_prior` stabilises that scatter for short series.
+:func:`shrink_to_prior` stabilises that scatter for short series, towards
+:func:`prior_variance` (gain and read noise given) or :func:`fit_noise_model` (fitted on the
+whole frame).
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ import numpy as np
 
 from tso_steps.stats import MAD_TO_SIGMA, clipped_rms_last, nanmedian_last
 
-__all__ = ["apply_noise_prior", "clean_residuals"]
+__all__ = [
+    "clean_residuals",
+    "fit_noise_model",
+    "prior_variance",
+    "scatter_lower_bound",
+    "shrink_to_prior",
+]
 
 # Equivalent number of samples given to the noise prior: it matters only for short series.
 _PRIOR_SAMPLES = 10.0
@@ -131,50 +139,46 @@ def _subtract_offsets(residual, offsets, settings):
     view -= offsets
 
 
-def apply_noise_prior(sigma, level, n_samples, prior, nframes):
-    """Shrink the empirical scatter towards a noise model (matters for short series).
-
-    ``sigma**2`` becomes ``(n sigma**2 + 10 model) / (n + 10)``: the model counts as ten
-    samples. The model is ``level / gain + readnoise**2 / nframes`` when ``prior`` holds the
-    gain (e-/DN) and CDS read noise (DN) of the slab, else a line fitted to variance against
-    level across the slab's pixels.
+def prior_variance(level, prior, nframes):
+    """Variance of a noise model, ``level / gain + readnoise**2 / nframes``, per pixel.
 
     Parameters
     ----------
-    sigma : ndarray, shape ``(n_slow, n_fast)``
-        Empirical scatter, DN.
-    level : ndarray, same shape
+    level : ndarray
         Typical group difference, DN.
-    n_samples : ndarray of int
-        Samples behind each ``sigma``.
-    prior : tuple of ndarray or None
-        ``(gain, readnoise)`` for the slab.
+    prior : tuple of ndarray
+        ``(gain, readnoise)`` at the same pixels: e-/DN and CDS read noise (a difference of
+        two frames, as in jwst READNOISE references), DN.
     nframes : int
         Frames averaged per group.
 
     Returns
     -------
     ndarray
+        NaN where the model is not positive and finite.
     """
-    if prior is not None:
-        gain, readnoise = prior  # slab-shaped (slow, fast), e-/DN and DN
-        with np.errstate(invalid="ignore", divide="ignore"):
-            # READNOISE references hold CDS noise (a difference of two frames), as in jwst
-            prior_var = np.abs(level) / gain + readnoise**2 / max(nframes, 1)
-        prior_var = np.where(np.isfinite(prior_var) & (prior_var > 0), prior_var, np.nan)
-    else:
-        prior_var = _self_calibrated_variance(sigma, level)
-    if prior_var is None:
-        return sigma
-    n_eff = n_samples
-    with np.errstate(invalid="ignore"):
-        var = (n_eff * sigma**2 + _PRIOR_SAMPLES * prior_var) / (n_eff + _PRIOR_SAMPLES)
-        var = np.where(np.isfinite(prior_var), var, sigma**2)
-        return np.where(np.isfinite(sigma), np.sqrt(var), np.sqrt(prior_var))
+    gain, readnoise = prior
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prior_var = np.abs(level) / gain + readnoise**2 / max(nframes, 1)
+    return np.where(np.isfinite(prior_var) & (prior_var > 0), prior_var, np.nan)
 
 
-def _self_calibrated_variance(sigma, level, nbins=12):
-    """Fit variance = a + b * level across the slab's pixels (read noise + shot noise)."""
+def fit_noise_model(sigma, level, nbins=12):
+    """Fit variance = a + b * level across a frame's pixels (read noise + shot noise).
+
+    Parameters
+    ----------
+    sigma, level : ndarray
+        Empirical scatter and typical group difference of every pixel of the frame, DN.
+        The fit is over all of them, so it is the same however the frame is processed.
+    nbins : int
+        Quantile bins of the level.
+
+    Returns
+    -------
+    callable or None
+        ``model(level)`` -> variance (always positive), or None with too few pixels.
+    """
     good = np.isfinite(sigma) & np.isfinite(level) & (sigma > 0)
     if good.sum() < 10 * nbins:
         return None
@@ -182,11 +186,45 @@ def _self_calibrated_variance(sigma, level, nbins=12):
     v = sigma[good].astype(np.float64) ** 2
     edges = np.unique(np.quantile(x, np.linspace(0, 1, nbins + 1)))
     if len(edges) < 3:
-        return np.full(sigma.shape, np.median(v))
+        constant = np.median(v)
+        return lambda lv: np.full(np.shape(lv), constant)
     which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
     xm = np.array([np.median(x[which == k]) for k in range(len(edges) - 1)])
     vm = np.array([np.median(v[which == k]) for k in range(len(edges) - 1)])
     slope, intercept = np.polyfit(xm, vm, 1)
     slope = max(slope, 0.0)
     intercept = max(intercept, 0.5 * vm.min())
-    return intercept + slope * np.abs(level)
+    return lambda lv: intercept + slope * np.abs(lv)
+
+
+def shrink_to_prior(sigma, n_samples, prior_var):
+    """Shrink the empirical scatter towards a noise model (matters for short series).
+
+    ``sigma**2`` becomes ``(n sigma**2 + 10 prior_var) / (n + 10)``: the model counts as
+    ten samples. Elementwise, so any subset of pixels gives the values of the whole frame.
+
+    Parameters
+    ----------
+    sigma : ndarray
+        Empirical scatter, DN.
+    n_samples : ndarray of int
+        Samples behind each ``sigma``.
+    prior_var : ndarray or None
+        Model variance (NaN: no model at that pixel); None leaves ``sigma`` as it is.
+
+    Returns
+    -------
+    ndarray
+    """
+    if prior_var is None:
+        return sigma
+    with np.errstate(invalid="ignore"):
+        var = (n_samples * sigma**2 + _PRIOR_SAMPLES * prior_var) / (n_samples + _PRIOR_SAMPLES)
+        var = np.where(np.isfinite(prior_var), var, sigma**2)
+        return np.where(np.isfinite(sigma), np.sqrt(var), np.sqrt(prior_var))
+
+
+def scatter_lower_bound(sigma, n_samples):
+    """A value :func:`shrink_to_prior` never goes below, whatever the (positive) prior."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sigma * np.sqrt(n_samples / (n_samples + _PRIOR_SAMPLES))

@@ -17,6 +17,7 @@ from tso_steps.inputs import (
     options_from_step,
     prepare_output,
 )
+from tso_steps.inputs.budget import MEMORY_BUDGET_SPEC
 from tso_steps.jump.detect import JumpOptions, detect_jumps
 from tso_steps.parallel import resolve_workers
 from tso_steps.readout import LineLayout
@@ -51,7 +52,7 @@ class TSOJumpStep(AtomicSaveMixin, Step):
 
     class_alias = "tso_jump"
 
-    spec = """
+    spec = f"""
     rejection_threshold = float(default=4.25, min=0)  # flag a group difference this many sigma above its expected value
     negative_threshold = float(default=5.0, min=0)  # ... or this many sigma below it (negative jumps are rare)
     rolling_window_width = integer(default=25, min=3)  # integrations in the running median that predicts each group difference
@@ -64,7 +65,7 @@ class TSOJumpStep(AtomicSaveMixin, Step):
     line_offsets = boolean(default=True)  # remove the common offset of each line and output per group difference (1/f noise)
     motion_correction = boolean(default=True)  # regress each pixel on the frame's per-integration shifts (jitter)
     maximum_cores = string(default='1')  # threads: an integer, 'quarter', 'half' or 'all' ('none' = 1)
-    chunk_mbytes = float(default=16.0, min=0.1)  # MB of float32 group differences processed at once per thread
+    {MEMORY_BUDGET_SPEC}
     suffix = string(default='jump')  # suffix of the output file
     """  # noqa: E501
 
@@ -145,6 +146,7 @@ class TSOJumpStep(AtomicSaveMixin, Step):
             JumpOptions,
             self,
             workers=workers,
+            chunk_mbytes=_slab_mbytes(self.memory_budget, workers),
             nframes=result.meta.exposure.nframes or 1,
             fast_axis=lines.fast_axis,
             n_amps=lines.noutputs,
@@ -214,6 +216,19 @@ class TSOJumpStep(AtomicSaveMixin, Step):
             readnoise = _science_cutout(ref, model)
         log.info("Noise prior from gain %s and read noise %s", gain_file, readnoise_file)
         return gain, readnoise
+
+
+def _slab_mbytes(memory_budget, workers):
+    """MB of group differences per slab: a slab's temporaries are about ten times that."""
+    if memory_budget is None:
+        return 16.0
+    return max(float(memory_budget) / (_SLAB_TEMPORARIES * max(1, workers)), 1e-3)
+
+
+#: Working memory of one slab, in units of its float32 group differences (the estimate of
+#: docs/steps/tso_jump.rst; with it a 50 MB budget kept the private memory 49 MiB above the
+#: imports on a 188 MiB ramp, docs/benchmarks.md).
+_SLAB_TEMPORARIES = 10
 
 
 def _science_cutout(ref, model):

@@ -29,9 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tso_steps.one_over_f.outputs import learn_output_model
 from tso_steps.one_over_f.scene import (
     MAX_MODEL_FRAMES,
     MAX_VARIANCE_FRAMES,
+    MEDIAN_BLOCK,
     bright_pixels,
     fit_source,
     nanmedian_frames,
@@ -84,7 +86,9 @@ class OneOverFOptions:
     method : {'lines', 'wiener'}
         How line levels are estimated (see :data:`METHODS`; the step resolves ``'auto'``).
     chunk : int
-        Frames processed at once (:func:`clean_cube`).
+        Frames processed at once (:func:`clean_cube`; the result does not depend on it).
+    median_block : int
+        Pixel values read at once for the scene model (the result does not depend on it).
     """
 
     source_model: bool = False
@@ -95,6 +99,7 @@ class OneOverFOptions:
     segment: int | None = None
     method: str = "lines"
     chunk: int = 16
+    median_block: int = MEDIAN_BLOCK
 
 
 @dataclass
@@ -151,6 +156,7 @@ class _Cleaner:
             raise ValueError(f"method must be one of {METHODS}, got {options.method!r}.")
         self.method = options.method
         self.covariance = None
+        self.outputs = None
         self.layout = layout
         self.dark = dark
         self.source = ~dark if source is None else source
@@ -233,6 +239,29 @@ class _Cleaner:
             fit.levels[:, order], fit.variance[:, order], measured, max_lag=min(n_cells - 1, 64)
         )
 
+    def learn_outputs(self, residuals, weights):
+        """Fit the outputs' mutual regression once (``method='lines'``, several outputs).
+
+        Every chunk of frames then uses the same model, so the result does not depend on
+        how the frames are cut into chunks.
+        """
+        if self.method != "lines" or self.layout.namp < 2:
+            return
+        fit = fit_stripes(
+            self.layout.to_lines(residuals),
+            self.layout.to_lines(np.where(self.dark, weights, 0.0)),
+            self.layout,
+            self.odd_even,
+            self.min_pixels,
+            self.kappa,
+            self.segment,
+            raw=True,
+        )
+        order = np.argsort(segment_times(self.layout, fit.nseg))
+        self.outputs = learn_output_model(
+            fit.levels[:, order], fit.variance[:, order], ~fit.filled[:, order]
+        )
+
     def weights(self, residuals, good, scene):
         use = good & (self.dark | self.use_source_model)
         source = scene[1] if scene[1].ndim == 2 else np.nanmean(scene[1], axis=0)
@@ -250,6 +279,7 @@ class _Cleaner:
             self.kappa,
             self.segment,
             covariance=self.covariance,
+            outputs=self.outputs,
         )
         self.filled.append(float(fit.filled.mean()))
         return stripe_image(fit, self.layout)
@@ -301,12 +331,14 @@ def clean_cube(
         min(nframes, MAX_MODEL_FRAMES),
         nframes,
     )
-    model = cleaner.clean_model(nanmedian_frames(get_frames, nframes, cube.shape[1:]))
+    median = nanmedian_frames(get_frames, nframes, cube.shape[1:], block=options.median_block)
+    model = cleaner.clean_model(median)
     sample = np.unique(np.linspace(0, nframes - 1, min(nframes, MAX_VARIANCE_FRAMES)).astype(int))
     residuals, _ = cleaner.residuals(get_frames(sample), model, scaled=True)
     good = np.isfinite(model).all(axis=0) & ~bad.all(axis=0)
     weights = cleaner.weights(residuals, good, model)
     cleaner.learn_covariance(residuals, weights)
+    cleaner.learn_outputs(residuals, weights)
     del residuals
     rms = np.zeros(nframes)
     scale = np.ones(nframes)
@@ -384,7 +416,9 @@ def clean_ramp(
     )
     modelling = Progress(log, "tso_one_over_f: scene model", ngroups, unit="group kinds")
     for kind in range(ngroups):
-        median = nanmedian_frames(lambda i, r, k=kind: kind_frames(i, k, r), nints, shape)
+        median = nanmedian_frames(
+            lambda i, r, k=kind: kind_frames(i, k, r), nints, shape, block=options.median_block
+        )
         models[:, kind] = cleaner.clean_model(median)
         modelling.update()
 

@@ -33,11 +33,15 @@ MAX_VARIANCE_FRAMES = 64
 MEDIAN_BLOCK = 2**24
 
 
-def nanmedian_frames(get_frames, n, shape, max_frames=MAX_MODEL_FRAMES):
-    """Per-pixel NaN-median over (a spread subset of) ``n`` frames, in row blocks."""
+def nanmedian_frames(get_frames, n, shape, max_frames=MAX_MODEL_FRAMES, block=MEDIAN_BLOCK):
+    """Per-pixel NaN-median over (a spread subset of) ``n`` frames, in row blocks.
+
+    ``block`` is the number of pixel values read at once (the median is per pixel, so the
+    result does not depend on it).
+    """
     use = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
     ny, nx = shape
-    rows = max(1, MEDIAN_BLOCK // (len(use) * nx))
+    rows = max(1, int(block) // (len(use) * nx))
     median = np.empty(shape, dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # pixels bad in every frame
@@ -47,7 +51,7 @@ def nanmedian_frames(get_frames, n, shape, max_frames=MAX_MODEL_FRAMES):
     return median
 
 
-def signal_image(data, max_frames=MAX_MODEL_FRAMES):
+def signal_image(data, max_frames=MAX_MODEL_FRAMES, block=MEDIAN_BLOCK):
     """Median image of the scene, for building a source mask.
 
     Parameters
@@ -56,13 +60,17 @@ def signal_image(data, max_frames=MAX_MODEL_FRAMES):
         A cube (median over integrations) or a ramp (median of last minus first group).
     max_frames : int
         Integrations used (spread over the exposure).
+    block : int
+        Pixel values read at once (see :func:`nanmedian_frames`).
 
     Returns
     -------
     ndarray of float32, shape ``(ny, nx)``
     """
     if data.ndim == 3:
-        return nanmedian_frames(lambda i, r: data[i, r], data.shape[0], data.shape[1:])
+        return nanmedian_frames(
+            lambda i, r: data[i, r], data.shape[0], data.shape[1:], max_frames, block
+        )
     last = data.shape[1] - 1
 
     def difference(index, rows):
@@ -71,7 +79,7 @@ def signal_image(data, max_frames=MAX_MODEL_FRAMES):
             frames -= data[index, 0, rows]
         return frames
 
-    return nanmedian_frames(difference, data.shape[0], data.shape[2:], max_frames)
+    return nanmedian_frames(difference, data.shape[0], data.shape[2:], max_frames, block)
 
 
 def static_stripes(model, weights, layout, odd_even, min_pixels, kappa, window):

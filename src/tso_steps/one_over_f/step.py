@@ -21,9 +21,10 @@ from tso_steps.inputs import (
     options_from_step,
     prepare_output,
 )
+from tso_steps.inputs.budget import MEMORY_BUDGET_SPEC, budget_bytes, chunk_spans
 from tso_steps.masks import choose_source_mask, image_mask
 from tso_steps.one_over_f.correct import OneOverFOptions, clean_cube, clean_ramp, dark_shortage
-from tso_steps.one_over_f.scene import signal_image
+from tso_steps.one_over_f.scene import MEDIAN_BLOCK, signal_image
 from tso_steps.readout import LineLayout
 from tso_steps.vectors import add_vectors
 
@@ -39,6 +40,25 @@ ACCEPTS = Accepts("tso_one_over_f", ("ramp", "cube"), exposure="tso", min_shape=
 # Above this fraction of (fast line, output) cells without enough dark pixels,
 # ``source_model='auto'`` models the source instead of predicting those levels.
 _SHORTAGE_FOR_SOURCE_MODEL = 0.02
+# Float32 frames a chunk of the cube needs at once, per frame (frames, residuals, stripes,
+# source model and its gradients: a count of the temporaries, not a measurement).
+_FRAME_TEMPORARIES = 12
+
+
+def _median_block(memory_budget):
+    """Pixel values per block of the scene median (float32, about four copies while sorted)."""
+    if memory_budget is None:
+        return MEDIAN_BLOCK
+    return max(1, budget_bytes(memory_budget) // (4 * 4))
+
+
+def _frames_per_chunk(memory_budget, shape):
+    """Integrations of a rateints cube corrected at once (16 without a budget)."""
+    frame_bytes = _FRAME_TEMPORARIES * 4 * shape[-1] * shape[-2]
+    spans = chunk_spans(
+        shape[0], frame_bytes, memory_budget, 16 * frame_bytes, "tso_one_over_f", "integrations"
+    )
+    return spans[0][1] - spans[0][0] if spans else 16
 
 
 class OneOverFStep(AtomicSaveMixin, Step):
@@ -58,7 +78,7 @@ class OneOverFStep(AtomicSaveMixin, Step):
 
     class_alias = "tso_one_over_f"
 
-    spec = """
+    spec = f"""
     mask_file = string(default=None)  # file of unilluminated pixels (nonzero = use): FITS, ASDF or .npy; replaces the automatic mask
     mask_method = option('auto', 'trace', 'image', default='auto')  # auto: trace/centroid vectors (if present) plus the median-image threshold; trace: vectors only; image: threshold only
     mask_n_sigma = float(min=0, default=3.0)  # median-image mask: threshold above the background, robust sigma
@@ -71,6 +91,7 @@ class OneOverFStep(AtomicSaveMixin, Step):
     segment = integer(min=1, default=None)  # reads per segment of a line with its own level (default: one level per line and output)
     method = option('auto', 'lines', 'wiener', default='auto')  # line levels: wiener = conditional mean of every level given all measured lines and outputs, under a covariance fitted to the dark pixels; lines = each line's own robust mean (+ other outputs, neighbours); auto = wiener with several outputs and the source model off (MIRI LRS), else lines (see the docs: measured)
     background_window = integer(min=0, default=31)  # lines of the running median that keeps a smooth background out of the static stripes (0: remove all static line structure)
+    {MEMORY_BUDGET_SPEC}
     suffix = string(default='oneoverf')  # suffix of the output file
     """  # noqa: E501
 
@@ -91,7 +112,7 @@ class OneOverFStep(AtomicSaveMixin, Step):
         layout = LineLayout.from_model(result, step="tso_one_over_f", required=True)
         is_ramp = isinstance(result, datamodels.RampModel)
         data = result.data
-        if data.dtype != np.float32:
+        if data.dtype.kind != "f" or data.dtype.itemsize != 4:  # a mapped >f4 file stays mapped
             data = data.astype(np.float32)
 
         pixel_bad = self._pixel_bad(result, is_ramp)
@@ -125,7 +146,14 @@ class OneOverFStep(AtomicSaveMixin, Step):
             "on" if use_model else "off",
             method,
         )
-        options = options_from_step(OneOverFOptions, self, source_model=use_model, method=method)
+        options = options_from_step(
+            OneOverFOptions,
+            self,
+            source_model=use_model,
+            method=method,
+            chunk=_frames_per_chunk(self.memory_budget, work.shape),
+            median_block=_median_block(self.memory_budget),
+        )
         if is_ramp:
             group_dq = result.groupdq if result.groupdq.shape == data.shape else None
             if group_dq is not None and lost.any():
@@ -210,7 +238,10 @@ class OneOverFStep(AtomicSaveMixin, Step):
             model,
             shape,
             lambda: image_mask(
-                signal_image(data), self.mask_n_sigma, self.mask_dilation, bad=always_bad
+                signal_image(data, block=_median_block(self.memory_budget)),
+                self.mask_n_sigma,
+                self.mask_dilation,
+                bad=always_bad,
             ),
             mask_file=self.mask_file,
             mask_method=self.mask_method,

@@ -68,6 +68,7 @@ def fit_stripes(
     segment=None,
     covariance=None,
     raw=False,
+    outputs=None,
 ):
     """Measure slow-by-slow offsets and fast-by-fast levels of a stack of frames.
 
@@ -98,6 +99,11 @@ def fit_stripes(
     raw : bool
         Return the measured levels as they are (NaN where not measured), with their
         variances in ``StripeFit.variance``: the input of ``level_covariance``.
+    outputs : OutputModel, optional
+        How the outputs follow each other
+        (:func:`~tso_steps.one_over_f.outputs.learn_output_model`),
+        fixed for the exposure; default fitted to these frames (the levels of a frame then
+        depend on the frames fitted with it).
 
     Returns
     -------
@@ -139,11 +145,11 @@ def fit_stripes(
         fit.levels = est
         return fit
     if layout.namp > 1 and measured.any():
-        levels = combine_outputs(levels, variance, measured)
+        levels = combine_outputs(levels, variance, measured, model=outputs)
     if not measured.all():
         order = np.argsort(segment_times(layout, nseg))  # fill in read-time order
         filled = np.empty_like(levels)
-        filled[:, order] = fill_levels(levels[:, order], measured[:, order])
+        filled[:, order] = fill_levels(levels[:, order], measured[:, order], model=outputs)
         levels = filled
     return StripeFit(offsets, levels, ~measured, odd_even, nseg)
 

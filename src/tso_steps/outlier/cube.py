@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from tso_steps.inputs.budget import chunk_spans
 from tso_steps.outlier.detect import flag_series
 from tso_steps.outlier.timeseries import masked_median
 from tso_steps.parallel import Progress
@@ -31,8 +32,11 @@ __all__ = [
 
 log = logging.getLogger("stpipe.tso_steps.outlier")
 
-# Bytes of one (npix, nints) float32 temporary per worker.
+# Bytes of one (npix, nints) float32 temporary per worker (without a memory budget).
 _BLOCK_BYTES = 2e6
+# Temporaries of that size a block needs at once (float32 units; a count of flag_block's
+# arrays, not a measurement).
+_BLOCK_TEMPORARIES = 16
 # Pixels read to measure the relative flux (aperture, and far from the source).
 _FLUX_PIXELS = 20000
 # A line segment needs this many pixels for its median offset to be worth fitting.
@@ -110,10 +114,12 @@ class _Lines:
         self.segments = segments
         self.common_mode = common_mode
 
-    def blocks(self, nints, block_pixels=None):
-        size = block_pixels or _BLOCK_BYTES / (4 * nints)
-        per_block = max(1, int(size // self.length))
-        return [(s, min(s + per_block, self.nlines)) for s in range(0, self.nlines, per_block)]
+    def blocks(self, nints, block_pixels=None, memory_budget=None, workers=1):
+        """Spans of lines; ``memory_budget`` (MB, shared by ``workers``) sets their size."""
+        line_bytes = _BLOCK_TEMPORARIES * 4 * nints * self.length
+        default = _BLOCK_TEMPORARIES * 4 * nints * (block_pixels or _BLOCK_BYTES / (4 * nints))
+        budget = None if memory_budget is None else memory_budget / max(1, workers)
+        return chunk_spans(self.nlines, line_bytes, budget, default, label="tso_outlier")
 
     def read(self, array, start, stop, dtype=np.float64):
         """``(npix, nints)`` block of lines ``start:stop``, line by line."""
@@ -159,7 +165,7 @@ def _mask(block, dq_block, bad_bits):
     return bad
 
 
-def reference_frames(data, dq=None, bad_bits=1, max_workers=1):
+def reference_frames(data, dq=None, bad_bits=1, max_workers=1, memory_budget=None):
     """Median over integrations of every pixel, computed a few lines at a time.
 
     Parameters
@@ -169,6 +175,8 @@ def reference_frames(data, dq=None, bad_bits=1, max_workers=1):
     bad_bits : int
         DQ bits marking samples that must not be used.
     max_workers : int
+    memory_budget : float, optional
+        MB of working memory shared by the workers (sets the block size only).
 
     Returns
     -------
@@ -184,7 +192,8 @@ def reference_frames(data, dq=None, bad_bits=1, max_workers=1):
         dq_block = None if dq is None else lines.read(dq, start, stop, dq.dtype)
         return masked_median(block, _mask(block, dq_block, bad_bits))
 
-    parts = _map_blocks(work, lines.blocks(nints), max_workers)
+    blocks = lines.blocks(nints, memory_budget=memory_budget, workers=max_workers)
+    parts = _map_blocks(work, blocks, max_workers)
     return np.concatenate(parts).reshape(data.shape[1:])
 
 
@@ -276,6 +285,7 @@ def detect_cube_outliers(
     options=None,
     max_workers=1,
     block_pixels=None,
+    memory_budget=None,
 ):
     """Flag outliers in every pixel's time series of a cube, a few lines at a time.
 
@@ -306,6 +316,10 @@ def detect_cube_outliers(
         Worker processes (forked) working on separate blocks.
     block_pixels : int, optional
         Pixels per block (rounded to whole lines); default about 2 MB per float32 temporary.
+    memory_budget : float, optional
+        MB of working memory shared by the workers; sets the block size instead of
+        ``block_pixels``. Every statistic is per pixel or per line, so the flags do not
+        depend on the block size.
 
     Returns
     -------
@@ -314,7 +328,7 @@ def detect_cube_outliers(
     nints = data.shape[0]
     npix = data[0].size
     if relative_flux is None:
-        reference = reference_frames(data, dq, bad_bits, max_workers)
+        reference = reference_frames(data, dq, bad_bits, max_workers, memory_budget)
         relative_flux = cube_relative_flux(data, reference, dq, bad_bits)
     flux = np.asarray(relative_flux, dtype=np.float64)
     design = np.zeros((nints, 0)) if design is None else np.asarray(design, dtype=np.float64)
@@ -332,7 +346,8 @@ def detect_cube_outliers(
         flat = ints.astype(np.int64) * npix + lines.frame_index(start, stop)[pix]
         return flat, model[pix, ints].astype(np.float32), done
 
-    parts = _map_blocks(work, lines.blocks(nints, block_pixels), max_workers)
+    blocks = lines.blocks(nints, block_pixels, memory_budget, max_workers)
+    parts = _map_blocks(work, blocks, max_workers)
     indices = np.concatenate([p[0] for p in parts])
     values = np.concatenate([p[1] for p in parts])
     order = np.argsort(indices)

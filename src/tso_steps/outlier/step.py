@@ -17,6 +17,7 @@ from tso_steps.inputs import (
     options_from_step,
     prepare_output,
 )
+from tso_steps.inputs.budget import MEMORY_BUDGET_SPEC
 from tso_steps.motion import measure_shifts, motion_design_matrix
 from tso_steps.outlier.cube import cube_relative_flux, detect_cube_outliers, reference_frames
 from tso_steps.outlier.detect import OutlierOptions, detect_series_outliers
@@ -76,7 +77,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
 
     class_alias = "tso_outlier"
 
-    spec = """
+    spec = f"""
     rejection_threshold = float(default=4.5, min=0.5)  # flag where |residual| > rejection_threshold x the pixel's robust scatter
     rolling_window_width = integer(default=25, min=3)  # integrations in the running median
     max_iterations = integer(default=4, min=1)  # maximum fit-and-flag passes (stops early once the flags are stable)
@@ -86,6 +87,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
     err_floor = float(default=1.0, min=0)  # the empirical scatter may not fall below this fraction of ERR
     suffix = string(default='crfints')  # output suffix, as jwst's outlier_detection in calwebb_tso3
     maximum_cores = string(default='1')  # worker processes for the pixel blocks: an integer, 'quarter', 'half' or 'all' ('none' = 1)
+    {MEMORY_BUDGET_SPEC}
     """  # noqa: E501
 
     def process(self, input_data):
@@ -150,7 +152,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
         nints = data.shape[0]
         err = model.err if model.hasattr("err") and model.err.shape == data.shape else None
         dq = model.dq if model.hasattr("dq") and model.dq.shape == data.shape else None
-        reference = reference_frames(data, dq, DO_NOT_USE, workers)
+        reference = reference_frames(data, dq, DO_NOT_USE, workers, self.memory_budget)
         if not np.isfinite(reference).any():
             raise ValueError("tso_outlier: every sample is NaN or DO_NOT_USE.")
         flux = cube_relative_flux(data, reference, dq, DO_NOT_USE)
@@ -177,6 +179,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
             segments=lines.amplifier_map(),
             options=options_from_step(OutlierOptions, self),
             max_workers=workers,
+            memory_budget=self.memory_budget,
         )
         if dq is None:
             model.dq = np.zeros(data.shape, dtype=np.uint32)
