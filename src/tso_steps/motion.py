@@ -164,10 +164,17 @@ def _register_block(data, good, coords, spline, grad_splines, iterations, clip, 
         for attempt in range(2):
             solution, inverse = _weighted_solve(basis, data, weight)
             residual = data - np.matmul(basis, solution[:, :, None])[..., 0]
-            scatter = MAD_TO_SIGMA * np.nanmedian(np.where(good, np.abs(residual), np.nan), axis=1)
             if attempt:
                 break
-            weight = (good & (np.abs(residual) <= clip * scatter[:, None])).astype(np.float64)
+            noise = _pixel_noise(residual, good)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                keep = good & (np.abs(residual) <= clip * noise)
+                weight = np.where(keep, 1.0 / noise**2, 0.0)
+        # robust scatter of the weighted residuals (about 1 when the pixel noise is right)
+        normalised = np.where(weight > 0, np.abs(residual) * np.sqrt(weight), np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scatter = MAD_TO_SIGMA * np.nanmedian(normalised, axis=1)
         amplitude = solution[:, 0]
         with np.errstate(invalid="ignore", divide="ignore"):
             step = -solution[:, 1 : 1 + ndim] / amplitude[:, None]
@@ -187,6 +194,33 @@ def _register_block(data, good, coords, spline, grad_splines, iterations, clip, 
     inflation[~ok] = np.nan
     scale = np.where(ok, solution[:, 0], np.nan)
     return shifts, scale, np.where(ok, solution[:, -1], np.nan), errors, inflation
+
+
+def _pixel_noise(residual, good, min_frames=10):
+    """Noise of every sample of a block, from the residuals of an unweighted solve.
+
+    With at least ``min_frames`` frames each pixel gets its own robust scatter over the frames
+    (photon noise makes the bright flanks, which carry the positional information, several
+    times noisier than a frame's median pixel: a frame-wide scale would clip them as outliers
+    and weight them like the background); with fewer, each frame's robust scatter.
+
+    Returns
+    -------
+    ndarray, broadcastable to ``residual``
+    """
+    masked = np.where(good, residual, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if residual.shape[0] < min_frames:
+            return (MAD_TO_SIGMA * np.nanmedian(np.abs(masked), axis=1))[:, None]
+        centre = np.nanmedian(masked, axis=0)
+        noise = MAD_TO_SIGMA * np.nanmedian(np.abs(masked - centre), axis=0)
+        typical = np.nanmedian(noise)
+    # a pixel without a usable scatter (too few good samples, or exactly constant) gets the
+    # typical one, never zero (which would give it infinite weight)
+    floor = 1e-3 * typical if np.isfinite(typical) and typical > 0 else 1.0
+    noise = np.where(np.isfinite(noise) & (noise > floor), noise, max(typical, floor))
+    return noise[None, :]
 
 
 def _sandwich_variance(basis, residual, inverse, coords, ndim):
