@@ -166,12 +166,13 @@ def _register_block(data, good, coords, spline, grad_splines, iterations, clip, 
             residual = data - np.matmul(basis, solution[:, :, None])[..., 0]
             if attempt:
                 break
+            # clip on each pixel's own noise: a frame-wide scale would drop the bright
+            # flanks, which carry the positional information, as outliers
             noise = _pixel_noise(residual, good)
             with np.errstate(invalid="ignore", divide="ignore"):
                 keep = good & (np.abs(residual) <= clip * noise)
-                weight = np.where(keep, 1.0 / noise**2, 0.0)
-        # robust scatter of the weighted residuals (about 1 when the pixel noise is right)
-        normalised = np.where(weight > 0, np.abs(residual) * np.sqrt(weight), np.nan)
+                weight = keep.astype(np.float64)
+        normalised = np.where(weight > 0, np.abs(residual), np.nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             scatter = MAD_TO_SIGMA * np.nanmedian(normalised, axis=1)
@@ -201,8 +202,10 @@ def _pixel_noise(residual, good, min_frames=10):
 
     With at least ``min_frames`` frames each pixel gets its own robust scatter over the frames
     (photon noise makes the bright flanks, which carry the positional information, several
-    times noisier than a frame's median pixel: a frame-wide scale would clip them as outliers
-    and weight them like the background); with fewer, each frame's robust scatter.
+    times noisier than a frame's median pixel, and a frame-wide scale clips them as
+    outliers); with fewer, each frame's robust scatter.  Used for the outlier clip only: the
+    solve stays unweighted (inverse-variance weights from ~100 frames cost MIRI LRS 5-15 % in
+    shift error), and the calibration of the errors accounts for the uneven noise.
 
     Returns
     -------
