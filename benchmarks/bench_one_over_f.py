@@ -119,8 +119,7 @@ def score(data, ctx):
 
 def run_case(name, spectrum, workdir):
     from tso_steps.one_over_f.step import OneOverFStep
-    from tso_steps.one_over_f.stripes import LineLayout
-    from tso_steps.readout import ReadoutGeometry
+    from tso_steps.readout import LineLayout, ReadoutGeometry
     from tso_steps.simulate import simulate_tso
     from tso_steps.simulate.scoring import depth_recovery, line_level_oracle
 

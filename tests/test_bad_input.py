@@ -30,14 +30,14 @@ LOST = 3  # the integration made unusable
 #: alias -> (step class, input product, per-integration outputs compared, out-of-range params)
 STEPS = {
     "tso_trace": (T.TraceStep, "spec_rate", {"degree": 12}),
-    "tso_jitter": (T.JitterCorrectStep, "spec_rate", {"passes": 0}),
+    "tso_jitter": (T.JitterCorrectStep, "spec_rate", {"iterations": 0}),
     "tso_extract": (T.OptimalExtractStep, "spec_rate", {"halfwidth": 0.1}),
-    "tso_background": (T.Background2DStep, "spec_rate", {"line_order": 9}),
-    "tso_outlier": (T.TSOOutlierStep, "spec_rate", {"threshold": 0.1}),
+    "tso_background": (T.Background2DStep, "spec_rate", {"line_degree": 9}),
+    "tso_outlier": (T.TSOOutlierStep, "spec_rate", {"rejection_threshold": 0.1}),
     "tso_one_over_f": (T.OneOverFStep, "spec_rate", {"clip_sigma": 0.5}),
     "tso_one_over_f[ramp]": (T.OneOverFStep, "spec_ramp", {"min_pixels": 0}),
     "tso_pixel_timing": (T.PixelTimingStep, "spec_rate", {"cutout_origin": [1]}),
-    "tso_jump": (T.TSOJumpStep, "spec_ramp", {"rolling_window": 2}),
+    "tso_jump": (T.TSOJumpStep, "spec_ramp", {"rolling_window_width": 2}),
     "tso_centroid": (T.CentroidStep, "img_rate", {"method": "psf"}),
     "tso_aperture": (T.MovingApertureStep, "img_rate", {"radius": 0.1}),
 }
@@ -415,9 +415,9 @@ PARAMETER_FAULTS = {
     ),
     "jump minimum_ints > rolling_window": (
         "tso_jump",
-        {"minimum_ints": 9, "rolling_window": 5},
+        {"minimum_ints": 9, "rolling_window_width": 5},
         InputError,
-        "minimum_ints=9 must be at most rolling_window=5",
+        "minimum_ints=9 must be at most rolling_window_width=5",
     ),
     "jump maximum_cores=lots": ("tso_jump", {"maximum_cores": "lots"}, ValueError, "maximum"),
     "background template missing": (

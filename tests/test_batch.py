@@ -111,8 +111,8 @@ def test_unreadable_file_is_reported_not_raised(tmp_path):
 
 
 def test_halo_comes_from_the_step_rules():
-    assert halo_integrations("tso_jump", {"rolling_window": 25}, 40) == 40
-    assert halo_integrations("tso_outlier", {"window": 7}, 120) == 120
+    assert halo_integrations("tso_jump", {"rolling_window_width": 25}, 40) == 40
+    assert halo_integrations("tso_outlier", {"rolling_window_width": 7}, 120) == 120
     assert halo_integrations("tso_trace", {}, 40) is None
 
 
@@ -288,23 +288,23 @@ def test_bad_file_fails_alone_and_sets_the_exit_code(exposure, scheduler, tmp_pa
 def test_sweep_writes_one_folder_per_combination(exposure, scheduler, tmp_path):
     whole, _ = exposure["rateints"]
     summary = run_batch(
-        "tso_outlier", [whole], tmp_path, scheduler=scheduler, sweep=["threshold=4,8"]
+        "tso_outlier", [whole], tmp_path, scheduler=scheduler, sweep=["rejection_threshold=4,8"]
     )
-    assert sorted(summary["sweep"]) == ["threshold-4", "threshold-8"]
+    assert sorted(summary["sweep"]) == ["rejection_threshold-4", "rejection_threshold-8"]
     flags = {}
-    for folder in ("threshold-4", "threshold-8"):
+    for folder in ("rejection_threshold-4", "rejection_threshold-8"):
         (path,) = (tmp_path / folder).glob("*_crfints.fits")
         flags[folder] = (arrays(path)["dq"] & OUTLIER > 0).sum()
-        reference = TSOOutlierStep.call(whole, threshold=float(folder.split("-")[1]))
+        reference = TSOOutlierStep.call(whole, rejection_threshold=float(folder.split("-")[1]))
         assert flags[folder] == ((reference.dq & OUTLIER) > 0).sum()
-    assert flags["threshold-4"] > flags["threshold-8"]
+    assert flags["rejection_threshold-4"] > flags["rejection_threshold-8"]
 
 
 @needs_dask
 def test_asdf_config_runs_like_step_call_with_the_config(exposure, scheduler, tmp_path):
     whole, _ = exposure["rateints"]
     config = tmp_path / "outlier.asdf"
-    TSOOutlierStep(threshold=6.0, window=9).export_config(config)
+    TSOOutlierStep(rejection_threshold=6.0, rolling_window_width=9).export_config(config)
     summary = run_batch(str(config), [whole], tmp_path / "out", scheduler=scheduler)
     reference = TSOOutlierStep.call(whole, config_file=str(config))
     np.testing.assert_array_equal(

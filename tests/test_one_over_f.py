@@ -22,9 +22,9 @@ from stdatamodels.jwst import datamodels
 
 from tso_steps.one_over_f.outputs import fill_levels
 from tso_steps.one_over_f.step import OneOverFStep
-from tso_steps.one_over_f.stripes import LineLayout, fit_stripes
+from tso_steps.one_over_f.stripes import fit_stripes
 from tso_steps.one_over_f.wiener import level_covariance, wiener_levels
-from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
+from tso_steps.readout import LineLayout, ReadoutGeometry, ReadoutMetadataError
 from tso_steps.simulate import simulate_tso
 from tso_steps.simulate.scoring import (
     channel_sums,

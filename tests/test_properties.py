@@ -13,8 +13,7 @@ from tso_steps.centroid import measure_centroids
 from tso_steps.jitter.align import realign
 from tso_steps.jitter.resample import shift_array
 from tso_steps.one_over_f.correct import clean_cube
-from tso_steps.one_over_f.stripes import LineLayout
-from tso_steps.readout import ReadoutGeometry
+from tso_steps.readout import LineLayout, ReadoutGeometry
 from tso_steps.trace.positions import integration_positions
 
 FAST = settings(max_examples=25, deadline=None, derandomize=True, database=None)

@@ -1,8 +1,10 @@
+import logging
+
 import numpy as np
 import pytest
 from stdatamodels.jwst import datamodels
 
-from tso_steps.readout import PIXEL_TIME, ReadoutGeometry, ReadoutMetadataError
+from tso_steps.readout import PIXEL_TIME, LineLayout, ReadoutGeometry, ReadoutMetadataError
 
 
 def nircam_4out(nrows, ncols):
@@ -132,6 +134,44 @@ def test_missing_keyword_is_a_clear_error(key, keyword):
     delattr(getattr(model.meta, node), attr)
     with pytest.raises(ReadoutMetadataError, match=keyword):
         ReadoutGeometry.from_model(model)
+
+
+@pytest.mark.parametrize(
+    ("instrument", "shape", "fastaxis", "slowaxis", "noutputs"),
+    [
+        ("NIRCAM", (16, 256), -1, 2, 4),
+        ("NIRSPEC", (32, 256), 2, 1, 1),
+        ("MIRI", (416, 72), 1, 2, 4),
+    ],
+)
+def test_line_layout_maps_agree_with_the_geometry(instrument, shape, fastaxis, slowaxis, noutputs):
+    extra = {"xstart": 1, "ystart": 529} if instrument == "MIRI" else {}
+    geometry = ReadoutGeometry(instrument, shape, fastaxis, slowaxis, noutputs, **extra)
+    layout = LineLayout.from_geometry(geometry)
+    np.testing.assert_array_equal(layout.amplifier_map(), geometry.amplifier_map())
+    np.testing.assert_array_equal(layout.from_lines(layout.ticks), geometry.read_ticks())
+    yy, xx = np.indices(shape)
+    np.testing.assert_array_equal(layout.line_map(), yy if layout.fast_axis == 1 else xx)
+    assert (layout.noutputs, layout.interleaved) == (noutputs, instrument == "MIRI")
+
+
+def test_line_layout_without_metadata_stops_a_step_that_needs_it():
+    model = make_model()
+    model.meta.subarray.fastaxis = None
+    with pytest.raises(ReadoutMetadataError, match=r"FASTAXIS.*tso_x needs.*or run with z=False"):
+        LineLayout.from_model(model, step="tso_x", required=True, fix="or run with z=False")
+
+
+def test_line_layout_without_metadata_falls_back_to_rows_with_a_warning(caplog):
+    model = make_model()
+    model.meta.subarray.fastaxis = None
+    with caplog.at_level(logging.WARNING, logger="stpipe.tso_steps.readout"):
+        layout = LineLayout.from_model(model, step="tso_x", required=False)
+    assert "tso_x: no readout geometry" in caplog.text and "FASTAXIS" in caplog.text
+    assert layout.fast_axis == 1 and layout.noutputs == 1 and not layout.interleaved
+    np.testing.assert_array_equal(layout.amplifier_map(), np.zeros((32, 64), int))
+    np.testing.assert_array_equal(layout.line_map(), np.indices((32, 64))[0])
+    assert layout.ticks.shape == (32, 64) and np.unique(layout.ticks).size == 32 * 64
 
 
 def test_bad_axes_are_rejected():

@@ -72,13 +72,13 @@ class Background2DStep(AtomicSaveMixin, Step):
     per_integration = option('scale', 'full', 'none', default='scale')  # scale: shape from the mean image, one factor per integration; full: refit the whole model per integration; none: same background for all
     template_file = string(default=None)  # background template(s) (FITS incl. jwst SOSS background reference, ASDF or .npy), same shape as the data
     discontinuity = integer(min=-1, default=None)  # first column right of a background step (0-based); None: from the template's gradient, or from the mean image for SOSS; -1: no step
-    line_order = integer(min=0, max=5, default=1)  # line method: polynomial order across the dispersion
+    line_degree = integer(min=0, max=5, default=1)  # line method: polynomial degree across the dispersion
     line_window = integer(min=1, default=1)  # line method: adjacent cross-dispersion lines fitted together
-    surface_order = integer(min=0, max=6, default=2)  # surface method: total Legendre order in x and y
+    surface_degree = integer(min=0, max=6, default=2)  # surface method: total Legendre degree in x and y
     mask_file = string(default=None)  # unilluminated pixels (nonzero = use): FITS, ASDF or .npy; replaces the automatic mask
     mask_method = option('auto', 'trace', 'image', default='auto')  # auto: trace/centroid band (when present) plus the thresholded median image; trace: band only; image: threshold only
-    n_sigma = float(min=0, default=3.0)  # median-image mask: threshold above the background, robust sigma
-    dilation = integer(min=0, default=4)  # median-image mask: pixels of dilation around the thresholded source
+    mask_n_sigma = float(min=0, default=3.0)  # median-image mask: threshold above the background, robust sigma
+    mask_dilation = integer(min=0, default=4)  # median-image mask: pixels of dilation around the thresholded source
     mask_pad = float(min=0, default=3.0)  # trace/centroid mask: pixels added to the half-width
     suffix = string(default='bsub')  # suffix of the output file
     """  # noqa: E501
@@ -124,9 +124,9 @@ class Background2DStep(AtomicSaveMixin, Step):
             method,
             per_integration=self.per_integration,
             dispersion_axis=1 if axis is None else axis,
-            line_order=self.line_order,
+            line_order=self.line_degree,
             line_window=self.line_window,
-            surface_order=self.surface_order,
+            surface_order=self.surface_degree,
             template=template,
             discontinuity=step_at,
         )
@@ -211,7 +211,9 @@ class Background2DStep(AtomicSaveMixin, Step):
         source = choose_source_mask(
             model,
             median.shape,
-            lambda: illuminated_pixels(median, line_axis, self.n_sigma, self.dilation, always_bad),
+            lambda: illuminated_pixels(
+                median, line_axis, self.mask_n_sigma, self.mask_dilation, always_bad
+            ),
             mask_file=self.mask_file,
             mask_method=self.mask_method,
             pad=self.mask_pad,

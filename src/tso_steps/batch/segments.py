@@ -3,12 +3,12 @@
 Which integrations a step needs around a segment (its *halo*) is a property of the step's
 algorithm, recorded in :data:`HALO_RULES`:
 
-- ``tso_jump``: the running median spans ``rolling_window`` integrations, but each pixel's
+- ``tso_jump``: the running median spans ``rolling_window_width`` integrations, but each pixel's
   noise (a clipped RMS of its residuals), the per-integration flux scale and motion fit, and
   the motion regression use every integration of the file;
-- ``tso_outlier``: the running median spans ``window``, but the reference frame and each
-  integration's relative flux are medians over all integrations, and the per-pixel scatter
-  and motion regression are fitted over the whole series;
+- ``tso_outlier``: the running median spans ``rolling_window_width``, but the reference frame
+  and each integration's relative flux are medians over all integrations, and the per-pixel
+  scatter and motion regression are fitted over the whole series;
 - ``tso_one_over_f``: the scene model is the per-pixel median over all integrations.
 
 A window-sized halo therefore reproduces only the running median: the flags of a segment
@@ -37,8 +37,8 @@ __all__ = [
 
 #: step alias -> (window parameter, True when statistics use every integration).
 HALO_RULES = {
-    "tso_jump": ("rolling_window", True),
-    "tso_outlier": ("window", True),
+    "tso_jump": ("rolling_window_width", True),
+    "tso_outlier": ("rolling_window_width", True),
     "tso_one_over_f": (None, True),
 }
 

@@ -49,7 +49,7 @@ class CentroidStep(AtomicSaveMixin, Step):
     window_radius = float(min=1.0, default=None)  # radius of the circular fit window, pixels; None: from the median frame's profile
     center = float_list(min=2, max=2, default=None)  # 0-based (x, y) starting position; None: the brightest source of the median frame
     clip_sigma = float(min=0.0, default=5.0)  # template: reject pixels with residuals beyond this many robust sigma (unflagged cosmic rays); 0 disables
-    max_iter = integer(min=1, default=10)  # template: Gauss-Newton iterations per integration
+    max_iterations = integer(min=1, default=10)  # template: Gauss-Newton iterations per integration
     suffix = string(default='centroid')  # suffix of the output file
     """  # noqa: E501
 
@@ -89,7 +89,7 @@ class CentroidStep(AtomicSaveMixin, Step):
             center=self.center,
             window_radius=self.window_radius,
             clip_sigma=self.clip_sigma,
-            max_iter=self.max_iter,
+            max_iter=self.max_iterations,
         )
         columns = {name: np.asarray(table[name]) for name in table.colnames}
         for values in columns.values():

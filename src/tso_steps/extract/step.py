@@ -23,7 +23,7 @@ from tso_steps.inputs import (
     prepare_output,
     variance_arrays,
 )
-from tso_steps.readout import ReadoutGeometry
+from tso_steps.readout import LineLayout
 from tso_steps.trace import measure_trace, to_dispersion_last
 from tso_steps.vectors import add_vectors, get_vectors, integration_numbers
 
@@ -58,7 +58,7 @@ class OptimalExtractStep(AtomicSaveMixin, Step):
     background_width = integer(min=0, default=None)  # rows beyond the aperture for the local background (default 4; 0 for NIS_SOSS; 0: none)
     background_window = integer(min=1, default=31)  # dispersion pixels the local background is averaged over
     profile_window = integer(min=0, default=0)  # dispersion pixels the spatial profile is smoothed over; 0: chosen by held-out residuals
-    clip = float(min=0, default=5.0)  # reject pixels beyond this many sigma from the profile model (0: no rejection)
+    clip_sigma = float(min=0, default=5.0)  # reject pixels beyond this many sigma from the profile model (0: no rejection)
     max_iterations = integer(min=0, default=4)  # rejection iterations (one pixel per column each)
     norders = integer(min=1, max=3, default=None)  # orders to extract when the trace is measured here (default: all the trace step finds)
     suffix = string(default='x1dints')  # suffix of the output file
@@ -122,7 +122,7 @@ class OptimalExtractStep(AtomicSaveMixin, Step):
                 background_width=background_width,
                 background_window=self.background_window,
                 profile_window=self.profile_window,
-                clip=self.clip,
+                clip=self.clip_sigma,
                 iterations=self.max_iterations,
                 labels=labels,
                 amplifiers=amps,
@@ -239,15 +239,15 @@ def _arrays(model, axis):
 
 def _stripe_maps(model, axis):
     """Stripe label, output and line index of every pixel, dispersion last."""
-    geometry = ReadoutGeometry.from_model(model)
-    amp = geometry.amplifier_map()
-    yy, xx = np.indices(amp.shape)
-    line = yy if geometry.fast_array_axis == 1 else xx
-    labels = stripe_labels(amp, line, geometry.noutputs)
+    layout = LineLayout.from_model(
+        model, step="tso_extract", required=True, fix="or run with one_over_f=False"
+    )
+    amp, line = layout.amplifier_map(), layout.line_map()
+    labels = stripe_labels(amp, line, layout.noutputs)
     log.info(
         "1/f-aware extraction: %d outputs, fast axis along %s",
-        geometry.noutputs,
-        "x" if geometry.fast_array_axis == 1 else "y",
+        layout.noutputs,
+        "x" if layout.fast_axis == 1 else "y",
     )
     return (
         to_dispersion_last(labels, axis),

@@ -52,7 +52,7 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
     spec = """
     reference = string(default='median')  # 'median' of all integrations, or the 0-based index of one integration
     region = int_list(min=4, max=4, default=None)  # [y0, y1, x0, x1] 0-based half-open window used to measure (default all)
-    passes = integer(min=1, max=5, default=2)  # measurement passes (the median is rebuilt from realigned data)
+    iterations = integer(min=1, max=5, default=2)  # measurement passes, all run (each rebuilds the median from the realigned data)
     max_pixels = integer(min=100, default=20000)  # pixels with the steepest gradient used for the fit
     max_error = float(min=0, default=0.02)  # axes whose median shift error exceeds this (px) are not corrected
     cross_dispersion = option("trace", "register", default="trace")  # cross-dispersion shift: tso_trace's profile fit (exact for undersampled traces) or the 2-D registration
@@ -135,7 +135,7 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
             frames,
             reference=reference,
             region=region,
-            passes=self.passes,
+            passes=self.iterations,
             max_pixels=self.max_pixels,
             max_error=self.max_error,
         )
@@ -226,7 +226,7 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
             reference = self._reference(flux.shape[0], lost)
             frames = np.where(lost[:, None], np.nan, flux) if lost.any() else flux
             alignment = measure_alignment(
-                frames, reference=reference, passes=self.passes, max_error=self.max_error
+                frames, reference=reference, passes=self.iterations, max_error=self.max_error
             )
             shifts = _report(alignment, ("dispersion",), self.max_error)
             shifts[lost] = np.nan

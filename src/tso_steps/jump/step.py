@@ -18,7 +18,7 @@ from tso_steps.inputs import (
 )
 from tso_steps.jump.detect import detect_jumps
 from tso_steps.parallel import resolve_workers
-from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
+from tso_steps.readout import LineLayout
 from tso_steps.vectors import add_vectors
 
 __all__ = ["TSOJumpStep"]
@@ -53,7 +53,7 @@ class TSOJumpStep(AtomicSaveMixin, Step):
     spec = """
     rejection_threshold = float(default=4.25, min=0)  # flag a group difference this many sigma above its expected value
     negative_threshold = float(default=5.0, min=0)  # ... or this many sigma below it (negative jumps are rare)
-    rolling_window = integer(default=25, min=3)  # integrations in the running median that predicts each group difference
+    rolling_window_width = integer(default=25, min=3)  # integrations in the running median that predicts each group difference
     minimum_ints = integer(default=5, min=2)  # minimum usable integrations in a window to test a sample (fewer integrations in the file: step skipped)
     flag_neighbors = boolean(default=True)  # flag the neighbourhood of large events
     neighbor_threshold = float(default=200.0, min=0)  # score (sigma) from which a hit flags its neighbours; radius grows by one pixel per decade above it
@@ -62,7 +62,7 @@ class TSOJumpStep(AtomicSaveMixin, Step):
     expand_factor = float(default=2.0, min=1)  # flagged radius / equivalent radius of an extended event
     line_offsets = boolean(default=True)  # remove the common offset of each line and output per group difference (1/f noise)
     motion_correction = boolean(default=True)  # regress each pixel on the frame's per-integration shifts (jitter)
-    maximum_cores = string(default='none')  # threads: 'none' (1), 'quarter', 'half', 'all' or an integer
+    maximum_cores = string(default='1')  # threads: an integer, 'quarter', 'half' or 'all' ('none' = 1)
     chunk_mbytes = float(default=16.0, min=0.1)  # MB of float32 group differences processed at once per thread
     suffix = string(default='jump')  # suffix of the output file
     """  # noqa: E501
@@ -80,7 +80,7 @@ class TSOJumpStep(AtomicSaveMixin, Step):
         -------
         `~stdatamodels.jwst.datamodels.RampModel`
         """
-        check_parameters(self, ordered=(("minimum_ints", "rolling_window"),))
+        check_parameters(self, ordered=(("minimum_ints", "rolling_window_width"),))
         result = prepare_output(self, input_data, ACCEPTS)
         nints, ngroups, ny, nx = result.data.shape
         if ngroups < 2:
@@ -118,20 +118,16 @@ class TSOJumpStep(AtomicSaveMixin, Step):
             )
         data = result.data
 
-        layout = dict(fast_axis=1, n_amps=1, interleaved=False)
-        try:
-            geometry = ReadoutGeometry.from_model(result, shape=(ny, nx))
-            layout = dict(
-                fast_axis=geometry.fast_array_axis,
-                n_amps=geometry.noutputs,
-                interleaved=geometry.interleaved,
-            )
-        except ReadoutMetadataError as err:
-            if self.line_offsets:
-                raise ReadoutMetadataError(
-                    f"{err}. tso_jump needs the readout geometry to remove line offsets; "
-                    "fix the keywords or run with line_offsets=False."
-                ) from err
+        lines = LineLayout.from_model(
+            result,
+            (ny, nx),
+            step="tso_jump",
+            required=self.line_offsets,
+            fix="or run with line_offsets=False",
+        )
+        layout = dict(
+            fast_axis=lines.fast_axis, n_amps=lines.noutputs, interleaved=lines.interleaved
+        )
 
         gain, readnoise = self._noise_references(result)
         workers = resolve_workers(self.maximum_cores)
@@ -143,7 +139,7 @@ class TSOJumpStep(AtomicSaveMixin, Step):
             ny,
             nx,
             self.rejection_threshold,
-            self.rolling_window,
+            self.rolling_window_width,
             workers,
         )
         t0 = time.perf_counter()
@@ -153,7 +149,7 @@ class TSOJumpStep(AtomicSaveMixin, Step):
             result.pixeldq,
             threshold=self.rejection_threshold,
             negative_threshold=self.negative_threshold,
-            window=self.rolling_window,
+            window=self.rolling_window_width,
             min_ints=self.minimum_ints,
             line_offsets=self.line_offsets,
             motion=self.motion_correction,

@@ -2,10 +2,9 @@
 
 from tso_steps.one_over_f.correct import clean_cube, clean_ramp, dark_shortage
 from tso_steps.one_over_f.scene import signal_image
-from tso_steps.one_over_f.stripes import LineLayout, fit_stripes, stripe_image
+from tso_steps.one_over_f.stripes import fit_stripes, stripe_image
 
 __all__ = [
-    "LineLayout",
     "clean_cube",
     "clean_ramp",
     "dark_shortage",

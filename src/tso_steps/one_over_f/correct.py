@@ -89,7 +89,7 @@ def dark_shortage(dark, layout, min_pixels=5):
     ----------
     dark : ndarray of bool, shape ``(ny, nx)``
         True for usable unilluminated pixels.
-    layout : LineLayout
+    layout : `~tso_steps.readout.LineLayout`
     min_pixels : int
 
     Returns
@@ -247,7 +247,7 @@ def clean_cube(
         E.g. a rateints cube (DN/s). Modified in place.
     dark : ndarray of bool, shape ``(ny, nx)``
         Unilluminated, good pixels.
-    layout : LineLayout
+    layout : `~tso_steps.readout.LineLayout`
     bad : ndarray of bool, shape like ``cube`` or ``(ny, nx)``, optional
         Samples not to use in any measurement (they are still corrected).
     source : ndarray of bool, optional
@@ -350,7 +350,7 @@ def clean_ramp(
         Ramp in DN; modified in place.
     dark : ndarray of bool, shape ``(ny, nx)``
         Unilluminated, good pixels.
-    layout : LineLayout
+    layout : `~tso_steps.readout.LineLayout`
     group_dq : ndarray of int, shape like ``data``, optional
         Group data-quality flags; samples with any of ``bad_bits`` set are not used
         (a difference is unusable when either of its groups is).

@@ -23,8 +23,7 @@ from tso_steps.inputs import (
 from tso_steps.masks import choose_source_mask, image_mask
 from tso_steps.one_over_f.correct import clean_cube, clean_ramp, dark_shortage
 from tso_steps.one_over_f.scene import signal_image
-from tso_steps.one_over_f.stripes import LineLayout
-from tso_steps.readout import ReadoutGeometry
+from tso_steps.readout import LineLayout
 from tso_steps.vectors import add_vectors
 
 __all__ = ["OneOverFStep"]
@@ -61,8 +60,8 @@ class OneOverFStep(AtomicSaveMixin, Step):
     spec = """
     mask_file = string(default=None)  # file of unilluminated pixels (nonzero = use): FITS, ASDF or .npy; replaces the automatic mask
     mask_method = option('auto', 'trace', 'image', default='auto')  # auto: trace/centroid vectors (if present) plus the median-image threshold; trace: vectors only; image: threshold only
-    n_sigma = float(min=0, default=3.0)  # median-image mask: threshold above the background, robust sigma
-    dilation = integer(min=0, default=4)  # median-image mask: pixels of dilation around the thresholded source
+    mask_n_sigma = float(min=0, default=3.0)  # median-image mask: threshold above the background, robust sigma
+    mask_dilation = integer(min=0, default=4)  # median-image mask: pixels of dilation around the thresholded source
     mask_pad = float(min=0, default=3.0)  # trace/centroid mask: pixels added to the half-width (4 sigma of the trace, 5 of the PSF)
     source_model = option('auto', 'yes', 'no', default='auto')  # subtract a scaled median frame before measuring and use every good pixel (auto: when over 2% of line/output cells lack dark pixels, e.g. NIRCam grism with 4 outputs)
     odd_even = boolean(default=True)  # separate offsets for even and odd samples of each output
@@ -88,8 +87,7 @@ class OneOverFStep(AtomicSaveMixin, Step):
         """  # noqa: E501
         check_parameters(self, files=("mask_file",))
         result = prepare_output(self, input_data, ACCEPTS)
-        geometry = ReadoutGeometry.from_model(result)
-        layout = LineLayout.from_geometry(geometry)
+        layout = LineLayout.from_model(result, step="tso_one_over_f", required=True)
         is_ramp = isinstance(result, datamodels.RampModel)
         data = result.data
         if data.dtype != np.float32:
@@ -210,7 +208,9 @@ class OneOverFStep(AtomicSaveMixin, Step):
         source = choose_source_mask(
             model,
             shape,
-            lambda: image_mask(signal_image(data), self.n_sigma, self.dilation, bad=always_bad),
+            lambda: image_mask(
+                signal_image(data), self.mask_n_sigma, self.mask_dilation, bad=always_bad
+            ),
             mask_file=self.mask_file,
             mask_method=self.mask_method,
             pad=self.mask_pad,

@@ -8,9 +8,8 @@ A detector frame is read as a sequence of *lines* along the fast axis; each outp
 * per line and per output, a level that wanders from line to line (1/f noise of the
   SIDECAR pre-amplifier) - the *fast-by-fast* term.
 
-:class:`LineLayout` maps a frame to a ``(n_lines, n_fast)`` view in which every line is a row
-and knows which output and parity each fast position belongs to; it takes that from
-:class:`tso_steps.readout.ReadoutGeometry` and never from the instrument name.
+:class:`tso_steps.readout.LineLayout` maps a frame to a ``(n_lines, n_fast)`` view in which
+every line is a row and knows which output and parity each fast position belongs to.
 :func:`fit_stripes` measures both terms from weighted pixels (usually the unilluminated ones,
 or all pixels after a source model has been subtracted) with an iteratively clipped weighted
 mean, and :func:`stripe_image` rebuilds the frames of stripes to subtract.
@@ -26,76 +25,7 @@ from tso_steps.one_over_f.outputs import combine_outputs, fill_levels
 from tso_steps.one_over_f.robust import robust_level
 from tso_steps.one_over_f.wiener import wiener_levels
 
-__all__ = ["LineLayout", "StripeFit", "fit_stripes", "segment_times", "stripe_image"]
-
-
-@dataclass(frozen=True, eq=False)
-class LineLayout:
-    """Where every pixel of a frame goes: line view, output, parity, read time.
-
-    Parameters
-    ----------
-    fast_axis : int
-        Array axis (0 = y, 1 = x) of a 2-D frame along which pixels are read fast.
-    amp : ndarray of int, shape ``(n_fast,)``
-        Output number of each position along a fast line (array order).
-    parity : ndarray of int, shape ``(n_fast,)``
-        0/1: parity of the sample index along its output.
-    ticks : ndarray of int, shape ``(n_lines, n_fast)``
-        Pixel-clock tick at which each pixel is read (line view); pixels of different
-        outputs with the same tick are read simultaneously.
-    """
-
-    fast_axis: int
-    amp: np.ndarray
-    parity: np.ndarray
-    ticks: np.ndarray
-
-    @classmethod
-    def from_geometry(cls, geometry):
-        """Build the layout from a :class:`tso_steps.readout.ReadoutGeometry`."""
-        fast_axis = geometry.fast_array_axis
-        amp_map = geometry.amplifier_map()
-        ticks = geometry.read_ticks()
-        first = (0, slice(None)) if fast_axis == 1 else (slice(None), 0)
-        lines = ticks if fast_axis == 1 else ticks.T
-        amp = np.asarray(amp_map[first])
-        # parity of each position's rank among its output's samples, in read order
-        order = np.lexsort((lines[0], amp))
-        rank = np.empty_like(order)
-        rank[order] = np.arange(order.size) - np.searchsorted(amp[order], amp[order])
-        return cls(fast_axis, amp, rank % 2, lines)
-
-    @property
-    def namp(self):
-        """int : Number of outputs."""
-        return int(self.amp.max()) + 1
-
-    @property
-    def n_fast(self):
-        """int : Pixels along a fast line."""
-        return self.amp.size
-
-    def column_groups(self, odd_even=True):
-        """Slow-by-slow group (output, and parity if ``odd_even``) of each fast position."""
-        return self.amp * 2 + self.parity if odd_even else self.amp.copy()
-
-    def to_lines(self, frames):
-        """View ``(..., ny, nx)`` frames as ``(..., n_lines, n_fast)`` (no copy)."""
-        return frames if self.fast_axis == 1 else np.swapaxes(frames, -1, -2)
-
-    def from_lines(self, lines):
-        """Inverse of :meth:`to_lines`."""
-        return self.to_lines(lines)
-
-    def by_amp(self):
-        """Positions of each output's samples in read order, ``(namp, n_samples)``.
-
-        Column ``j`` holds the ``j``-th sample of every output along a line: pixels read
-        at the same time.
-        """
-        order = np.lexsort((self.ticks[0], self.amp))
-        return order.reshape(self.namp, -1)
+__all__ = ["StripeFit", "fit_stripes", "segment_times", "stripe_image"]
 
 
 @dataclass
@@ -105,7 +35,8 @@ class StripeFit:
     Attributes
     ----------
     offsets : ndarray, shape ``(nframes, ngroups)``
-        Slow-by-slow offset of each column group (see :meth:`LineLayout.column_groups`).
+        Slow-by-slow offset of each column group (see
+        :meth:`tso_steps.readout.LineLayout.column_groups`).
     levels : ndarray, shape ``(nframes, n_lines * nseg, namp)``
         Fast-by-fast level of each segment of each line and output, after the offsets.
     filled : ndarray of bool, shape like ``levels``
@@ -143,11 +74,11 @@ def fit_stripes(
     Parameters
     ----------
     lines : ndarray, shape ``(nframes, n_lines, n_fast)``
-        Frames in line view (:meth:`LineLayout.to_lines`) with the source removed or masked;
-        NaN where a pixel is unusable in that frame.
+        Frames in line view (:meth:`~tso_steps.readout.LineLayout.to_lines`) with the source
+        removed or masked; NaN where a pixel is unusable in that frame.
     weights : ndarray, shape ``(n_lines, n_fast)`` or like ``lines``
         Inverse variance of each pixel; 0 for pixels not to use (illuminated, bad).
-    layout : LineLayout
+    layout : `~tso_steps.readout.LineLayout`
     odd_even : bool
         Fit separate offsets to even and odd samples of each output.
     min_pixels : int
@@ -243,7 +174,7 @@ def stripe_image(fit, layout, dtype=np.float32, smooth=True):
     Parameters
     ----------
     fit : StripeFit
-    layout : LineLayout
+    layout : `~tso_steps.readout.LineLayout`
     dtype : dtype
         Output type.
     smooth : bool

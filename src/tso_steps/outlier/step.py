@@ -20,7 +20,7 @@ from tso_steps.motion import measure_shifts, motion_design_matrix
 from tso_steps.outlier.cube import cube_relative_flux, detect_cube_outliers, reference_frames
 from tso_steps.outlier.detect import detect_series_outliers
 from tso_steps.parallel import resolve_workers
-from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
+from tso_steps.readout import LineLayout
 from tso_steps.vectors import add_vectors, get_vectors
 
 __all__ = ["TSOOutlierStep"]
@@ -63,7 +63,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
     integration's relative flux (so a transit or eclipse is not an outlier), plus a
     per-pixel regression on the motion of the source (tso_vectors shifts, or shifts
     measured here), so jitter and tilt events are not outliers either.  Samples deviating by
-    more than ``threshold`` times the pixel's robust scatter get OUTLIER and DO_NOT_USE in
+    more than ``rejection_threshold`` times the pixel's robust scatter get OUTLIER and DO_NOT_USE in
     DQ (existing bits are kept) and become NaN in the science and error arrays, the jwst
     convention that downstream steps understand; with ``replace=True`` they instead take the
     model value and keep only OUTLIER.  The flagged fraction of each integration is stored
@@ -76,15 +76,15 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
     class_alias = "tso_outlier"
 
     spec = """
-    threshold = float(default=4.5, min=0.5)  # flag where |residual| > threshold x the pixel's robust scatter
-    window = integer(default=25, min=3)  # integrations in the running median
-    iterations = integer(default=4, min=1)  # maximum fit-and-flag passes (stops early once the flags are stable)
+    rejection_threshold = float(default=4.5, min=0.5)  # flag where |residual| > rejection_threshold x the pixel's robust scatter
+    rolling_window_width = integer(default=25, min=3)  # integrations in the running median
+    max_iterations = integer(default=4, min=1)  # maximum fit-and-flag passes (stops early once the flags are stable)
     replace = boolean(default=False)  # replace flagged values by the model value (flag OUTLIER only) instead of NaN + DO_NOT_USE
     motion = option('auto', 'vectors', 'measure', 'none', default='auto')  # motion regressors: tso_vectors columns, shifts measured here, or none; auto = vectors if present, else measure
-    motion_order = integer(default=2, min=1, max=2)  # 1: shifts only; 2: also their squares and products
+    motion_degree = integer(default=2, min=1, max=2)  # 1: shifts only; 2: also their squares and products
     err_floor = float(default=1.0, min=0)  # the empirical scatter may not fall below this fraction of ERR
     suffix = string(default='crfints')  # output suffix, as jwst's outlier_detection in calwebb_tso3
-    maximum_cores = string(default='1')  # worker processes for the pixel blocks: an integer, 'none', 'quarter', 'half' or 'all'
+    maximum_cores = string(default='1')  # worker processes for the pixel blocks: an integer, 'quarter', 'half' or 'all' ('none' = 1)
     """  # noqa: E501
 
     def process(self, input_data):
@@ -134,7 +134,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
             if shifts is None:
                 log.info("No significant motion: no motion regressors")
                 return None, "none"
-        design = motion_design_matrix(shifts, order=self.motion_order)
+        design = motion_design_matrix(shifts, order=self.motion_degree)
         rms = np.nanstd(shifts, axis=0)
         log.info(
             "Motion regressors from %s (RMS %s px): %d terms",
@@ -163,7 +163,8 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
             return _significant(result)
 
         design, _ = self._design(model, measure)
-        line_axis, segments = _line_layout(model, data.shape[1:])
+        # a cut-out (calints from extract_2d) keeps the outputs of its subarray
+        lines = LineLayout.from_model(model, data.shape[1:], step="tso_outlier", required=False)
         found = detect_cube_outliers(
             data,
             err,
@@ -171,11 +172,11 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
             DO_NOT_USE,
             design=design,
             relative_flux=flux,
-            line_axis=line_axis,
-            segments=segments,
-            threshold=self.threshold,
-            window=self.window,
-            iterations=self.iterations,
+            line_axis=lines.fast_axis,
+            segments=lines.amplifier_map(),
+            threshold=self.rejection_threshold,
+            window=self.rolling_window_width,
+            iterations=self.max_iterations,
             floor=self.err_floor,
             max_workers=workers,
         )
@@ -234,9 +235,9 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
                 flux_error,
                 bad,
                 design=design,
-                threshold=self.threshold,
-                window=self.window,
-                iterations=self.iterations,
+                threshold=self.rejection_threshold,
+                window=self.rolling_window_width,
+                iterations=self.max_iterations,
                 floor=self.err_floor,
             )
             self._apply_spectral_flags(table, flags, predicted)
@@ -266,20 +267,6 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
         for name in _SPEC_VALUE_COLUMNS:
             if name in table.dtype.names:
                 table[name][flags] = np.nan
-
-
-def _line_layout(model, shape):
-    """Fast-read axis and output of every pixel, for the per-line common-mode offsets.
-
-    A cut-out (calints from extract_2d) keeps the outputs of its subarray (the geometry
-    indexes the full readout region); without readout metadata rows are assumed.
-    """
-    try:
-        geometry = ReadoutGeometry.from_model(model, shape=shape)
-    except ReadoutMetadataError as error:
-        log.warning("No readout geometry (%s); common-mode offsets fitted per row.", error)
-        return 1, None
-    return geometry.fast_array_axis, geometry.amplifier_map()
 
 
 def _significant(result):

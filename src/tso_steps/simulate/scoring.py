@@ -567,7 +567,7 @@ def line_level_oracle(data, injected, layout):
     ----------
     data, injected : ndarray, shape ``(nframes, ny, nx)``
         Data and the correlated noise injected in it (``truth.one_over_f``).
-    layout : `~tso_steps.one_over_f.stripes.LineLayout`
+    layout : `~tso_steps.readout.LineLayout`
 
     Returns
     -------

@@ -46,7 +46,7 @@ class TraceStep(AtomicSaveMixin, Step):
     soss_prior = boolean(default=True)  # NIS_SOSS with PWCPOS: pastasoss's traces (wheel angle and offset fitted) as the reference trace
     segment = integer(min=16, default=128)  # dispersion pixels sharing one empirical profile template
     min_snr = float(min=0, default=5.0)  # columns whose profile is less significant are not traced
-    clip = float(min=0, default=5.0)  # per-integration fit: reject samples beyond this many sigma (0: none)
+    clip_sigma = float(min=0, default=5.0)  # per-integration fit: reject samples beyond this many sigma (0: none)
     undersampled_fwhm = float(min=0, default=2.5)  # orders with a narrower FWHM (px) are moved with a pixel-integrated profile model
     suffix = string(default='trace')  # suffix of the output file
     """  # noqa: E501
@@ -72,7 +72,7 @@ class TraceStep(AtomicSaveMixin, Step):
             segment=self.segment,
             soss_prior=self.soss_prior,
             min_snr=self.min_snr,
-            clip=self.clip,
+            clip=self.clip_sigma,
             undersampled_fwhm=self.undersampled_fwhm,
         )
         nints = result.data.shape[0]
