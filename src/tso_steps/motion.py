@@ -65,7 +65,14 @@ class ShiftResult:
 
 
 def measure_shifts(
-    frames, reference=None, mask=None, max_pixels=10000, iterations=4, block=256, clip=5.0
+    frames,
+    reference=None,
+    mask=None,
+    max_pixels=10000,
+    iterations=4,
+    block=256,
+    clip=5.0,
+    calibrate=True,
 ):
     """Measure the sub-pixel shift of every frame against a reference frame.
 
@@ -94,7 +101,11 @@ def measure_shifts(
     block : int
         Frames processed together (bounds memory: ``block * max_pixels`` samples).
     clip : float
-        Outlier rejection threshold in units of each frame's robust residual scatter.
+        Outlier rejection threshold in units of each pixel's robust residual scatter.
+    calibrate : bool
+        Scale the white-noise errors by the residual-based (sandwich) calibration; False
+        keeps the white-noise errors (``ShiftResult.significant_axes`` of tso_outlier was
+        set on those).
 
     Returns
     -------
@@ -143,7 +154,8 @@ def measure_shifts(
         )
         shifts[start:stop], scale[start:stop], offset[start:stop] = result[:3]
         errors[start:stop], inflation[start:stop] = result[3:]
-    errors *= _calibration(inflation)
+    if calibrate:
+        errors *= _calibration(inflation)
     return ShiftResult(shifts=shifts, scale=scale, offset=offset, errors=errors, npixels=npix)
 
 
