@@ -101,11 +101,13 @@ def measure_shifts(
     block : int
         Frames processed together (bounds memory: ``block * max_pixels`` samples).
     clip : float
-        Outlier rejection threshold in units of each pixel's robust residual scatter.
+        Outlier rejection threshold in units of the robust residual scatter (see
+        ``calibrate``).
     calibrate : bool
-        Scale the white-noise errors by the residual-based (sandwich) calibration; False
-        keeps the white-noise errors (``ShiftResult.significant_axes`` of tso_outlier was
-        set on those).
+        Clip against each pixel's own scatter over the frames and scale the white-noise
+        errors by the residual-based (sandwich) calibration.  False: clip against each
+        frame's scatter and keep the white-noise errors, the behaviour that tso_outlier's
+        motion test (``ShiftResult.significant_axes``) was set on.
 
     Returns
     -------
@@ -150,7 +152,15 @@ def measure_shifts(
             bad |= mask.reshape(nframes, -1)[start:stop][:, index]
         data[bad] = 0.0
         result = _register_block(
-            data, ~bad, coords, spline, grad_splines, iterations, clip, shifts[start:stop]
+            data,
+            ~bad,
+            coords,
+            spline,
+            grad_splines,
+            iterations,
+            clip,
+            shifts[start:stop],
+            calibrate,
         )
         shifts[start:stop], scale[start:stop], offset[start:stop] = result[:3]
         errors[start:stop], inflation[start:stop] = result[3:]
@@ -159,8 +169,14 @@ def measure_shifts(
     return ShiftResult(shifts=shifts, scale=scale, offset=offset, errors=errors, npixels=npix)
 
 
-def _register_block(data, good, coords, spline, grad_splines, iterations, clip, shifts):
-    """Gauss-Newton registration of a block of frames (see :func:`measure_shifts`)."""
+def _register_block(
+    data, good, coords, spline, grad_splines, iterations, clip, shifts, pixel_clip=True
+):
+    """Gauss-Newton registration of a block of frames (see :func:`measure_shifts`).
+
+    ``pixel_clip``: clip against each pixel's noise (:func:`_pixel_noise`); False: against
+    each frame's robust scatter (the behaviour tso_outlier's motion test was set on).
+    """
     nblock, npix = data.shape
     ndim = coords.shape[0]
     shifts = shifts.copy()
@@ -180,11 +196,14 @@ def _register_block(data, good, coords, spline, grad_splines, iterations, clip, 
                 break
             # clip on each pixel's own noise: a frame-wide scale would drop the bright
             # flanks, which carry the positional information, as outliers
-            noise = _pixel_noise(residual, good)
+            if pixel_clip:
+                noise = _pixel_noise(residual, good)
+            else:
+                noise = _pixel_noise(residual, good, min_frames=np.inf)
             with np.errstate(invalid="ignore", divide="ignore"):
                 keep = good & (np.abs(residual) <= clip * noise)
                 weight = keep.astype(np.float64)
-        normalised = np.where(weight > 0, np.abs(residual), np.nan)
+        normalised = np.where(good, np.abs(residual), np.nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             scatter = MAD_TO_SIGMA * np.nanmedian(normalised, axis=1)
