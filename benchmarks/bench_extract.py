@@ -149,7 +149,7 @@ def _residual(values, light_curve):
 def run_child(case, method, nints, workdir):
     """Run one method on one case; print a JSON line of results."""
     os.environ["STPIPE_DISABLE_CRDS_STEPPARS"] = "true"
-    from tso_steps.extract import OptimalExtractStep, extract_order
+    from tso_steps.extract import ExtractOptions, OptimalExtractStep, extract_order
     from tso_steps.extract.scoring import true_profile_cube
     from tso_steps.extract.step import _arrays
     from tso_steps.trace import measure_trace
@@ -173,7 +173,14 @@ def run_child(case, method, nints, workdir):
         t0 = time.perf_counter()
         cube, var_p, var_r, bad = _arrays(model, axis)
         res = extract_order(
-            cube, var_p, var_r, bad, ref.center[0], positions.shift, half, true_profile=profile
+            cube,
+            var_p,
+            var_r,
+            bad,
+            ref.center[0],
+            positions.shift,
+            ExtractOptions(halfwidth=half),
+            true_profile=profile,
         )
         flux, error = res.extraction.flux, res.extraction.error
         elapsed = time.perf_counter() - t0

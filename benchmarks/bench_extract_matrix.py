@@ -28,7 +28,7 @@ import numpy as np
 # the scenes live with the tests (truth built there, independent of the production code)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import test_extract_matrix as scenes  # noqa: E402
-from tso_steps.extract.core import extract_order  # noqa: E402
+from tso_steps.extract.core import ExtractOptions, extract_order  # noqa: E402
 
 
 def main(argv=None):
@@ -48,7 +48,8 @@ def main(argv=None):
                     args = (data, vp, vr, np.zeros(data.shape, bool), centre, shifts)
 
                     def noise(h, args=args, **kw):
-                        res = extract_order(*args, h, **kw).extraction.flux
+                        res = extract_order(*args, ExtractOptions(halfwidth=h, **kw))
+                        res = res.extraction.flux
                         return scenes._relative_scatter(res)
 
                     ref = noise(8.0, true_profile=src)

@@ -595,21 +595,6 @@ def test_pipelines_save_atomically(products, tmp_path, monkeypatch):
     assert _no_leftovers(tmp_path)
 
 
-def test_jwst_steps_inside_our_pipelines_save_atomically(products, tmp_path, monkeypatch):
-    from tso_steps.pipelines import TSODetector1Pipeline
-
-    pipeline = TSODetector1Pipeline(output_dir=str(tmp_path))
-    ramp_fit = pipeline.ramp_fit  # a jwst step, saved by jwst's own code with save_results
-    model = _input(products, "tso_trace")
-    path = Path(ramp_fit.save_model(model, suffix="rateints", force=True))
-    before = path.read_bytes()
-    _fail_half_way(monkeypatch, fits.HDUList, "writeto")
-    with pytest.raises(OSError, match="unchanged"):
-        ramp_fit.save_model(model, suffix="rateints", force=True)
-    assert path.read_bytes() == before
-    assert _no_leftovers(tmp_path)
-
-
 @pytest.mark.parametrize("value", [-1e30, 1e30])
 def test_extract_rejects_a_huge_pixel(products, value):
     clean = _run("tso_extract", _input(products, "tso_extract"))

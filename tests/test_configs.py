@@ -3,6 +3,7 @@
 Pipeline configuration files are tested in test_pipelines.py.
 """
 
+import dataclasses
 import importlib
 from pathlib import Path
 
@@ -32,3 +33,27 @@ def test_parameter_file_loads_and_matches_the_defaults(path, alias):
         defaults.pop(key, None)
         loaded.pop(key, None)
     assert loaded == defaults
+
+
+OPTIONS = [
+    ("tso_steps.jump.step.TSOJumpStep", "tso_steps.jump.detect.JumpOptions"),
+    ("tso_steps.outlier.step.TSOOutlierStep", "tso_steps.outlier.detect.OutlierOptions"),
+    ("tso_steps.extract.step.OptimalExtractStep", "tso_steps.extract.core.ExtractOptions"),
+    ("tso_steps.one_over_f.step.OneOverFStep", "tso_steps.one_over_f.correct.OneOverFOptions"),
+    ("tso_steps.background.step.Background2DStep", "tso_steps.background.model.BackgroundOptions"),
+    ("tso_steps.trace.step.TraceStep", "tso_steps.trace.tracing.TraceOptions"),
+]
+
+
+@pytest.mark.parametrize(("step_path", "options_path"), OPTIONS)
+def test_options_take_the_spec_names_and_defaults(step_path, options_path):
+    """An algorithm's options carry the step's names: nothing is renamed on the way."""
+    defaults = _step_class(step_path)().get_pars()
+    fields = dataclasses.fields(_step_class(options_path))
+    shared = [f for f in fields if f.name in defaults]
+    assert len(shared) >= 3, "the options should be named like the spec"
+    for f in shared:
+        if f.default is not dataclasses.MISSING and defaults[f.name] is not None:
+            if isinstance(defaults[f.name], str) and f.default != defaults[f.name]:
+                continue  # an option the step resolves ('auto' -> a method)
+            assert f.default == defaults[f.name], f.name

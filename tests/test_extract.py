@@ -1,5 +1,6 @@
 """tso_extract: per-integration optimal and box extraction against the simulator's truth."""
 
+import dataclasses
 import os
 import warnings
 from pathlib import Path
@@ -9,7 +10,13 @@ import pytest
 from stdatamodels.jwst import datamodels
 
 from tso_steps.exposure import ImagingExposureError
-from tso_steps.extract import OptimalExtractStep, box_extract, extract_order, horne_extract
+from tso_steps.extract import (
+    ExtractOptions,
+    OptimalExtractStep,
+    box_extract,
+    extract_order,
+    horne_extract,
+)
 from tso_steps.extract.scoring import (
     channel_error_ratio,
     true_profile_cube,
@@ -44,10 +51,11 @@ def _extract(sim, **kwargs):
     ref, positions, _ = measure_trace(model)
     cube, var_p, var_r, bad = _arrays(model, sim.truth.dispersion_axis)
     halfwidth = kwargs.pop("halfwidth", max(3.0, np.ceil(1.5 * ref.fwhm[0] + 1)))
-    args = (cube, var_p, var_r, bad, ref.center[0], positions.shift, halfwidth)
-    ours = extract_order(*args, **kwargs)
-    truth = extract_order(*args, true_profile=true_profile_cube(sim.truth), **kwargs)
-    return ours, truth, args
+    options = ExtractOptions(halfwidth=halfwidth, **kwargs)
+    args = (cube, var_p, var_r, bad, ref.center[0], positions.shift)
+    ours = extract_order(*args, options)
+    truth = extract_order(*args, options, true_profile=true_profile_cube(sim.truth))
+    return ours, truth, (*args, options)
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +115,8 @@ def test_optimal_beats_box_when_background_limited():
         cosmic_rays=False,
         read_noise=2.0,
     )
-    ours, _, args = _extract(sim)
-    box = extract_order(*args, method="box")
+    ours, _, (*args, options) = _extract(sim)
+    box = extract_order(*args, dataclasses.replace(options, method="box"))
     lc = sim.truth.light_curve
     optimal, boxed = (white_light_scatter(r.extraction.flux, lc) for r in (ours, box))
     assert optimal < 0.85 * boxed  # measured 0.66
@@ -296,3 +304,54 @@ def test_config_file_runs_and_output_is_named_x1dints(grism_x1dints, tmp_path):
     )
     names = [p.name for p in tmp_path.glob("*.fits")]
     assert names == [sim.rateints.meta.filename.replace("rateints", "x1dints")]
+
+
+def _smooth_at_exact_phase(values, offset, weight, window):
+    """Direct triangular running mean, each neighbour interpolated at the column's own phase."""
+    from scipy import ndimage
+
+    nrow, ndisp = values.shape
+    half = window // 2
+    start = offset[0]
+    coeffs = ndimage.spline_filter(values, order=3, mode="nearest")
+    total, wsum = np.zeros_like(values), np.zeros(ndisp)
+    for j in range(-half, half + 1):
+        src = np.arange(ndisp) + j
+        ok = (src >= 0) & (src < ndisp)
+        src = np.clip(src, 0, ndisp - 1)
+        w = np.where(ok, weight[src] * (1 - abs(j) / (half + 1)), 0.0)
+        coord = np.arange(nrow)[:, None] + (start[None, :] - start[src][None, :])
+        moved = ndimage.map_coordinates(
+            coeffs, [coord, np.broadcast_to(src, coord.shape).astype(float)],
+            order=3, mode="nearest", prefilter=False,
+        )
+        total += w * moved
+        wsum += w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # a column with no weighted neighbour keeps its own values
+        return np.where(wsum > 0, total / wsum, values)
+
+
+@pytest.mark.parametrize("fwhm", [1.2, 2.5])
+@pytest.mark.parametrize("window", [5, 31, 241])
+def test_profile_smoothing_matches_exact_phase_sum(fwhm, window):
+    # the O(n) smoothing on an oversampled offset grid against the direct sum over
+    # neighbours at each column's exact sub-pixel phase, on a curved, widening trace
+    from tso_steps.extract.profile import _smooth_along_trace
+
+    rng = np.random.default_rng(4)
+    nrow, ndisp = 30, 600
+    cols = np.arange(ndisp)
+    centre = 15 + 4 * np.sin(cols / 90.0)
+    offset = np.arange(nrow)[:, None] - centre[None, :]
+    sigma = fwhm / 2.355 * (1 + 0.3 * cols / ndisp)
+    prof = np.exp(-0.5 * (offset / sigma) ** 2)
+    prof /= prof.sum(0)
+    noisy = prof + rng.normal(0, 0.002, prof.shape)
+    weight = 1 + rng.uniform(0, 1, ndisp)
+    weight[50:60] = 0.0
+    fast = _smooth_along_trace(noisy, offset, weight, window)
+    exact = _smooth_at_exact_phase(noisy, offset, weight, window)
+    assert np.max(np.abs(fast - exact)) < 3e-4 * prof.max()
+    # smoothing is a weighted mean: it must not change the profile's normalisation
+    assert np.allclose(fast.sum(0), exact.sum(0), atol=1e-3)

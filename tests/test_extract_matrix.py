@@ -7,7 +7,7 @@ their own truth; the reference is Horne extraction handed the true noiseless sou
 import numpy as np
 import pytest
 
-from tso_steps.extract.core import extract_order
+from tso_steps.extract.core import ExtractOptions, extract_order
 
 NINTS, NCROSS, NDISP = 40, 40, 120
 
@@ -66,10 +66,13 @@ def _scores(family, flux, breathing, seed=2, halfwidth=8.0):
     data, vp, vr, source, centre, shifts = _scene(family, flux, breathing, seed)
     bad = np.zeros(data.shape, bool)
     args = (data, vp, vr, bad, centre, shifts)
-    ref = _relative_scatter(extract_order(*args, halfwidth, true_profile=source).extraction.flux)
-    ours = _relative_scatter(extract_order(*args, halfwidth).extraction.flux)
+    options = ExtractOptions(halfwidth=halfwidth)
+    ref = _relative_scatter(extract_order(*args, options, true_profile=source).extraction.flux)
+    ours = _relative_scatter(extract_order(*args, options).extraction.flux)
     boxes = [
-        _relative_scatter(extract_order(*args, h, method="box").extraction.flux)
+        _relative_scatter(
+            extract_order(*args, ExtractOptions(halfwidth=h, method="box")).extraction.flux
+        )
         for h in (2, 3, 4, 6, 8, 10)
     ]
     return ours / ref, min(boxes) / ref

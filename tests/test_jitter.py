@@ -68,7 +68,9 @@ def test_measured_shifts_match_truth(soss, corrected):
 
 def test_residual_shift_after_correction_is_small(soss, corrected):
     reference = np.nanmedian(corrected.data, axis=0)
-    residual = measure_alignment(corrected.data, reference="median", passes=1, max_error=1.0).shifts
+    residual = measure_alignment(
+        corrected.data, reference="median", iterations=1, max_error=1.0
+    ).shifts
     rms = np.sqrt(np.mean((residual - residual.mean(axis=0)) ** 2, axis=0))
     print(f"residual shifts after correction (y, x): {rms} px")
     assert np.all(rms <= 0.005)

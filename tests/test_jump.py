@@ -7,7 +7,7 @@ from scipy.stats import norm
 from stdatamodels.jwst import datamodels
 from stdatamodels.jwst.datamodels import dqflags
 
-from tso_steps.jump.detect import detect_jumps
+from tso_steps.jump.detect import JumpOptions, detect_jumps
 from tso_steps.jump.events import disk_offsets, expand_events
 from tso_steps.jump.step import TSOJumpStep
 from tso_steps.parallel import resolve_workers
@@ -87,7 +87,10 @@ def test_pure_noise_gives_the_gaussian_false_alarm_rate():
     rng = np.random.default_rng(2)
     ramp = np.cumsum(rng.normal(0.0, 10.0, (60, 5, 32, 256)), axis=1).astype(np.float32)
     gdq = np.zeros(ramp.shape, np.uint8)
-    detect_jumps(ramp, gdq, threshold=3.5, negative_threshold=3.5, flag_neighbors=False, n_amps=4)
+    options = JumpOptions(
+        rejection_threshold=3.5, negative_threshold=3.5, flag_neighbors=False, n_amps=4
+    )
+    detect_jumps(ramp, gdq, options=options)
     rate = ((gdq[:, 1:] & JUMP) != 0).mean()
     assert 0.8 < rate / (2 * norm.sf(3.5)) < 1.25
 

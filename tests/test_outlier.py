@@ -10,7 +10,7 @@ from stdatamodels.jwst.datamodels import dqflags
 
 from tso_steps.motion import measure_shifts, motion_design_matrix
 from tso_steps.outlier.cube import detect_cube_outliers
-from tso_steps.outlier.detect import detect_series_outliers
+from tso_steps.outlier.detect import OutlierOptions, detect_series_outliers
 from tso_steps.outlier.step import TSOOutlierStep
 from tso_steps.outlier.timeseries import (
     fill_masked,
@@ -110,7 +110,8 @@ def test_do_not_use_samples_do_not_poison_the_model():
     series = np.where(bad, 1e5, truth)
     hits = (rng.random(truth.shape) < 0.002) & ~bad
     series[hits] += 12.0
-    flags, model = detect_series_outliers(series, mask=bad, threshold=5.0)
+    options = OutlierOptions(rejection_threshold=5.0, err_floor=0.5)  # the former defaults
+    flags, model = detect_series_outliers(series, mask=bad, options=options)
     assert not (flags & bad).any()
     assert flags[hits].mean() >= 0.98
     assert (flags & ~hits).sum() / flags.size < 1e-4
@@ -124,7 +125,9 @@ def test_transit_in_a_series_is_removed_by_the_relative_flux():
     flux = np.where((np.arange(nints) > 120) & (np.arange(nints) < 180), 0.97, 1.0)
     level = rng.uniform(1e3, 1e5, size=500)
     series = flux[:, None] * level + rng.normal(size=(nints, 500)) * np.sqrt(level)
-    flags, _ = detect_series_outliers(series, err=np.broadcast_to(np.sqrt(level), series.shape))
+    err = np.broadcast_to(np.sqrt(level), series.shape)
+    options = OutlierOptions(rejection_threshold=5.0, err_floor=0.5)
+    flags, _ = detect_series_outliers(series, err=err, options=options)
     assert flags.sum() == 0
 
 
@@ -132,8 +135,9 @@ def test_cube_driver_gives_the_same_flags_block_by_block_and_threaded():
     rng = np.random.default_rng(10)
     data = rng.normal(50.0, 1.0, size=(60, 20, 30)).astype(np.float32)
     data[rng.random(data.shape) < 0.003] += 20.0
-    whole = detect_cube_outliers(data, block_pixels=600)
-    blocks = detect_cube_outliers(data, block_pixels=37, max_workers=2)
+    options = OutlierOptions(rejection_threshold=5.0, err_floor=0.5)
+    whole = detect_cube_outliers(data, options=options, block_pixels=600)
+    blocks = detect_cube_outliers(data, options=options, block_pixels=37, max_workers=2)
     np.testing.assert_array_equal(whole.indices, blocks.indices)
     assert whole.indices.size > 0
     assert whole.counts.sum() == whole.indices.size

@@ -6,9 +6,13 @@ into place with :func:`os.replace`, which is atomic within one file system.  A f
 exception or a kill during the write leaves the previous file untouched; a failure removes the
 temporary folder (a kill may leave one, named ``.<name>.<random>.tmp``, never the product).
 
-:class:`AtomicSaveMixin` makes ``Step.save_model`` atomic for every step and pipeline of the
-package, :func:`make_save_atomic` does the same for the jwst steps inside our pipelines, and
-:func:`atomic_write` is the context manager the ECSV writers use.
+:func:`atomic_write` is the context manager our own writers use.  :func:`atomic_saves` makes
+the three writers that the steps and jwst's steps call - ``DataModel.save`` (FITS and ASDF
+products), ``astropy.table.Table.write`` (ECSV catalogs such as calwebb_tso3's
+``_whtlt.ecsv``) and ``astropy.io.fits.HDUList.writeto`` - write atomically while it is
+active.  :class:`AtomicSaveMixin` holds it active during ``run`` and ``save_model`` of every
+step and pipeline of the package, so the intermediate files jwst's own steps write inside our
+pipelines (``save_results``, ``save_opt``, ``save_mask``...) are atomic too.
 """
 
 from __future__ import annotations
@@ -18,13 +22,22 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
+from astropy.io import fits
+from astropy.table import Table
 from stdatamodels import DataModel
 
-__all__ = ["AtomicSaveMixin", "atomic_write", "make_save_atomic"]
+__all__ = ["AtomicSaveMixin", "atomic_saves", "atomic_write"]
 
 log = logging.getLogger("stpipe.tso_steps.atomic")
+
+_local = threading.local()  # depth of atomic_write in this thread: writers inside pass through
+
+
+def _inside_atomic_write():
+    return getattr(_local, "depth", 0) > 0
 
 
 @contextlib.contextmanager
@@ -52,6 +65,7 @@ def atomic_write(path):
     folder = final.parent if str(final.parent) else Path(".")
     scratch = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=folder))
     temporary = scratch / final.name
+    _local.depth = getattr(_local, "depth", 0) + 1
     try:
         yield temporary
         if not temporary.exists():
@@ -64,64 +78,120 @@ def atomic_write(path):
             "is unchanged",
         ) from error
     finally:
+        _local.depth -= 1
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-class _AtomicModel:
-    """A datamodel whose ``save`` writes atomically; everything else is the model's."""
-
-    def __init__(self, model):
-        self._model = model
-
-    def __getattr__(self, name):
-        return getattr(self._model, name)
-
+# --- the writers made atomic by atomic_saves ----------------------------------------------------
+def _model_save(original):
     def save(self, path, dir_path=None, *args, **kwargs):
+        if _inside_atomic_write():
+            return original(self, path, dir_path, *args, **kwargs)
         if callable(path):
-            path = path(self._model.meta.filename)
+            path = path(self.meta.filename)
         if dir_path:
             path = os.path.join(dir_path, os.path.basename(path))  # noqa: PTH118
         with atomic_write(path) as temporary:
-            self._model.save(str(temporary), None, *args, **kwargs)
+            original(self, str(temporary), None, *args, **kwargs)
         return str(path)
+
+    return save
+
+
+def _to_path(target, append=False):
+    """The final path of a write to ``target``, or None when it cannot be made atomic."""
+    if append or not isinstance(target, (str, os.PathLike)):
+        return None  # a file object, or adding to an existing file
+    return Path(target)
+
+
+def _table_write(descriptor):
+    def write(self, *args, **kwargs):
+        bound = descriptor.__get__(self, type(self))
+        path = _to_path(args[0], kwargs.get("append", False)) if args else None
+        if _inside_atomic_write() or path is None:
+            return bound(*args, **kwargs)
+        if path.exists() and not kwargs.get("overwrite", False):
+            return bound(*args, **kwargs)  # astropy's own "file exists" error
+        kwargs.pop("overwrite", None)
+        with atomic_write(path) as temporary:
+            bound(temporary, *args[1:], **kwargs)
+        return None
+
+    return write
+
+
+def _hdulist_writeto(original):
+    def writeto(self, fileobj, *args, **kwargs):
+        path = _to_path(fileobj)
+        if _inside_atomic_write() or path is None:
+            return original(self, fileobj, *args, **kwargs)
+        kwargs.update(zip(("output_verify", "overwrite", "checksum"), args, strict=False))
+        if path.exists() and not kwargs.get("overwrite", False):
+            return original(self, fileobj, **kwargs)  # astropy's own "file exists" error
+        kwargs.pop("overwrite", None)  # moot for a new temporary file
+        with atomic_write(path) as temporary:
+            original(self, str(temporary), **kwargs)
+        return None
+
+    return writeto
+
+
+_WRITERS = (
+    (DataModel, "save", _model_save),
+    (Table, "write", _table_write),
+    (fits.HDUList, "writeto", _hdulist_writeto),
+)
+_lock = threading.Lock()
+_active = {"count": 0, "saved": ()}
+
+
+@contextlib.contextmanager
+def atomic_saves():
+    """Make ``DataModel.save``, ``Table.write`` and ``HDUList.writeto`` atomic while active.
+
+    Every write to a path through these writers, by any code (ours, jwst's, stpipe's),
+    goes through :func:`atomic_write`; writes to file objects and appends are unchanged, and
+    writing over an existing file without ``overwrite`` still fails as before.  Nesting
+    and use from several threads are safe: the writers are replaced when the first user
+    enters and restored when the last one leaves.
+
+    Yields
+    ------
+    None
+    """
+    with _lock:
+        if _active["count"] == 0:
+            saved = tuple((cls, name, cls.__dict__[name]) for cls, name, _ in _WRITERS)
+            for (cls, name, wrap), (_, _, original) in zip(_WRITERS, saved, strict=True):
+                setattr(cls, name, wrap(original))
+            _active["saved"] = saved
+        _active["count"] += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _active["count"] -= 1
+            if _active["count"] == 0:
+                for cls, name, original in _active["saved"]:
+                    setattr(cls, name, original)
+                _active["saved"] = ()
 
 
 class AtomicSaveMixin:
-    """Make :meth:`stpipe.Step.save_model` write every datamodel atomically.
+    """Make every file a step or pipeline writes during ``run`` or ``save_model`` atomic.
 
-    Put it before the stpipe/jwst base class: ``class MyStep(AtomicSaveMixin, Step)``.
-    Containers and other results are passed to the base class unchanged.
+    Put it before the stpipe/jwst base class: ``class MyStep(AtomicSaveMixin, Step)``.  A
+    pipeline with it also covers the files its jwst sub-steps write (see
+    :func:`atomic_saves`).
     """
+
+    def run(self, *args):
+        """Run the step with :func:`atomic_saves` active; see `stpipe.Step.run`."""
+        with atomic_saves():
+            return super().run(*args)
 
     def save_model(self, model, *args, **kwargs):
         """Save a product atomically; see `stpipe.Step.save_model`."""
-        if isinstance(model, DataModel):
-            model = _AtomicModel(model)
-        return super().save_model(model, *args, **kwargs)
-
-
-def make_save_atomic(step):
-    """Make one step instance's ``save_model`` atomic (for jwst's own steps in a pipeline).
-
-    Parameters
-    ----------
-    step : `stpipe.Step`
-        Changed in place; a step that is already atomic is left as it is.
-
-    Returns
-    -------
-    `stpipe.Step`
-        The same step.
-    """
-    if isinstance(step, AtomicSaveMixin) or getattr(step, "_tso_atomic_save", False):
-        return step
-    original = step.save_model
-
-    def save_model(model, *args, **kwargs):
-        if isinstance(model, DataModel):
-            model = _AtomicModel(model)
-        return original(model, *args, **kwargs)
-
-    step.save_model = save_model
-    step._tso_atomic_save = True
-    return step
+        with atomic_saves():
+            return super().save_model(model, *args, **kwargs)

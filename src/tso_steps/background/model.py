@@ -29,6 +29,7 @@ from tso_steps.stats import nanmedian_last, robust_std, robust_std_last
 
 __all__ = [
     "BackgroundFit",
+    "BackgroundOptions",
     "choose_template",
     "clipped_mean",
     "find_image_discontinuity",
@@ -249,6 +250,33 @@ def choose_template(mean, usable, templates, sides=None, clip=4.0):
     return int(np.argmin(rms))
 
 
+@dataclass(frozen=True)
+class BackgroundOptions:
+    """Settings of :func:`fit_background` (the ``tso_background`` spec; see the step).
+
+    Attributes
+    ----------
+    method : {'line', 'surface', 'template'}
+        Line polynomials across the dispersion, a 2-D Legendre surface, or a scaled template
+        (the step resolves ``'auto'``).
+    per_integration : {'scale', 'full', 'none'}
+        What is fitted to each integration (see the module docstring).
+    dispersion_axis : int
+        1: the spectrum runs along x (lines across the dispersion are columns); 0: along y.
+    line_degree, line_window : int
+        Line method: polynomial degree, and adjacent lines fitted together.
+    surface_degree : int
+        Surface method: total Legendre degree.
+    """
+
+    method: str = "surface"
+    per_integration: str = "scale"
+    dispersion_axis: int = 1
+    line_degree: int = 1
+    line_window: int = 1
+    surface_degree: int = 2
+
+
 def _fitter(method, dispersion_axis, line_order, line_window, surface_order, template, sides):
     """A function ``f(images, usable) -> (models, kept, n_filled)`` for the chosen method."""
     if method == "line":
@@ -279,18 +307,7 @@ def _fitter(method, dispersion_axis, line_order, line_window, surface_order, tem
     return fit
 
 
-def fit_background(
-    cube,
-    usable,
-    method,
-    per_integration="scale",
-    dispersion_axis=1,
-    line_order=1,
-    line_window=1,
-    surface_order=2,
-    template=None,
-    discontinuity=None,
-):
+def fit_background(cube, usable, options, *, template=None, discontinuity=None):
     """Fit the background of every integration of a cube.
 
     Parameters
@@ -299,16 +316,7 @@ def fit_background(
         Images, any units (DN/s for rateints).
     usable : ndarray of bool, same shape
         Off-source, finite, good samples.
-    method : {'line', 'surface', 'template'}
-        Line polynomials across the dispersion, a 2-D Legendre surface, or a scaled template.
-    per_integration : {'scale', 'full', 'none'}
-        What is fitted to each integration (see the module docstring).
-    dispersion_axis : int
-        1: the spectrum runs along x (lines across the dispersion are columns); 0: along y.
-    line_order, line_window : int
-        Line method: polynomial order, and adjacent lines fitted together.
-    surface_order : int
-        Surface method: total Legendre order.
+    options : BackgroundOptions
     template : ndarray, shape ``(ny, nx)``, optional
         Template method: the background template.
     discontinuity : float or ndarray, optional
@@ -322,10 +330,19 @@ def fit_background(
     """
     nints = cube.shape[0]
     shape2d = cube.shape[1:]
+    method, per_integration = options.method, options.per_integration
     if method == "template" and template is None:
         raise ValueError("method='template' needs a template.")
     sides = None if discontinuity is None else side_masks(shape2d, discontinuity)
-    fit = _fitter(method, dispersion_axis, line_order, line_window, surface_order, template, sides)
+    fit = _fitter(
+        method,
+        options.dispersion_axis,
+        options.line_degree,
+        options.line_window,
+        options.surface_degree,
+        template,
+        sides,
+    )
 
     mean, fraction = clipped_mean(cube, usable)
     mean_usable = (fraction >= 0.5) & np.isfinite(mean)

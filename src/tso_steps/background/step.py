@@ -9,6 +9,7 @@ from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.background.fitting import side_masks
 from tso_steps.background.masking import illuminated_pixels
 from tso_steps.background.model import (
+    BackgroundOptions,
     choose_template,
     find_image_discontinuity,
     find_template_discontinuity,
@@ -24,6 +25,7 @@ from tso_steps.inputs import (
     check_parameters,
     flag_lost_integrations,
     lost_integrations,
+    options_from_step,
     prepare_output,
 )
 from tso_steps.masks import choose_source_mask
@@ -118,18 +120,10 @@ class Background2DStep(AtomicSaveMixin, Step):
                 "to fit a background (check the source mask parameters or give mask_file)."
             )
         step_at = self._discontinuity(exp_type, method, template, median, ~source)
-        fit = fit_background(
-            data,
-            usable,
-            method,
-            per_integration=self.per_integration,
-            dispersion_axis=1 if axis is None else axis,
-            line_order=self.line_degree,
-            line_window=self.line_window,
-            surface_order=self.surface_degree,
-            template=template,
-            discontinuity=step_at,
+        options = options_from_step(
+            BackgroundOptions, self, method=method, dispersion_axis=1 if axis is None else axis
         )
+        fit = fit_background(data, usable, options, template=template, discontinuity=step_at)
         for i in range(data.shape[0]):
             data[i] -= fit.model(i).astype(data.dtype)
         result.data = data

@@ -155,7 +155,7 @@ def measure_centroids(
     center=None,
     window_radius=None,
     clip_sigma=5.0,
-    max_iter=10,
+    max_iterations=10,
     fit_width=True,
 ):
     """Centroid and width of the source in every integration of an imaging time series.
@@ -181,7 +181,7 @@ def measure_centroids(
         Radius of the circular window, pixels; default from the median frame's profile.
     clip_sigma : float
         Template fit: residual clip in robust sigma (0 disables).
-    max_iter : int
+    max_iterations : int
         Template fit: Gauss-Newton iterations.
     fit_width : bool
         Template: refine against a least-squares template built from all integrations, with
@@ -245,7 +245,7 @@ def measure_centroids(
             variance = _empirical_variance(data, bad, template_full)
         var = np.broadcast_to(np.asarray(variance, dtype=np.float64), data.shape)
         args = (var[:, box[0], box[1]], bad[:, box[0], box[1]], inside)
-        kwargs = {"clip_sigma": clip_sigma, "max_iter": max_iter}
+        kwargs = {"clip_sigma": clip_sigma, "max_iter": max_iterations}
         fit = fit_template_shifts(data[:, box[0], box[1]], template, *args, **kwargs)
         # The median frame is blurred by the motion it averages over (a tilt event makes it
         # a blend of two positions): register the integrations on the first-pass shifts,
@@ -270,7 +270,7 @@ def measure_centroids(
                 cx - ox,
                 cy - oy,
                 clip_sigma,
-                max_iter,
+                max_iterations,
                 (ox, oy),
                 columns,
                 n_clipped,

@@ -89,7 +89,7 @@ class CentroidStep(AtomicSaveMixin, Step):
             center=self.center,
             window_radius=self.window_radius,
             clip_sigma=self.clip_sigma,
-            max_iter=self.max_iterations,
+            max_iterations=self.max_iterations,
         )
         columns = {name: np.asarray(table[name]) for name in table.colnames}
         for values in columns.values():

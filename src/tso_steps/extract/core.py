@@ -19,7 +19,7 @@ from tso_steps.extract.profile import (
 from tso_steps.extract.stripes import solve_stripes, stripe_prior
 from tso_steps.parallel import Progress
 
-__all__ = ["OrderResult", "default_halfwidth", "extract_order"]
+__all__ = ["ExtractOptions", "OrderResult", "default_halfwidth", "extract_order"]
 
 log = logging.getLogger("stpipe.tso_steps.extract")
 
@@ -64,6 +64,51 @@ def default_halfwidth(fwhm):
     return float(max(3.0, np.ceil(1.5 * fwhm + 1.0)))
 
 
+@dataclass(frozen=True)
+class ExtractOptions:
+    """Settings of :func:`extract_order` (the ``tso_extract`` spec; see the step).
+
+    Attributes
+    ----------
+    halfwidth : float
+        Aperture half-width, pixels.
+    method : {'optimal', 'box'}
+    background_width : int
+        Rows beyond the aperture on either side used for the background (0: no background).
+    background_window : int
+        Columns the background is averaged over.
+    background_static : bool
+        One background for all integrations (else one per integration).
+    profile_window : int
+        Columns the profile is smoothed over; 0: chosen from the data
+        (:func:`~tso_steps.extract.profile.choose_profile_window`).
+    clip_sigma : float
+        Outlier rejection threshold (sigma) inside the optimal extraction (0: off).
+    max_iterations : int
+        Maximum rejection iterations.
+    line_degree : int
+        With the stripe maps of :func:`extract_order`: per output, the degree of the
+        polynomial in the line index fitted as well.
+    chunk : int
+        Integrations extracted at a time (memory: about ten band-sized float64 arrays of
+        this many integrations).
+    profile_ints : int
+        At most this many evenly spaced integrations build the profile.
+    """
+
+    halfwidth: float
+    method: str = "optimal"
+    background_width: int = 4
+    background_window: int = 31
+    background_static: bool = True
+    profile_window: int = 0
+    clip_sigma: float = 5.0
+    max_iterations: int = 4
+    line_degree: int = 2
+    chunk: int = 64
+    profile_ints: int = 200
+
+
 def extract_order(
     cube,
     var_poisson,
@@ -71,21 +116,12 @@ def extract_order(
     bad,
     center,
     shifts,
-    halfwidth,
-    method="optimal",
-    background_width=4,
-    background_window=31,
-    background_static=True,
-    profile_window=0,
-    clip=5.0,
-    iterations=4,
+    options,
+    *,
     true_profile=None,
     labels=None,
     amplifiers=None,
     lines=None,
-    line_degree=2,
-    chunk=64,
-    profile_ints=200,
 ):
     """Extract one order from every integration.
 
@@ -99,22 +135,7 @@ def extract_order(
         Reference trace centre, pixels (NaN: order absent).
     shifts : ndarray, shape ``(nints,)``
         Cross-dispersion shift of every integration's trace, pixels.
-    halfwidth : float
-        Aperture half-width, pixels.
-    method : {'optimal', 'box'}
-    background_width : int
-        Rows beyond the aperture on either side used for the background (0: no background).
-    background_window : int
-        Columns the background is averaged over.
-    background_static : bool
-        One background for all integrations (else one per integration).
-    profile_window : int
-        Columns the profile is smoothed over; 0: chosen from the data
-        (:func:`~tso_steps.extract.profile.choose_profile_window`).
-    clip : float
-        Outlier rejection threshold (sigma) inside the optimal extraction (0: off).
-    iterations : int
-        Maximum rejection iterations.
+    options : ExtractOptions
     true_profile : ndarray, shape ``(nints, n_cross, n_disp)``, optional
         A known profile (e.g. a simulation's noiseless source): used instead of the fitted
         one, for reference extractions.
@@ -125,22 +146,18 @@ def extract_order(
         Output of every pixel (with ``labels``): one more offset per output is fitted.
     lines : ndarray, shape ``(n_cross, n_disp)``, optional
         Slow-axis line index of every pixel (with ``labels`` and ``amplifiers``): per output a
-        polynomial of degree ``line_degree`` in the line index is fitted as well.
-    line_degree : int
-    chunk : int
-        Integrations extracted at a time (memory: about ten band-sized float64 arrays of
-        this many integrations).
-    profile_ints : int
-        At most this many evenly spaced integrations build the profile.
+        polynomial of degree ``options.line_degree`` in the line index is fitted as well.
 
     Returns
     -------
     OrderResult
     """
+    o = options
+    halfwidth, clip = o.halfwidth, o.clip_sigma
     nints, n_cross = cube.shape[0], cube.shape[-2]
-    band = make_band(center, int(np.ceil(halfwidth)) + 1 + int(background_width), n_cross)
+    band = make_band(center, int(np.ceil(halfwidth)) + 1 + int(o.background_width), n_cross)
     shifts = np.asarray(shifts, float)
-    chunks = [np.arange(k, min(k + chunk, nints)) for k in range(0, nints, chunk)]
+    chunks = [np.arange(k, min(k + o.chunk, nints)) for k in range(0, nints, o.chunk)]
 
     def load(sel, sky=None):
         data = band.gather(np.asarray(cube[sel], dtype=np.float64))
@@ -153,7 +170,7 @@ def extract_order(
         return data, vp, vr, good
 
     bkg = np.zeros((nints, band.lit.size))
-    if background_width > 0:
+    if o.background_width > 0:
         levels, counts = [], []
         for sel in chunks:
             data, _, _, good = load(sel)
@@ -161,15 +178,15 @@ def extract_order(
             levels.append(level)
             counts.append(count)
         bkg = smooth_background(
-            np.concatenate(levels), np.concatenate(counts), background_window, background_static
+            np.concatenate(levels), np.concatenate(counts), o.background_window, o.background_static
         )
     # the profile (and the Poisson scale) from up to ``profile_ints`` evenly spaced integrations
-    sample = np.unique(np.linspace(0, nints - 1, min(nints, profile_ints)).round().astype(int))
+    sample = np.unique(np.linspace(0, nints - 1, min(nints, o.profile_ints)).round().astype(int))
     data, vp, vr, good = load(sample, bkg)
     kappa = poisson_scale(data + bkg[sample][:, None, :], vp, good)  # all the charge
     profile = None
     if true_profile is None:
-        window = profile_window
+        window = o.profile_window
         if not window:
             window = choose_profile_window(
                 data, vp + vr, good, band.offset, shifts[sample], halfwidth, clip
@@ -194,14 +211,14 @@ def extract_order(
             inside = np.abs(band.offset[None] - shifts[sel][:, None, None]) <= halfwidth
             prof = band.gather(np.asarray(true_profile[sel], dtype=np.float64))
             prof = normalise_profile(np.where(inside & band.valid[None], prof, 0.0))
-        if method == "box":
+        if o.method == "box":
             res = box_extract(data, vp, vr, good, band.offset, shifts[sel], halfwidth, prof)
         else:
             res = horne_extract(
-                data, prof, vr, kappa, good, clip=clip, iterations=iterations, sky=bkg[sel]
+                data, prof, vr, kappa, good, clip=clip, iterations=o.max_iterations, sky=bkg[sel]
             )
             if labels is not None:
-                families = _stripe_families(band, labels, amplifiers, lines, line_degree)
+                families = _stripe_families(band, labels, amplifiers, lines, o.line_degree)
                 sky_var = kappa * np.clip(bkg[sel], 0, None)[:, None, :]
                 prior.append(
                     _fit_stripes(res, data, prof, vr + sky_var, kappa, families, good, clip)

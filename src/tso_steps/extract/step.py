@@ -9,7 +9,7 @@ from stdatamodels.jwst import datamodels
 
 from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.exposure import dispersion_axis
-from tso_steps.extract.core import default_halfwidth, extract_order
+from tso_steps.extract.core import ExtractOptions, default_halfwidth, extract_order
 from tso_steps.extract.products import make_x1dints, trace_wavelengths
 from tso_steps.extract.stripes import stripe_labels
 from tso_steps.inputs import (
@@ -20,6 +20,7 @@ from tso_steps.inputs import (
     error_variance,
     flag_lost_integrations,
     lost_integrations,
+    options_from_step,
     prepare_output,
     variance_arrays,
 )
@@ -105,6 +106,9 @@ class OptimalExtractStep(AtomicSaveMixin, Step):
                 f"{2 * halfwidth + 1:g} px, wider than the {n_cross} px across the "
                 "dispersion: give a smaller halfwidth (or None for the default)."
             )
+        options = options_from_step(
+            ExtractOptions, self, halfwidth=halfwidth, background_width=background_width
+        )
         waves = _wavelengths(model, axis, centers)
         results, orders, rejected, backgrounds = [], [], 0, []
         for k, center in enumerate(centers):
@@ -117,17 +121,10 @@ class OptimalExtractStep(AtomicSaveMixin, Step):
                 bad,
                 center,
                 shifts,
-                halfwidth,
-                method=self.method,
-                background_width=background_width,
-                background_window=self.background_window,
-                profile_window=self.profile_window,
-                clip=self.clip_sigma,
-                iterations=self.max_iterations,
+                options,
                 labels=labels,
                 amplifiers=amps,
                 lines=lines,
-                line_degree=self.line_degree,
             )
             ext = res.extraction
             rejected = rejected + ext.rejected.sum(axis=1)

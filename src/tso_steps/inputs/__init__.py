@@ -28,17 +28,19 @@ from tso_steps.inputs.opening import (
     Accepts,
     InputError,
     WrongProductError,
+    check_input,
     check_time_series,
     describe,
     open_input,
     prepare_output,
 )
-from tso_steps.inputs.parameters import check_parameters
+from tso_steps.inputs.parameters import check_parameters, options_from_step
 from tso_steps.inputs.readers import (
     VARIANCE_NAMES,
     bad_samples,
     error_variance,
     flag_lost_integrations,
+    flag_nonfinite,
     lost_integrations,
     median_variance,
     variance_arrays,
@@ -59,14 +61,17 @@ __all__ = [
     "InputError",
     "WrongProductError",
     "bad_samples",
+    "check_input",
     "check_parameters",
     "check_time_series",
     "describe",
     "error_variance",
     "flag_lost_integrations",
+    "flag_nonfinite",
     "lost_integrations",
     "median_variance",
     "open_input",
+    "options_from_step",
     "prepare_output",
     "variance_arrays",
 ]

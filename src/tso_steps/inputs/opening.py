@@ -11,13 +11,19 @@ from pathlib import Path
 import numpy as np
 from stdatamodels.jwst import datamodels
 
-from tso_steps.exposure import IMAGING_EXP_TYPES, TSO_EXP_TYPES, dispersion_axis
+from tso_steps.exposure import (
+    IMAGING_EXP_TYPES,
+    TSO_EXP_TYPES,
+    ImagingExposureError,
+    dispersion_axis,
+)
 from tso_steps.inputs.dq import DO_NOT_USE
 
 __all__ = [
     "Accepts",
     "InputError",
     "WrongProductError",
+    "check_input",
     "check_time_series",
     "describe",
     "open_input",
@@ -40,6 +46,7 @@ class WrongProductError(InputError, TypeError):
 # --- what a step takes --------------------------------------------------------------------
 _PRODUCTS = {
     "ramp": (datamodels.RampModel, 4, "ramps (uncal/ramp: a 4-D RampModel)"),
+    "uncal": (datamodels.Level1bModel, 4, "uncal ramps (a 4-D Level1bModel)"),
     "cube": (datamodels.CubeModel, 3, "rateints/calints (a 3-D CubeModel)"),
     "slit": (datamodels.SlitModel, 3, "calints (a 3-D SlitModel)"),
     "x1dints": (datamodels.TSOMultiSpecModel, None, "x1dints (a TSOMultiSpecModel)"),
@@ -70,6 +77,9 @@ class Accepts:
     reads_pixels : bool
         The step measures pixel values: rateints/calints need ``min_ints`` integrations
         with at least one usable (finite, not DO_NOT_USE) sample.
+    pipeline : bool
+        ``step`` is a pipeline (a tso_* pipeline's entrance check): hints name the pipeline
+        stage to run instead of a step order.
     """
 
     step: str
@@ -79,6 +89,7 @@ class Accepts:
     min_ints: int = 2
     copy: str = "always"
     reads_pixels: bool = True
+    pipeline: bool = False
 
     def describe(self):
         """The accepted products, for messages."""
@@ -124,6 +135,11 @@ def _hint(accepts, model):
     """How to get from what was given to what the step takes."""
     wants_ramp = "ramp" in accepts.products
     wants_images = bool({"cube", "slit"} & set(accepts.products))
+    if accepts.pipeline:
+        if isinstance(model, datamodels.RampModel) and wants_images:
+            return ": run tso_detector1 on it first to make rateints"
+        if wants_ramp and isinstance(model, (datamodels.CubeModel, datamodels.ImageModel)):
+            return ": it is already ramp-fitted; give it to stage 2 (tso_spec2 or tso_image2)"
     if isinstance(model, datamodels.RampModel) and wants_images:
         return ": run calwebb_detector1 (ramp_fit) first to make rateints"
     if isinstance(model, datamodels.ImageModel) and wants_images:
@@ -262,7 +278,7 @@ def _tsovisit(model):
     return bool(model.meta.instance.get("visit", {}).get("tsovisit", False))
 
 
-def check_time_series(model, accepts):
+def check_time_series(model, accepts, pixels=True):
     """Raise unless ``model`` is a time series the step can measure (one rule everywhere).
 
     A time series has an exposure type in :data:`~tso_steps.exposure.TSO_EXP_TYPES` or
@@ -274,6 +290,9 @@ def check_time_series(model, accepts):
     model : `~stdatamodels.jwst.datamodels.JwstDataModel`
         Read only (no metadata node is created on it).
     accepts : Accepts
+    pixels : bool
+        Also check the pixel values (not entirely NaN; enough usable integrations); False
+        checks the header and shapes only.
 
     Raises
     ------
@@ -300,13 +319,21 @@ def check_time_series(model, accepts):
             f"{step} supports {', '.join(TSO_EXP_TYPES)}; got exposure type {exp_type!r}."
         )
     if accepts.exposure == "spectroscopic":
-        dispersion_axis(model)  # raises ImagingExposureError for imaging
+        try:
+            dispersion_axis(model)  # raises ImagingExposureError for imaging
+        except ImagingExposureError as error:
+            if not accepts.pipeline:
+                raise
+            raise InputError(
+                f"{step} is for spectroscopic time series; exposure type {exp_type!r} is not "
+                "one (imaging): run tso_image2 on it."
+            ) from error
     if accepts.exposure == "imaging":
         if key not in IMAGING_EXP_TYPES:
             raise InputError(
                 f"{step} measures point sources on images ({', '.join(IMAGING_EXP_TYPES)}); "
-                f"exposure type {exp_type!r} is not one. For spectra, use tso_trace / "
-                "tso_extract."
+                f"exposure type {exp_type!r} is not one. For spectra, "
+                + ("run tso_spec2." if accepts.pipeline else "use tso_trace / tso_extract.")
             )
         if isinstance(model, datamodels.SlitModel):
             raise InputError(f"{step}: an imaging exposure cannot be a SlitModel cut-out.")
@@ -325,6 +352,8 @@ def check_time_series(model, accepts):
             f"{step}: images of {ny} x {nx} pixels are too small; it needs at least "
             f"{accepts.min_shape[0]} x {accepts.min_shape[1]} (check the cut-out / subarray)."
         )
+    if not pixels:
+        return
     if not _any_finite(model.data):
         raise InputError(
             f"{step}: the input data are entirely NaN (NaN everywhere, no finite sample): "
@@ -411,3 +440,28 @@ def prepare_output(step, input_data, accepts):
     if accepts.copy == "standalone" and getattr(step, "parent", None) is not None:
         return model
     return model.copy()
+
+
+def check_input(input_data, accepts):
+    """Check an input's product type, shapes and time-series header, without reading pixels.
+
+    A tso_* pipeline calls it on its input (and on each science member of an association)
+    before any work, so bad input stops with the same clear errors as the steps give.
+
+    Parameters
+    ----------
+    input_data : str, `~pathlib.Path`, datamodel or one-element list
+        A file is opened and closed again; a model is only read.
+    accepts : Accepts
+
+    Raises
+    ------
+    FileNotFoundError, InputError, WrongProductError, ImagingExposureError
+    """
+    model, opened = open_input(input_data, accepts)
+    try:
+        _check_type(model, accepts)
+        check_time_series(model, accepts, pixels=False)
+    finally:
+        if opened:
+            model.close()

@@ -7,13 +7,14 @@ import warnings
 
 import numpy as np
 
-from tso_steps.inputs.dq import DO_NOT_USE
+from tso_steps.inputs.dq import DO_NOT_USE, GROUP_DO_NOT_USE
 
 __all__ = [
     "VARIANCE_NAMES",
     "bad_samples",
     "error_variance",
     "flag_lost_integrations",
+    "flag_nonfinite",
     "lost_integrations",
     "median_variance",
     "variance_arrays",
@@ -195,5 +196,56 @@ def flag_lost_integrations(model, lost, step, what):
         numbers,
         ", ..." if count > 10 else "",
         what,
+    )
+    return count
+
+
+def flag_nonfinite(model, who):
+    """Flag NaN and inf samples DO_NOT_USE (DQ bits are OR-ed), with one log line.
+
+    For a ramp (4-D data) the samples are flagged in ``groupdq``, so ramp fitting leaves
+    them out (a pixel NaN in every group comes out NaN and DO_NOT_USE, not 0).  For
+    images (2-D or 3-D data with a DQ array of the same shape, or of one image) the
+    pixels are flagged in ``dq`` and an inf is set to NaN.  Other models are left as they
+    are.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+        A product being made (never the caller's input): changed in place.
+    who : str
+        The step or pipeline alias, for the log line.
+
+    Returns
+    -------
+    int
+        The number of non-finite samples (pixels of a ramp: samples in any group).
+    """
+    data = getattr(model, "data", None) if model.hasattr("data") else None
+    if data is None or data.ndim < 2 or not np.issubdtype(data.dtype, np.floating):
+        return 0
+    if data.ndim == 4:
+        flags, bit = getattr(model, "groupdq", None), GROUP_DO_NOT_USE
+    else:
+        flags, bit = (getattr(model, "dq", None) if model.hasattr("dq") else None), DO_NOT_USE
+    if flags is None or flags.shape not in (data.shape, data.shape[-2:]):
+        return 0
+    bad = ~np.isfinite(data)
+    count = int(bad.sum())
+    if not count:
+        return 0
+    if flags.shape != data.shape:  # one DQ image for every integration
+        bad = bad.all(axis=tuple(range(data.ndim - 2)))
+    new = int((bad & ((flags & bit) == 0)).sum())
+    flags[bad] |= bit
+    if data.ndim < 4:
+        data[np.isinf(data)] = np.nan
+    log.warning(
+        "%s: %d samples (%.3g %%) of %s are NaN or inf (%d newly flagged DO_NOT_USE)",
+        who,
+        count,
+        100.0 * count / data.size,
+        model.meta.filename or type(model).__name__,
+        new,
     )
     return count

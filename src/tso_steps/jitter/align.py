@@ -38,7 +38,7 @@ class Alignment:
 
 
 def measure_alignment(
-    frames, reference="median", region=None, passes=2, max_pixels=20000, max_error=0.02
+    frames, reference="median", region=None, iterations=2, max_pixels=20000, max_error=0.02
 ):
     """Measure every frame's shift against a reference.
 
@@ -49,9 +49,9 @@ def measure_alignment(
         The median of the frames, or the 0-based index of one frame.
     region : tuple of slice, optional
         Part of each frame used for the measurement.
-    passes : int
-        Measurement passes; after the first, the reference is rebuilt from realigned frames
-        (only with ``reference="median"``).
+    iterations : int
+        Measurement passes, all run; after the first, the reference is rebuilt from realigned
+        frames (only with ``reference="median"``).
     max_pixels : int
         Pixels with the steepest reference gradient used for the fit.
     max_error : float
@@ -69,9 +69,9 @@ def measure_alignment(
     else:
         ref = sub[int(reference)]
     result = None
-    for npass in range(passes):
+    for npass in range(iterations):
         result = measure_shifts(sub, reference=ref, max_pixels=max_pixels)
-        if reference != "median" or npass == passes - 1:
+        if reference != "median" or npass == iterations - 1:
             break
         shifts = np.where(np.isfinite(result.shifts), result.shifts, 0.0)
         aligned = np.stack([_undo(f, s) for f, s in zip(sub, shifts, strict=True)])

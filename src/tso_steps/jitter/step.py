@@ -135,7 +135,7 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
             frames,
             reference=reference,
             region=region,
-            passes=self.iterations,
+            iterations=self.iterations,
             max_pixels=self.max_pixels,
             max_error=self.max_error,
         )
@@ -226,7 +226,7 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
             reference = self._reference(flux.shape[0], lost)
             frames = np.where(lost[:, None], np.nan, flux) if lost.any() else flux
             alignment = measure_alignment(
-                frames, reference=reference, passes=self.iterations, max_error=self.max_error
+                frames, reference=reference, iterations=self.iterations, max_error=self.max_error
             )
             shifts = _report(alignment, ("dispersion",), self.max_error)
             shifts[lost] = np.nan

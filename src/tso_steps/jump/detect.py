@@ -29,7 +29,7 @@ from tso_steps.jump.residuals import apply_noise_prior, clean_residuals
 from tso_steps.parallel import Progress
 from tso_steps.stats import strided_rolling_median
 
-__all__ = ["JumpResult", "detect_jumps"]
+__all__ = ["JumpOptions", "JumpResult", "detect_jumps"]
 
 log = logging.getLogger("stpipe.tso_steps.jump")
 
@@ -55,31 +55,66 @@ class JumpResult:
     extra: dict = field(default_factory=dict)
 
 
-def detect_jumps(
-    data,
-    groupdq,
-    pixeldq=None,
-    *,
-    threshold=4.25,
-    negative_threshold=5.0,
-    window=25,
-    min_ints=5,
-    fast_axis=1,
-    n_amps=1,
-    interleaved=False,
-    line_offsets=True,
-    motion=True,
-    flag_neighbors=True,
-    neighbor_threshold=200.0,
-    max_radius=30,
-    min_event_area=5,
-    expand_factor=2.0,
-    gain=None,
-    readnoise=None,
-    nframes=1,
-    workers=1,
-    chunk_mbytes=16.0,
-):
+@dataclass(frozen=True)
+class JumpOptions:
+    """Settings of :func:`detect_jumps` (the ``tso_jump`` spec; see the step for defaults).
+
+    Attributes
+    ----------
+    rejection_threshold : float
+        Rejection threshold for positive jumps (cosmic rays add charge), in units of the
+        residual's scatter.
+    negative_threshold : float
+        Threshold for negative excursions (rare physically, so a higher one keeps the false
+        alarms down).
+    rolling_window_width : int
+        Integrations in the running median that predicts each group difference.
+    minimum_ints : int
+        Minimum usable integrations in a window for a sample to be tested.
+    line_offsets : bool
+        Remove the common offset of each line and output per group difference (1/f noise).
+    motion_correction : bool
+        Regress each pixel's residuals on the frame's per-integration shift proxies.
+    flag_neighbors : bool
+        Flag neighbourhoods of large events (see :func:`~tso_steps.jump.events.expand_events`).
+    neighbor_threshold, max_neighbor_radius, min_event_area, expand_factor
+        Passed to :func:`~tso_steps.jump.events.expand_events` (``max_neighbor_radius`` as
+        its ``max_radius``).
+    chunk_mbytes : float
+        Size of one slab of group differences in float32, MB; working memory is about
+        ten times this per thread.
+    workers : int
+        Threads processing slabs concurrently.
+    nframes : int
+        Frames averaged per group (scales the read-noise prior).
+    fast_axis : int
+        Array axis (0 = y, 1 = x) along which pixels are read; slabs hold whole fast lines.
+    n_amps : int
+        Number of outputs (1 or 4).
+    interleaved : bool
+        Outputs interleave pixel by pixel (MIRI) instead of reading bands.
+    """
+
+    rejection_threshold: float = 4.25
+    negative_threshold: float = 5.0
+    rolling_window_width: int = 25
+    minimum_ints: int = 5
+    line_offsets: bool = True
+    motion_correction: bool = True
+    flag_neighbors: bool = True
+    neighbor_threshold: float = 200.0
+    max_neighbor_radius: int = 30
+    min_event_area: int = 5
+    expand_factor: float = 2.0
+    chunk_mbytes: float = 16.0
+    workers: int = 1
+    nframes: int = 1
+    fast_axis: int = 1
+    n_amps: int = 1
+    interleaved: bool = False
+
+
+def detect_jumps(data, groupdq, pixeldq=None, *, options=None, gain=None, readnoise=None):
     """Flag jumps as JUMP_DET in ``groupdq`` by comparing each group difference with time.
 
     Parameters
@@ -90,53 +125,25 @@ def detect_jumps(
         Group DQ; SATURATED and DO_NOT_USE groups are excluded. JUMP_DET is OR-ed in place.
     pixeldq : ndarray of uint32, shape ``(ny, nx)``, optional
         DO_NOT_USE pixels are skipped.
-    threshold : float
-        Rejection threshold for positive jumps (cosmic rays add charge), in units of the
-        residual's scatter.
-    negative_threshold : float
-        Threshold for negative excursions (rare physically, so a higher one keeps the false
-        alarms down).
-    window : int
-        Integrations in the running median that predicts each group difference.
-    min_ints : int
-        Minimum usable integrations in a window for a sample to be tested.
-    fast_axis : int
-        Array axis (0 = y, 1 = x) along which pixels are read; slabs hold whole fast lines.
-    n_amps : int
-        Number of outputs (1 or 4).
-    interleaved : bool
-        Outputs interleave pixel by pixel (MIRI) instead of reading bands.
-    line_offsets : bool
-        Remove the common offset of each line and output per group difference (1/f noise).
-    motion : bool
-        Regress each pixel's residuals on the frame's per-integration shift proxies.
-    flag_neighbors : bool
-        Flag neighbourhoods of large events (see :func:`~tso_steps.jump.events.expand_events`).
-    neighbor_threshold, max_radius, min_event_area, expand_factor
-        Passed to :func:`~tso_steps.jump.events.expand_events`.
+    options : JumpOptions, optional
+        Settings; default ``JumpOptions()``.
     gain : ndarray, shape ``(ny, nx)``, optional
         e-/DN. With ``readnoise``, replaces the self-calibrated noise prior.
     readnoise : ndarray, shape ``(ny, nx)``, optional
         CDS read noise (of a difference of two frames), DN, as in jwst READNOISE references.
-    nframes : int
-        Frames averaged per group (scales the read-noise prior).
-    workers : int
-        Threads processing slabs concurrently.
-    chunk_mbytes : float
-        Size of one slab of group differences in float32, MB; working memory is about
-        ten times this per thread.
 
     Returns
     -------
     JumpResult
     """
+    options = JumpOptions() if options is None else options
     nints, ngroups, ny, nx = data.shape
     if ngroups < 2:
         raise ValueError("Jump detection needs at least 2 groups per integration.")
-    slow_axis = 1 - fast_axis
+    slow_axis = 1 - options.fast_axis
     n_slow = (ny, nx)[slow_axis]
     line_bytes = 4 * nints * (ngroups - 1) * (nx if slow_axis == 0 else ny)
-    lines = int(max(1, min(n_slow, chunk_mbytes * 1e6 // line_bytes)))
+    lines = int(max(1, min(n_slow, options.chunk_mbytes * 1e6 // line_bytes)))
     starts = list(range(0, n_slow, lines))
     spans = [(s, min(s + lines, n_slow)) for s in starts]
     prior = None
@@ -154,31 +161,20 @@ def detect_jumps(
 
     # pass 1: per-integration flux scale and motion proxies from the informative pixels
     keep_per_line = _FRAME_SAMPLES / n_slow
-    samples = _map(workers, lambda span: _sample_slab(ctx, span, keep_per_line), spans)
+    samples = _map(options.workers, lambda span: _sample_slab(ctx, span, keep_per_line), spans)
     flux, shifts = fit_frame_regressors(FrameSamples.concatenate(samples), nints)
     regressors = None
-    if motion and np.any(shifts):
+    if options.motion_correction and np.any(shifts):
         # the running median already follows slow drifts: keep the fast part only
-        slow = strided_rolling_median(shifts.T.astype(np.float64), window)
+        slow = strided_rolling_median(shifts.T.astype(np.float64), options.rolling_window_width)
         regressors = (shifts - slow.T).astype(np.float32)
         if not np.any(np.abs(regressors) > 0):
             regressors = None
-    settings = dict(
-        threshold=threshold,
-        negative_threshold=negative_threshold,
-        window=window,
-        min_ints=min_ints,
-        n_amps=n_amps,
-        interleaved=interleaved,
-        line_offsets=line_offsets,
-        prior=prior,
-        nframes=nframes,
-    )
 
     # pass 2: the time-series test, slab by slab
     outputs = _map(
-        workers,
-        lambda span: _detect_slab(ctx, span, flux, regressors, settings),
+        options.workers,
+        lambda span: _detect_slab(ctx, span, flux, regressors, options, prior),
         spans,
         label="tso_jump: detecting",
     )
@@ -187,15 +183,15 @@ def detect_jumps(
     seeds = np.concatenate([o["seeds"] for o in outputs], axis=0)
     sat = np.concatenate([o["sat"] for o in outputs], axis=0)
     n_extra, n_events = 0, 0
-    if flag_neighbors:
+    if options.flag_neighbors:
         n_extra, n_events = expand_events(
             groupdq,
             seeds,
             sat,
-            neighbor_threshold=neighbor_threshold,
-            max_radius=max_radius,
-            min_event_area=min_event_area,
-            expand_factor=expand_factor,
+            neighbor_threshold=options.neighbor_threshold,
+            max_radius=options.max_neighbor_radius,
+            min_event_area=options.min_event_area,
+            expand_factor=options.expand_factor,
         )
     return JumpResult(
         n_flagged=n_flagged,
@@ -275,7 +271,7 @@ def _from_lines(array, slow_axis):
     return array.transpose(order)
 
 
-def _detect_slab(ctx, span, flux, regressors, settings):
+def _detect_slab(ctx, span, flux, regressors, options, prior):
     start, stop = span
     slow_axis = ctx["slow_axis"]
     diffs, gdq = _group_diffs(ctx, start, stop)
@@ -283,7 +279,9 @@ def _detect_slab(ctx, span, flux, regressors, settings):
     diffs /= flux.astype(np.float32)[:, None, None, None]
     series = _to_lines(diffs, slow_axis)  # (S, F, G, I)
     del diffs
-    reference = strided_rolling_median(series, settings["window"], min_count=settings["min_ints"])
+    reference = strided_rolling_median(
+        series, options.rolling_window_width, min_count=options.minimum_ints
+    )
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels
         level = np.nanmean(reference[..., :: max(1, nints // 16)], axis=(2, 3))
@@ -291,23 +289,22 @@ def _detect_slab(ctx, span, flux, regressors, settings):
     residual -= reference
     del reference
     testable = np.isfinite(residual)
-    prior = None
-    if settings["prior"] is not None:
+    if prior is not None:
         lines = slice(start, stop)
-        prior = tuple(a[lines] if slow_axis == 0 else a[:, lines].T for a in settings["prior"])
+        prior = tuple(a[lines] if slow_axis == 0 else a[:, lines].T for a in prior)
     sigma, count = clean_residuals(
         residual,
         regressors,
-        line_offsets=settings["line_offsets"],
-        n_amps=settings["n_amps"],
-        interleaved=settings["interleaved"],
+        line_offsets=options.line_offsets,
+        n_amps=options.n_amps,
+        interleaved=options.interleaved,
     )
-    sigma = apply_noise_prior(sigma, level, count, prior, settings["nframes"])
+    sigma = apply_noise_prior(sigma, level, count, prior, options.nframes)
     with np.errstate(invalid="ignore", divide="ignore"):
         score = residual
         score /= sigma[..., None, None]
         flagged = testable & (
-            (score > settings["threshold"]) | (score < -settings["negative_threshold"])
+            (score > options.rejection_threshold) | (score < -options.negative_threshold)
         )
 
     # write flags: difference g is flagged on its later group g + 1

@@ -14,9 +14,10 @@ from tso_steps.inputs import (
     GROUP_SATURATED,
     Accepts,
     check_parameters,
+    options_from_step,
     prepare_output,
 )
-from tso_steps.jump.detect import detect_jumps
+from tso_steps.jump.detect import JumpOptions, detect_jumps
 from tso_steps.parallel import resolve_workers
 from tso_steps.readout import LineLayout
 from tso_steps.vectors import add_vectors
@@ -125,9 +126,6 @@ class TSOJumpStep(AtomicSaveMixin, Step):
             required=self.line_offsets,
             fix="or run with line_offsets=False",
         )
-        layout = dict(
-            fast_axis=lines.fast_axis, n_amps=lines.noutputs, interleaved=lines.interleaved
-        )
 
         gain, readnoise = self._noise_references(result)
         workers = resolve_workers(self.maximum_cores)
@@ -143,27 +141,22 @@ class TSOJumpStep(AtomicSaveMixin, Step):
             workers,
         )
         t0 = time.perf_counter()
+        options = options_from_step(
+            JumpOptions,
+            self,
+            workers=workers,
+            nframes=result.meta.exposure.nframes or 1,
+            fast_axis=lines.fast_axis,
+            n_amps=lines.noutputs,
+            interleaved=lines.interleaved,
+        )
         summary = detect_jumps(
             data,
             result.groupdq,
             result.pixeldq,
-            threshold=self.rejection_threshold,
-            negative_threshold=self.negative_threshold,
-            window=self.rolling_window_width,
-            min_ints=self.minimum_ints,
-            line_offsets=self.line_offsets,
-            motion=self.motion_correction,
-            flag_neighbors=self.flag_neighbors,
-            neighbor_threshold=self.neighbor_threshold,
-            max_radius=self.max_neighbor_radius,
-            min_event_area=self.min_event_area,
-            expand_factor=self.expand_factor,
+            options=options,
             gain=gain,
             readnoise=readnoise,
-            nframes=result.meta.exposure.nframes or 1,
-            workers=workers,
-            chunk_mbytes=self.chunk_mbytes,
-            **layout,
         )
         total = int(summary.n_flagged.sum())
         log.info(

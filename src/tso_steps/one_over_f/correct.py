@@ -42,7 +42,14 @@ from tso_steps.one_over_f.stripes import fit_stripes, segment_times, stripe_imag
 from tso_steps.one_over_f.wiener import level_covariance
 from tso_steps.parallel import Progress
 
-__all__ = ["METHODS", "CleanSummary", "clean_cube", "clean_ramp", "dark_shortage"]
+__all__ = [
+    "METHODS",
+    "CleanSummary",
+    "OneOverFOptions",
+    "clean_cube",
+    "clean_ramp",
+    "dark_shortage",
+]
 
 # how line levels are estimated: 'lines' (each cell's own robust mean, combined with the
 # other outputs and filled from neighbouring lines) or 'wiener' (conditional mean given all
@@ -51,6 +58,43 @@ METHODS = ("lines", "wiener")
 WIENER_ITERATIONS = 1
 
 log = logging.getLogger("stpipe.tso_steps.one_over_f")
+
+
+@dataclass(frozen=True)
+class OneOverFOptions:
+    """Settings of :func:`clean_cube` and :func:`clean_ramp` (the ``tso_one_over_f`` spec).
+
+    Attributes
+    ----------
+    source_model : bool
+        Subtract a scaled median frame before measuring, and use all good pixels (the step
+        resolves its ``'auto'``).
+    odd_even : bool
+        Separate slow-by-slow offsets for even and odd samples of each output.
+    min_pixels : int
+        Minimum usable pixels in a line of one output for a direct level.
+    clip_sigma : float
+        Clipping threshold for pixels in a level, standard deviations.
+    background_window : int
+        Lines in the running median that separates background from static stripes in the
+        median frame (0: remove all static line structure).
+    segment : int, optional
+        Reads per segment of a line with its own level (default: one level per line);
+        levels are interpolated linearly in read time between segment centres.
+    method : {'lines', 'wiener'}
+        How line levels are estimated (see :data:`METHODS`; the step resolves ``'auto'``).
+    chunk : int
+        Frames processed at once (:func:`clean_cube`).
+    """
+
+    source_model: bool = False
+    odd_even: bool = True
+    min_pixels: int = 5
+    clip_sigma: float = 4.0
+    background_window: int = 31
+    segment: int | None = None
+    method: str = "lines"
+    chunk: int = 16
 
 
 @dataclass
@@ -103,32 +147,20 @@ def dark_shortage(dark, layout, min_pixels=5):
 class _Cleaner:
     """Shared state of one run: layout, weights, models, options."""
 
-    def __init__(
-        self,
-        layout,
-        dark,
-        source,
-        use_source_model,
-        odd_even,
-        min_pixels,
-        kappa,
-        window,
-        segment,
-        method="lines",
-    ):
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
-        self.method = method
+    def __init__(self, layout, dark, source, options):
+        if options.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {options.method!r}.")
+        self.method = options.method
         self.covariance = None
         self.layout = layout
         self.dark = dark
-        self.source = source
-        self.use_source_model = use_source_model
-        self.odd_even = odd_even
-        self.min_pixels = min_pixels
-        self.kappa = kappa
-        self.window = window
-        self.segment = segment
+        self.source = ~dark if source is None else source
+        self.use_source_model = options.source_model
+        self.odd_even = options.odd_even
+        self.min_pixels = options.min_pixels
+        self.kappa = options.clip_sigma
+        self.window = options.background_window
+        self.segment = options.segment
         self.iterations = 1
         self.filled = []
 
@@ -230,14 +262,7 @@ def clean_cube(
     layout,
     bad=None,
     source=None,
-    source_model=False,
-    odd_even=True,
-    min_pixels=5,
-    kappa=4.0,
-    background_window=31,
-    segment=None,
-    chunk=16,
-    method="lines",
+    options=None,
 ):
     """Remove 1/f stripes and output offsets from every frame of a cube, in place.
 
@@ -252,24 +277,8 @@ def clean_cube(
         Samples not to use in any measurement (they are still corrected).
     source : ndarray of bool, optional
         Source pixels, for the source-model scale; default ``~dark``.
-    source_model : bool
-        Subtract a scaled median frame before measuring, and use all good pixels.
-    odd_even : bool
-        Separate slow-by-slow offsets for even and odd samples of each output.
-    min_pixels : int
-        Minimum usable pixels in a line of one output for a direct level.
-    kappa : float
-        Clipping threshold, standard deviations.
-    background_window : int
-        Lines in the running median that separates background from static stripes in the
-        median frame (0: remove all static line structure).
-    segment : int, optional
-        Reads per segment of a line with its own level (default: one level per line);
-        levels are interpolated linearly in read time between segment centres.
-    chunk : int
-        Frames processed at once.
-    method : {'lines', 'wiener'}
-        How line levels are estimated (see :data:`METHODS`).
+    options : OneOverFOptions, optional
+        Settings; default ``OneOverFOptions()``.
 
     Returns
     -------
@@ -279,19 +288,9 @@ def clean_cube(
     if bad is None:
         bad = np.zeros(cube.shape[1:], dtype=bool)
     bad = np.broadcast_to(bad, cube.shape)
-    source = ~dark if source is None else source
-    cleaner = _Cleaner(
-        layout,
-        dark,
-        source,
-        source_model,
-        odd_even,
-        min_pixels,
-        kappa,
-        background_window,
-        segment,
-        method,
-    )
+    options = OneOverFOptions() if options is None else options
+    cleaner = _Cleaner(layout, dark, source, options)
+    chunk = options.chunk
 
     def get_frames(index, rows=slice(None)):
         frames = cube[index, rows].astype(np.float32)
@@ -320,7 +319,7 @@ def clean_cube(
         cube[index] -= stripes
         rms[index] = np.sqrt(np.mean(np.square(stripes, dtype=np.float64), axis=(1, 2)))
         progress.update()
-    return CleanSummary(rms, scale, float(np.mean(cleaner.filled)), bool(source_model))
+    return CleanSummary(rms, scale, float(np.mean(cleaner.filled)), bool(options.source_model))
 
 
 def clean_ramp(
@@ -331,13 +330,7 @@ def clean_ramp(
     bad_bits=0,
     bad=None,
     source=None,
-    source_model=False,
-    odd_even=True,
-    min_pixels=5,
-    kappa=4.0,
-    background_window=31,
-    segment=None,
-    method="lines",
+    options=None,
 ):
     """Remove 1/f stripes and output offsets from every group of a ramp, in place.
 
@@ -358,8 +351,8 @@ def clean_ramp(
         Bit mask of the flags that make a group sample unusable.
     bad : ndarray of bool, shape ``(ny, nx)``, optional
         Pixels never to use in a measurement (they are still corrected).
-    source, source_model, odd_even, min_pixels, kappa, background_window, segment, method
-        As in :func:`clean_cube`.
+    source, options
+        As in :func:`clean_cube` (``options.chunk`` is not used: one integration at a time).
 
     Returns
     -------
@@ -367,19 +360,8 @@ def clean_ramp(
         ``stripe_rms`` is the RMS over the group differences of each integration (DN).
     """
     nints, ngroups = data.shape[:2]
-    source = ~dark if source is None else source
-    cleaner = _Cleaner(
-        layout,
-        dark,
-        source,
-        source_model,
-        odd_even,
-        min_pixels,
-        kappa,
-        background_window,
-        segment,
-        method,
-    )
+    options = OneOverFOptions() if options is None else options
+    cleaner = _Cleaner(layout, dark, source, options)
 
     def kind_frames(ints, kind, rows=slice(None)):
         """Frames of one kind (0: group 0, k: difference k) for some integrations."""
@@ -439,4 +421,4 @@ def clean_ramp(
             rms[integration] = np.sqrt(np.mean(np.square(stripes[1:], dtype=np.float64)))
         data[integration] -= np.cumsum(stripes, axis=0, dtype=np.float32)
         progress.update()
-    return CleanSummary(rms, scale, float(np.mean(cleaner.filled)), bool(source_model))
+    return CleanSummary(rms, scale, float(np.mean(cleaner.filled)), bool(options.source_model))

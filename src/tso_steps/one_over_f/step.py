@@ -18,10 +18,11 @@ from tso_steps.inputs import (
     check_parameters,
     flag_lost_integrations,
     lost_integrations,
+    options_from_step,
     prepare_output,
 )
 from tso_steps.masks import choose_source_mask, image_mask
-from tso_steps.one_over_f.correct import clean_cube, clean_ramp, dark_shortage
+from tso_steps.one_over_f.correct import OneOverFOptions, clean_cube, clean_ramp, dark_shortage
 from tso_steps.one_over_f.scene import signal_image
 from tso_steps.readout import LineLayout
 from tso_steps.vectors import add_vectors
@@ -124,23 +125,23 @@ class OneOverFStep(AtomicSaveMixin, Step):
             "on" if use_model else "off",
             method,
         )
-        options = {
-            "source": source,
-            "source_model": use_model,
-            "odd_even": self.odd_even,
-            "min_pixels": self.min_pixels,
-            "kappa": self.clip_sigma,
-            "background_window": self.background_window,
-            "segment": self.segment,
-            "method": method,
-        }
+        options = options_from_step(OneOverFOptions, self, source_model=use_model, method=method)
         if is_ramp:
             group_dq = result.groupdq if result.groupdq.shape == data.shape else None
             if group_dq is not None and lost.any():
                 group_dq = group_dq[keep]
-            summary = clean_ramp(work, dark, layout, group_dq, _BAD_GROUP, bad=work_bad, **options)
+            summary = clean_ramp(
+                work,
+                dark,
+                layout,
+                group_dq,
+                _BAD_GROUP,
+                bad=work_bad,
+                source=source,
+                options=options,
+            )
         else:
-            summary = clean_cube(work, dark, layout, bad=work_bad, **options)
+            summary = clean_cube(work, dark, layout, bad=work_bad, source=source, options=options)
         if lost.any():
             data[keep] = work
         result.data = data

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from tso_steps.outlier.detect import flag_block, noise_and_floor
+from tso_steps.outlier.detect import flag_series
 from tso_steps.outlier.timeseries import masked_median
 from tso_steps.parallel import Progress
 from tso_steps.stats import MAD_TO_SIGMA
@@ -273,11 +273,7 @@ def detect_cube_outliers(
     line_axis=1,
     segments=None,
     common_mode=True,
-    threshold=5.0,
-    window=25,
-    iterations=4,
-    floor=0.5,
-    step=None,
+    options=None,
     max_workers=1,
     block_pixels=None,
 ):
@@ -304,8 +300,8 @@ def detect_cube_outliers(
         for the common-mode offset.  Default: whole lines.
     common_mode : bool
         Fit an additive offset per line segment and integration (1/f noise).
-    threshold, window, iterations, floor, step
-        As in :func:`tso_steps.outlier.detect.detect_series_outliers`.
+    options : `~tso_steps.outlier.detect.OutlierOptions`, optional
+        Settings; default ``OutlierOptions()``.
     max_workers : int
         Worker processes (forked) working on separate blocks.
     block_pixels : int, optional
@@ -322,7 +318,6 @@ def detect_cube_outliers(
         relative_flux = cube_relative_flux(data, reference, dq, bad_bits)
     flux = np.asarray(relative_flux, dtype=np.float64)
     design = np.zeros((nints, 0)) if design is None else np.asarray(design, dtype=np.float64)
-    step = max(1, window // 5) if step is None else step
     lines = _Lines(data.shape[1:], line_axis, segments, common_mode)
 
     def work(bounds):
@@ -330,19 +325,8 @@ def detect_cube_outliers(
         block = lines.read(data, start, stop, np.float32)
         bad = _mask(block, None if dq is None else lines.read(dq, start, stop, dq.dtype), bad_bits)
         err_block = None if err is None else lines.read(err, start, stop, np.float32)
-        noise, floor_values = noise_and_floor(err_block, bad, flux, floor, window, step)
-        flags, model, done = flag_block(
-            block,
-            bad,
-            flux,
-            design,
-            noise,
-            floor_values,
-            threshold,
-            window,
-            step,
-            iterations,
-            lines.groups(start, stop),
+        flags, model, done = flag_series(
+            block, bad, flux, design, err_block, options, lines.groups(start, stop)
         )
         pix, ints = np.nonzero(flags)
         flat = ints.astype(np.int64) * npix + lines.frame_index(start, stop)[pix]

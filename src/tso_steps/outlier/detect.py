@@ -22,6 +22,7 @@ of flags stops changing.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,9 +36,11 @@ from tso_steps.outlier.timeseries import (
 )
 
 __all__ = [
+    "OutlierOptions",
     "detect_series_outliers",
     "fast_regressors",
     "flag_block",
+    "flag_series",
     "noise_and_floor",
     "series_relative_flux",
 ]
@@ -221,18 +224,38 @@ def noise_and_floor(err, bad, flux, fraction, window, step):
     return noise, floor
 
 
+@dataclass(frozen=True)
+class OutlierOptions:
+    """Settings of the outlier search (the ``tso_outlier`` spec; see the step).
+
+    Attributes
+    ----------
+    rejection_threshold : float
+        Flag where ``|residual| > rejection_threshold * scatter``.
+    rolling_window_width : int
+        Integrations in the running median.
+    max_iterations : int
+        Maximum number of fit-and-flag iterations (stops early once the flags are stable).
+    err_floor : float
+        Fraction of the median ERR used as the floor of the scatter.
+    step : int, optional
+        Spacing of the running-median windows; default ``rolling_window_width // 5``.
+    """
+
+    rejection_threshold: float = 4.5
+    rolling_window_width: int = 25
+    max_iterations: int = 4
+    err_floor: float = 1.0
+    step: int | None = None
+
+    @property
+    def median_step(self):
+        """int : Spacing of the running-median windows actually used."""
+        return max(1, self.rolling_window_width // 5) if self.step is None else self.step
+
+
 def detect_series_outliers(
-    series,
-    err=None,
-    mask=None,
-    *,
-    design=None,
-    relative_flux=None,
-    threshold=5.0,
-    window=25,
-    iterations=4,
-    floor=0.5,
-    step=None,
+    series, err=None, mask=None, *, design=None, relative_flux=None, options=None
 ):
     """Flag outliers in a set of time series (time along the first axis).
 
@@ -241,24 +264,16 @@ def detect_series_outliers(
     series : ndarray, shape ``(nints, ...)``
         e.g. a spectrum's FLUX ``(nints, nwave)`` or a cube ``(nints, ny, nx)``.
     err : ndarray, optional
-        Same shape; its per-pixel median (divided by the relative flux) times ``floor`` is
-        the smallest scatter a series may have.
+        Same shape; its per-pixel median (divided by the relative flux) times
+        ``options.err_floor`` is the smallest scatter a series may have.
     mask : ndarray of bool, optional
         True where a sample must not be used (never flagged, never in a statistic).
     design : ndarray, shape ``(nints, k)``, optional
         Motion regressors (:func:`tso_steps.motion.motion_design_matrix`).
     relative_flux : ndarray, shape ``(nints,)``, optional
         Default: measured from ``series`` with :func:`series_relative_flux`.
-    threshold : float
-        Flag where ``|residual| > threshold * scatter``.
-    window : int
-        Integrations in the running median.
-    iterations : int
-        Maximum number of fit-and-flag iterations.
-    floor : float
-        Fraction of the median ERR used as the floor of the scatter.
-    step : int, optional
-        Spacing of the running-median windows; default ``window // 5``.
+    options : OutlierOptions, optional
+        Settings; default ``OutlierOptions()``.
 
     Returns
     -------
@@ -277,10 +292,41 @@ def detect_series_outliers(
         relative_flux = series_relative_flux(block, bad)
     flux = np.asarray(relative_flux, dtype=np.float64)
     design = np.zeros((nints, 0)) if design is None else np.asarray(design, dtype=np.float64)
-    step = max(1, window // 5) if step is None else step
     err_block = None if err is None else np.asarray(err).reshape(nints, -1).T
-    noise, floor_values = noise_and_floor(err_block, bad, flux, floor, window, step)
-    flags, model, _ = flag_block(
-        block, bad, flux, design, noise, floor_values, threshold, window, step, iterations
-    )
+    flags, model, _ = flag_series(block, bad, flux, design, err_block, options)
     return flags.T.reshape(series.shape), model.T.reshape(series.shape)
+
+
+def flag_series(block, bad, flux, design, err=None, options=None, groups=()):
+    """Noise model, floor and fit-and-flag passes of a block of series (see :func:`flag_block`).
+
+    Parameters
+    ----------
+    block, bad, flux, design, groups
+        As in :func:`flag_block`.
+    err : ndarray, shape like ``block``, optional
+        The pipeline's ERR of every sample (see :func:`noise_and_floor`).
+    options : OutlierOptions, optional
+        Settings; default ``OutlierOptions()``.
+
+    Returns
+    -------
+    flags, model, iterations
+        As :func:`flag_block`.
+    """
+    o = OutlierOptions() if options is None else options
+    window, step = o.rolling_window_width, o.median_step
+    noise, floor_values = noise_and_floor(err, bad, flux, o.err_floor, window, step)
+    return flag_block(
+        block,
+        bad,
+        flux,
+        design,
+        noise,
+        floor_values,
+        o.rejection_threshold,
+        window,
+        step,
+        o.max_iterations,
+        groups,
+    )

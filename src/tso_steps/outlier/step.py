@@ -14,11 +14,12 @@ from tso_steps.inputs import (
     bad_samples,
     flag_lost_integrations,
     lost_integrations,
+    options_from_step,
     prepare_output,
 )
 from tso_steps.motion import measure_shifts, motion_design_matrix
 from tso_steps.outlier.cube import cube_relative_flux, detect_cube_outliers, reference_frames
-from tso_steps.outlier.detect import detect_series_outliers
+from tso_steps.outlier.detect import OutlierOptions, detect_series_outliers
 from tso_steps.parallel import resolve_workers
 from tso_steps.readout import LineLayout
 from tso_steps.vectors import add_vectors, get_vectors
@@ -174,10 +175,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
             relative_flux=flux,
             line_axis=lines.fast_axis,
             segments=lines.amplifier_map(),
-            threshold=self.rejection_threshold,
-            window=self.rolling_window_width,
-            iterations=self.max_iterations,
-            floor=self.err_floor,
+            options=options_from_step(OutlierOptions, self),
             max_workers=workers,
         )
         if dq is None:
@@ -235,10 +233,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
                 flux_error,
                 bad,
                 design=design,
-                threshold=self.rejection_threshold,
-                window=self.rolling_window_width,
-                iterations=self.max_iterations,
-                floor=self.err_floor,
+                options=options_from_step(OutlierOptions, self),
             )
             self._apply_spectral_flags(table, flags, predicted)
             counts = flags.sum(axis=1)

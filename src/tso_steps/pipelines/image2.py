@@ -3,6 +3,7 @@
 from jwst.pipeline import Image2Pipeline
 
 from tso_steps.centroid.step import CentroidStep
+from tso_steps.inputs import Accepts
 from tso_steps.pipelines.splice import Placement, TSOPipelineMixin
 
 __all__ = ["TSOImage2Pipeline"]
@@ -18,4 +19,12 @@ class TSOImage2Pipeline(TSOPipelineMixin, Image2Pipeline):
     class_alias = "tso_image2"
 
     step_defs = {**Image2Pipeline.step_defs, "tso_centroid": CentroidStep}
+    accepts = Accepts(
+        "tso_image2",
+        ("cube",),
+        exposure="imaging",
+        min_shape=(1, 1),
+        reads_pixels=False,
+        pipeline=True,
+    )
     placements = (Placement("tso_centroid", host="photom"),)

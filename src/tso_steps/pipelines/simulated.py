@@ -43,6 +43,7 @@ __all__ = [
     "SimulatedChain",
     "SimulationSpec2Pipeline",
     "SimulationWcsStep",
+    "offline_steps",
     "run_simulated_chain",
     "write_offline_configs",
 ]
@@ -88,6 +89,36 @@ OFFLINE_SKIPS = {
     "tso_image2": ("bkg_subtract", "assign_wcs", "flat_field", "photom", "resample"),
     "tso_tso3": ("photom",),
 }
+
+
+def offline_steps(alias, references=None, extra=None):
+    """The ``steps`` parameter that runs pipeline ``alias`` on a simulation offline.
+
+    Parameters
+    ----------
+    alias : str
+        ``tso_detector1``, ``tso_spec2``, ``tso_image2`` or ``tso_tso3``.
+    references : dict, optional
+        ``{"override_gain": path, "override_readnoise": path}`` for ``ramp_fit``
+        (:func:`~tso_steps.simulate.references.write_noise_references`).
+    extra : dict, optional
+        More ``{step name: {parameter: value}}``, applied last.
+
+    Returns
+    -------
+    dict
+        The jwst steps of :data:`OFFLINE_SKIPS` skipped, ``ramp_fit`` given the references,
+        ``white_light`` told there is no WAVELENGTHRANGE reference.
+    """
+    steps = {step: {"skip": True} for step in OFFLINE_SKIPS[alias]}
+    if alias == "tso_detector1" and references:
+        steps["ramp_fit"] = dict(references)
+    if alias == "tso_tso3":
+        # white_light asks CRDS for a WAVELENGTHRANGE reference (NIRISS/SOSS): none offline
+        steps["white_light"] = {"override_wavelengthrange": "N/A"}
+    for step, pars in (extra or {}).items():
+        steps.setdefault(step, {}).update(pars)
+    return steps
 
 
 class SimulationWcsStep(Step):
@@ -288,14 +319,9 @@ def run_simulated_chain(
     sim.ramp.save(uncal)
     references = write_noise_references(sim.ramp, sim.truth, directory / "references")
 
-    def steps_for(alias, extra=None):
-        steps = {step: {"skip": True} for step in OFFLINE_SKIPS[alias]}
-        for step, pars in {**(extra or {}), **step_parameters.get(alias, {})}.items():
-            steps.setdefault(step, {}).update(pars)
-        return steps
-
-    def build(cls, alias, extra=None, **kwargs):
-        pars = {"steps": steps_for(alias, extra), "output_dir": str(directory), **kwargs}
+    def build(cls, alias, **kwargs):
+        steps = offline_steps(alias, references, step_parameters.get(alias))
+        pars = {"steps": steps, "output_dir": str(directory), **kwargs}
         if alias in config_files:
             # file first, then our keywords: what Step.call(config_file=...) does
             config, config_file = cls.build_config(
@@ -304,12 +330,7 @@ def run_simulated_chain(
             return cls.from_config_section(config, config_file=config_file)
         return cls(**pars)
 
-    detector1 = build(
-        TSODetector1Pipeline,
-        "tso_detector1",
-        extra={"ramp_fit": dict(references)},
-        save_calibrated_ramp=save_intermediate,
-    )
+    detector1 = build(TSODetector1Pipeline, "tso_detector1", save_calibrated_ramp=save_intermediate)
     detector1.save_results = True
     detector1.run(str(uncal))
     rateints = directory / f"{name}_rateints.fits"
@@ -328,10 +349,7 @@ def run_simulated_chain(
     asn_path = directory / f"{name}_tso3_asn.json"
     asn_path.write_text(serialized)
     json.loads(serialized)  # fail here, not inside jwst, if the association is malformed
-    # white_light asks CRDS for a WAVELENGTHRANGE reference (NIRISS/SOSS): none offline
-    tso3 = build(
-        TSOTso3Pipeline, "tso_tso3", extra={"white_light": {"override_wavelengthrange": "N/A"}}
-    )
+    tso3 = build(TSOTso3Pipeline, "tso_tso3")
     tso3.save_results = True
     tso3.run(str(asn_path))
 

@@ -3,6 +3,7 @@
 from jwst.pipeline import Spec2Pipeline
 
 from tso_steps.background.step import Background2DStep
+from tso_steps.inputs import Accepts
 from tso_steps.jitter.step import JitterCorrectStep
 from tso_steps.pipelines.splice import Placement, TSOPipelineMixin
 from tso_steps.trace.step import TraceStep
@@ -29,6 +30,14 @@ class TSOSpec2Pipeline(TSOPipelineMixin, Spec2Pipeline):
         "tso_trace": TraceStep,
         "tso_jitter": JitterCorrectStep,
     }
+    accepts = Accepts(
+        "tso_spec2",
+        ("cube", "slit"),
+        exposure="spectroscopic",
+        min_shape=(1, 1),
+        reads_pixels=False,
+        pipeline=True,
+    )
     placements = (
         Placement("tso_background", host="barshadow"),
         Placement("tso_trace", host="barshadow"),

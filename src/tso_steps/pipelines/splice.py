@@ -26,7 +26,9 @@ import numpy as np
 from astropy.table import Table
 from stdatamodels import DataModel
 
-from tso_steps.atomic import AtomicSaveMixin, make_save_atomic
+from tso_steps.atomic import AtomicSaveMixin
+from tso_steps.inputs import flag_nonfinite
+from tso_steps.pipelines.entrance import check_pipeline_input
 from tso_steps.vectors import (
     ATTRIBUTE,
     INDEX_COLUMN,
@@ -206,13 +208,18 @@ def _model_integrations(model):
 class TSOPipelineMixin(AtomicSaveMixin):
     """Splices our steps into a jwst pipeline subclass; see the module docstring.
 
-    Every product the pipeline saves is written atomically (`AtomicSaveMixin`).
+    Every file the pipeline and its jwst steps write is written atomically
+    (`AtomicSaveMixin`).
 
     Subclasses set ``placements`` (a tuple of `Placement`) and list each placed step in
-    ``step_defs`` under its ``name``.
+    ``step_defs`` under its ``name``, and ``accepts`` (an `~tso_steps.inputs.Accepts`): the
+    input is checked against it before the pipeline starts
+    (:func:`~tso_steps.pipelines.entrance.check_pipeline_input`).  Every product it saves
+    has its NaN and inf pixels flagged DO_NOT_USE (:func:`~tso_steps.inputs.flag_nonfinite`).
     """
 
     placements: tuple = ()
+    accepts = None
 
     # Each jwst step still fetches its own references when it runs; fetching them all up
     # front fails offline even when every needed file is given as an override.
@@ -231,13 +238,22 @@ class TSOPipelineMixin(AtomicSaveMixin):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.provenance = ProvenanceCarrier()
-        for name in self.step_defs:
-            # jwst's own steps save intermediate products (save_results) atomically too
-            make_save_atomic(getattr(self, name))
         for placement in self.placements:
             host = getattr(self, placement.host)
             hooks = "_pre_hooks" if placement.when == "pre" else "_post_hooks"
             setattr(host, hooks, [*getattr(host, hooks), _SplicedStep(self, placement)])
+        for host, when, hook in self.internal_hooks():
+            hooks = "_pre_hooks" if when == "pre" else "_post_hooks"
+            setattr(getattr(self, host), hooks, [*getattr(getattr(self, host), hooks), hook])
+
+    def internal_hooks(self):
+        """Hooks of the pipeline's own (not configurable): ``(host, 'pre' or 'post', hook)``.
+
+        Returns
+        -------
+        list of tuple
+        """
+        return []
 
     def check_placements(self):
         """Raise if a replaced jwst step and the tso step that replaces it are both enabled.
@@ -259,6 +275,8 @@ class TSOPipelineMixin(AtomicSaveMixin):
         """Run the pipeline after checking the placements; see `stpipe.Step.run`."""
         self.provenance = ProvenanceCarrier()
         self.check_placements()
+        if args and self.accepts is not None:
+            check_pipeline_input(self.accepts, args[0])
         for placement in self.placements:
             ours = getattr(self, placement.name)
             log.info(
@@ -273,10 +291,16 @@ class TSOPipelineMixin(AtomicSaveMixin):
 
     def save_model(self, model, *args, **kwargs):
         """Save a product after re-stamping our provenance on it; see `stpipe.Step.save_model`."""
-        self.provenance.restamp(model)
+        self._finish(model)
         return super().save_model(model, *args, **kwargs)
 
     def finalize_result(self, result, reference_files_used):
         """Re-stamp our provenance on the pipeline's result before jwst finalizes it."""
-        self.provenance.restamp(result)
+        self._finish(result)
         return super().finalize_result(result, reference_files_used)
+
+    def _finish(self, model):
+        """Provenance back on a product, its non-finite pixels flagged."""
+        self.provenance.restamp(model)
+        if isinstance(model, DataModel):
+            flag_nonfinite(model, self.class_alias)

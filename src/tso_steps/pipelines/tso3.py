@@ -4,7 +4,9 @@ from jwst.pipeline import Tso3Pipeline
 
 from tso_steps.aperture.step import MovingApertureStep
 from tso_steps.extract.step import OptimalExtractStep
+from tso_steps.inputs import Accepts
 from tso_steps.outlier.step import TSOOutlierStep
+from tso_steps.pipelines.entrance import WhiteLightGaps
 from tso_steps.pipelines.splice import Placement, TSOPipelineMixin
 from tso_steps.vectors import write_vectors
 
@@ -19,7 +21,8 @@ class TSOTso3Pipeline(TSOPipelineMixin, Tso3Pipeline):
     ``tso_photometry`` (running both of either pair is an error: skip one).  The ``_x1dints``,
     ``_whtlt`` and ``_phot`` products are jwst's, with our ``meta.cal_step`` entries and
     ``tso_vectors`` restored on the x1dints, and the vectors of every integration are also
-    written as ``<product>_tsovectors.ecsv``.
+    written as ``<product>_tsovectors.ecsv``.  An integration with no finite FLUX has a NaN
+    white-light flux (jwst's ``white_light`` would give 0).
     """
 
     class_alias = "tso_tso3"
@@ -35,6 +38,15 @@ class TSOTso3Pipeline(TSOPipelineMixin, Tso3Pipeline):
         Placement("tso_extract", host="extract_1d", exclusive=True),
         Placement("tso_aperture", host="tso_photometry", exclusive=True),
     )
+
+    accepts = Accepts(
+        "tso_tso3", ("cube", "slit"), min_shape=(1, 1), reads_pixels=False, pipeline=True
+    )
+
+    def internal_hooks(self):
+        """White-light points of integrations without flux become NaN."""
+        gaps = WhiteLightGaps(self.class_alias)
+        return [("white_light", "pre", gaps.pre()), ("white_light", "post", gaps.post())]
 
     def process(self, input_data):
         """Run calwebb_tso3, then export the exposure's ``tso_vectors`` as ECSV.

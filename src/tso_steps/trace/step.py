@@ -72,7 +72,7 @@ class TraceStep(AtomicSaveMixin, Step):
             segment=self.segment,
             soss_prior=self.soss_prior,
             min_snr=self.min_snr,
-            clip=self.clip_sigma,
+            clip_sigma=self.clip_sigma,
             undersampled_fwhm=self.undersampled_fwhm,
         )
         nints = result.data.shape[0]
@@ -124,7 +124,7 @@ def measure_trace(
     degree=None,
     segment=128,
     min_snr=5.0,
-    clip=5.0,
+    clip_sigma=5.0,
     undersampled_fwhm=2.5,
     soss_prior=True,
 ):
@@ -161,7 +161,7 @@ def measure_trace(
         degree=degree,
         segment=segment,
         min_snr=min_snr,
-        clip=clip,
+        clip_sigma=clip_sigma,
         undersampled_fwhm=undersampled_fwhm,
         priors=_soss_priors(model, norders) if soss_prior else None,
     )

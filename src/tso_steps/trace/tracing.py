@@ -41,7 +41,7 @@ class TraceOptions:
         Dispersion pixels sharing one empirical profile template.
     min_snr : float
         Columns whose profile is less significant are not traced.
-    clip : float
+    clip_sigma : float
         Per-integration fit: reject samples beyond this many sigma (0: none).
     undersampled_fwhm : float
         Orders with a narrower FWHM (px) are moved with a pixel-integrated profile model.
@@ -54,7 +54,7 @@ class TraceOptions:
     degree: int | None = None
     segment: int = 128
     min_snr: float = 5.0
-    clip: float = 5.0
+    clip_sigma: float = 5.0
     undersampled_fwhm: float = 2.5
     priors: tuple | None = None
 
@@ -126,7 +126,7 @@ def trace_cube(cube, variance, bad, options):
         ref.halfwidth[found],
         bad=bad,
         profiles=profiles,
-        clip=options.clip,
+        clip=options.clip_sigma,
     )
     for values in (positions.shift, positions.shift_error, positions.width_scale):
         values[lost] = np.nan  # nothing to measure in a lost integration
