@@ -12,6 +12,7 @@ the shift.  It works on plain arrays; the outlier and jitter steps share it.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +37,10 @@ class ShiftResult:
     offset : ndarray, shape ``(nframes,)``
         Additive offset of each frame (data units).
     errors : ndarray, shape ``(nframes, ndim)``
-        1-sigma statistical uncertainty of each shift, pixels (from the residual scatter).
+        1-sigma statistical uncertainty of each shift, pixels: the white-noise error from
+        the residual scatter, scaled by the residual-based (sandwich) covariance of
+        :func:`_calibration` so that noise shared along lines or larger on the steep pixels
+        is counted.
     npixels : int
         Number of reference pixels used.
     """
@@ -61,7 +65,14 @@ class ShiftResult:
 
 
 def measure_shifts(
-    frames, reference=None, mask=None, max_pixels=10000, iterations=4, block=256, clip=5.0
+    frames,
+    reference=None,
+    mask=None,
+    max_pixels=10000,
+    iterations=4,
+    block=256,
+    clip=5.0,
+    calibrate=True,
 ):
     """Measure the sub-pixel shift of every frame against a reference frame.
 
@@ -90,7 +101,13 @@ def measure_shifts(
     block : int
         Frames processed together (bounds memory: ``block * max_pixels`` samples).
     clip : float
-        Outlier rejection threshold in units of each frame's robust residual scatter.
+        Outlier rejection threshold in units of the robust residual scatter (see
+        ``calibrate``).
+    calibrate : bool
+        Clip against each pixel's own scatter over the frames and scale the white-noise
+        errors by the residual-based (sandwich) calibration.  False: clip against each
+        frame's scatter and keep the white-noise errors, the behaviour that tso_outlier's
+        motion test (``ShiftResult.significant_axes``) was set on.
 
     Returns
     -------
@@ -125,6 +142,7 @@ def measure_shifts(
     scale = np.full(nframes, np.nan)
     offset = np.full(nframes, np.nan)
     errors = np.full((nframes, ndim), np.nan)
+    inflation = np.full((nframes, 1 + ndim, ndim), np.nan)
     flat_frames = frames.reshape(nframes, -1)
     for start in range(0, nframes, block):
         stop = min(start + block, nframes)
@@ -134,14 +152,31 @@ def measure_shifts(
             bad |= mask.reshape(nframes, -1)[start:stop][:, index]
         data[bad] = 0.0
         result = _register_block(
-            data, ~bad, coords, spline, grad_splines, iterations, clip, shifts[start:stop]
+            data,
+            ~bad,
+            coords,
+            spline,
+            grad_splines,
+            iterations,
+            clip,
+            shifts[start:stop],
+            calibrate,
         )
-        shifts[start:stop], scale[start:stop], offset[start:stop], errors[start:stop] = result
+        shifts[start:stop], scale[start:stop], offset[start:stop] = result[:3]
+        errors[start:stop], inflation[start:stop] = result[3:]
+    if calibrate:
+        errors *= _calibration(inflation)
     return ShiftResult(shifts=shifts, scale=scale, offset=offset, errors=errors, npixels=npix)
 
 
-def _register_block(data, good, coords, spline, grad_splines, iterations, clip, shifts):
-    """Gauss-Newton registration of a block of frames (see :func:`measure_shifts`)."""
+def _register_block(
+    data, good, coords, spline, grad_splines, iterations, clip, shifts, pixel_clip=True
+):
+    """Gauss-Newton registration of a block of frames (see :func:`measure_shifts`).
+
+    ``pixel_clip``: clip against each pixel's noise (:func:`_pixel_noise`); False: against
+    each frame's robust scatter (the behaviour tso_outlier's motion test was set on).
+    """
     nblock, npix = data.shape
     ndim = coords.shape[0]
     shifts = shifts.copy()
@@ -157,10 +192,21 @@ def _register_block(data, good, coords, spline, grad_splines, iterations, clip, 
         for attempt in range(2):
             solution, inverse = _weighted_solve(basis, data, weight)
             residual = data - np.matmul(basis, solution[:, :, None])[..., 0]
-            scatter = MAD_TO_SIGMA * np.nanmedian(np.where(good, np.abs(residual), np.nan), axis=1)
             if attempt:
                 break
-            weight = (good & (np.abs(residual) <= clip * scatter[:, None])).astype(np.float64)
+            # clip on each pixel's own noise: a frame-wide scale would drop the bright
+            # flanks, which carry the positional information, as outliers
+            if pixel_clip:
+                noise = _pixel_noise(residual, good)
+            else:
+                noise = _pixel_noise(residual, good, min_frames=np.inf)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                keep = good & (np.abs(residual) <= clip * noise)
+                weight = keep.astype(np.float64)
+        normalised = np.where(good, np.abs(residual), np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scatter = MAD_TO_SIGMA * np.nanmedian(normalised, axis=1)
         amplitude = solution[:, 0]
         with np.errstate(invalid="ignore", divide="ignore"):
             step = -solution[:, 1 : 1 + ndim] / amplitude[:, None]
@@ -174,9 +220,115 @@ def _register_block(data, good, coords, spline, grad_splines, iterations, clip, 
     diagonal = np.diagonal(inverse, axis1=1, axis2=2)[:, 1 : 1 + ndim]
     with np.errstate(invalid="ignore", divide="ignore"):
         errors = scatter[:, None] * np.sqrt(diagonal) / np.abs(solution[:, :1])
+        inflation = _sandwich_variance(basis, residual * weight, inverse, coords, ndim)
+        inflation /= scatter[:, None, None] ** 2 * diagonal[:, None, :]
     errors[~ok] = np.nan
+    inflation[~ok] = np.nan
     scale = np.where(ok, solution[:, 0], np.nan)
-    return shifts, scale, np.where(ok, solution[:, -1], np.nan), errors
+    return shifts, scale, np.where(ok, solution[:, -1], np.nan), errors, inflation
+
+
+def _pixel_noise(residual, good, min_frames=10):
+    """Noise of every sample of a block, from the residuals of an unweighted solve.
+
+    With at least ``min_frames`` frames each pixel gets its own robust scatter over the frames
+    (photon noise makes the bright flanks, which carry the positional information, several
+    times noisier than a frame's median pixel, and a frame-wide scale clips them as
+    outliers); with fewer, each frame's robust scatter.  Used for the outlier clip only: the
+    solve stays unweighted (inverse-variance weights from ~100 frames cost MIRI LRS 5-15 % in
+    shift error), and the calibration of the errors accounts for the uneven noise.
+
+    Returns
+    -------
+    ndarray, broadcastable to ``residual``
+    """
+    masked = np.where(good, residual, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if residual.shape[0] < min_frames:
+            return (MAD_TO_SIGMA * np.nanmedian(np.abs(masked), axis=1))[:, None]
+        centre = np.nanmedian(masked, axis=0)
+        noise = MAD_TO_SIGMA * np.nanmedian(np.abs(masked - centre), axis=0)
+        typical = np.nanmedian(noise)
+    # a pixel without a usable scatter (too few good samples, or exactly constant) gets the
+    # typical one, never zero (which would give it infinite weight)
+    floor = 1e-3 * typical if np.isfinite(typical) and typical > 0 else 1.0
+    noise = np.where(np.isfinite(noise) & (noise > floor), noise, max(typical, floor))
+    return noise[None, :]
+
+
+def _sandwich_variance(basis, residual, inverse, coords, ndim):
+    """Shift-coefficient variances of the least-squares solve, estimated from the residuals.
+
+    The sandwich (heteroscedasticity- and cluster-robust) covariance
+    ``inverse @ sum_c g_c g_c^T @ inverse``, with ``g_c`` the sum over a cluster ``c`` of
+    ``basis * residual``: every pixel its own cluster (noise that differs from pixel to
+    pixel, e.g. photon noise on a bright flank), and the lines of pixels along each array
+    axis (noise shared along a line, e.g. 1/f stripes, which the white-noise covariance
+    ignores).  Each is scaled by ``G / (G - 1)`` for ``G`` clusters.
+
+    Returns
+    -------
+    ndarray, shape ``(nblock, 1 + ndim, ndim)``
+        The variance of each shift coefficient for each clustering (pixels, then lines along
+        each array axis), in the units of ``inverse`` times data squared.
+    """
+    residual = _noise_part(residual, coords.shape[0])
+    scores = basis * residual[:, :, None]  # (nblock, npix, nparam)
+    groupings = [None] + [np.round(coords[axis]).astype(np.int64) for axis in range(ndim)]
+    out = np.full((basis.shape[0], len(groupings), ndim), np.nan)
+    for k, labels in enumerate(groupings):
+        if labels is None:
+            sums = scores
+        else:
+            order = np.argsort(labels, kind="stable")
+            starts = np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])
+            sums = np.add.reduceat(scores[:, order], starts, axis=1)
+        nclusters = sums.shape[1]
+        if nclusters < 2:
+            continue
+        meat = np.matmul(sums.transpose(0, 2, 1), sums) * (nclusters / (nclusters - 1))
+        covariance = np.matmul(np.matmul(inverse, meat), inverse)
+        out[:, k] = np.diagonal(covariance, axis1=1, axis2=2)[:, 1 : 1 + ndim]
+    return out
+
+
+def _noise_part(residual, ndim, min_frames=10):
+    """The residuals less the part every frame shares (a mismatch of the model, not noise).
+
+    A reference that differs from the frames in shape (a spline through an undersampled
+    core, a chromatic transit) leaves the same residual pattern in every frame, coherent
+    along whole lines; counted as noise it would inflate the line-clustered variance many
+    times.  The per-pixel mean over the frames of the block is removed (the variance scaled
+    by ``n / (n - 1)``); with fewer than ``min_frames`` frames nothing is removed.
+    """
+    nblock = residual.shape[0]
+    if nblock < min_frames:
+        return residual
+    return (residual - residual.mean(axis=0)) * np.sqrt(nblock / (nblock - 1))
+
+
+def _calibration(inflation):
+    """Factor turning the white-noise shift errors into errors calibrated on the residuals.
+
+    ``inflation`` holds, per frame, clustering and axis, the ratio of the sandwich variance
+    (:func:`_sandwich_variance`) to the white-noise one.  The per-frame ratios are noisy, so
+    they are pooled over frames (median) and the largest clustering is kept per axis: noise
+    shared along lines, or larger on the steep pixels than the frame's median scatter, makes
+    the white-noise error too small by this much.  Never below 1: a robust scatter that
+    overestimates the noise is kept (conservative).
+
+    Returns
+    -------
+    ndarray, shape ``(ndim,)``
+    """
+    if not np.isfinite(inflation).any():
+        return np.ones(inflation.shape[-1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        pooled = np.nanmedian(inflation, axis=0)  # (1 + ndim, ndim)
+        factor = np.sqrt(np.nanmax(pooled, axis=0))
+    return np.where(np.isfinite(factor), np.maximum(factor, 1.0), 1.0)
 
 
 def _weighted_solve(basis, data, weight):

@@ -159,7 +159,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
 
         def measure():
             try:
-                result = measure_shifts(data, reference=reference, max_pixels=4000)
+                result = measure_shifts(data, reference=reference, max_pixels=4000, calibrate=False)
             except ValueError as error:
                 log.warning("Could not measure motion: %s", error)
                 return None
@@ -225,7 +225,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
             def measure(flux=flux, bad=bad):
                 spectra = np.where(bad, np.nan, flux)
                 try:
-                    return _significant(measure_shifts(spectra, max_pixels=4000))
+                    return _significant(measure_shifts(spectra, max_pixels=4000, calibrate=False))
                 except ValueError as exc:
                     log.warning("Could not measure spectral shifts: %s", exc)
                     return None
