@@ -42,6 +42,8 @@ OPTIONS = [
     ("tso_steps.one_over_f.step.OneOverFStep", "tso_steps.one_over_f.correct.OneOverFOptions"),
     ("tso_steps.background.step.Background2DStep", "tso_steps.background.model.BackgroundOptions"),
     ("tso_steps.trace.step.TraceStep", "tso_steps.trace.tracing.TraceOptions"),
+    ("tso_steps.centroid.step.CentroidStep", "tso_steps.centroid.centroiding.CentroidOptions"),
+    ("tso_steps.jitter.step.JitterCorrectStep", "tso_steps.jitter.align.AlignmentOptions"),
 ]
 
 

@@ -3,6 +3,7 @@
 from tso_steps.centroid.centroiding import (
     FWHM_PER_SIGMA,
     METHODS,
+    CentroidOptions,
     measure_centroids,
     registered_template,
     second_moment_widths,
@@ -20,6 +21,7 @@ from tso_steps.inputs import median_variance  # a model reader: lives in the inp
 __all__ = [
     "FWHM_PER_SIGMA",
     "METHODS",
+    "CentroidOptions",
     "CentroidStep",
     "FitWindow",
     "TemplateFit",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass, replace
 
 import numpy as np
 from astropy.table import Table
@@ -25,6 +26,7 @@ from tso_steps.stats import FWHM_PER_SIGMA, MAD_TO_SIGMA, robust_std
 __all__ = [
     "FWHM_PER_SIGMA",
     "METHODS",
+    "CentroidOptions",
     "measure_centroids",
     "registered_template",
     "second_moment_widths",
@@ -146,18 +148,41 @@ def registered_template(cutouts, shift_x, shift_y):
     return np.median(moved, axis=0), (ref_x, ref_y)
 
 
-def measure_centroids(
-    data,
-    *,
-    variance=None,
-    mask=None,
-    method="template",
-    center=None,
-    window_radius=None,
-    clip_sigma=5.0,
-    max_iterations=10,
-    fit_width=True,
-):
+@dataclass(frozen=True)
+class CentroidOptions:
+    """Settings of :func:`measure_centroids` (the ``tso_centroid`` spec; see the step).
+
+    Attributes
+    ----------
+    method : {"template", "gaussian", "com"}
+        ``template``: weighted least-squares shift against the median frame (best for any PSF
+        shape, including defocused ones); ``gaussian``: photutils ``centroid_2dg`` (2-D
+        Gaussian plus constant); ``com``: photutils ``centroid_com`` (centre of mass).
+    center : tuple of float, optional
+        ``(x, y)`` 0-based starting position, pixels; default the source found in the median
+        frame.
+    window_radius : float, optional
+        Radius of the circular window, pixels; default from the median frame's profile.
+    clip_sigma : float
+        Template fit: residual clip in robust sigma (0 disables).
+    max_iterations : int
+        Template fit: Gauss-Newton iterations.
+    fit_width : bool
+        Template: refine against a least-squares template built from all integrations, with
+        a size scale per integration about the template's light centroid fitted as a
+        nuisance (PSF breathing then does not move the centroid), see
+        :func:`~tso_steps.centroid.superres.fit_super_template`.
+    """
+
+    method: str = "template"
+    center: tuple | None = None
+    window_radius: float | None = None
+    clip_sigma: float = 5.0
+    max_iterations: int = 10
+    fit_width: bool = True
+
+
+def measure_centroids(data, *, variance=None, mask=None, options=None, **settings):
     """Centroid and width of the source in every integration of an imaging time series.
 
     Parameters
@@ -171,23 +196,11 @@ def measure_centroids(
         differences.
     mask : ndarray of bool, shape ``(nints, ny, nx)`` or ``(ny, nx)``, optional
         True for samples not to use.  Non-finite samples are always masked.
-    method : {"template", "gaussian", "com"}
-        ``template``: weighted least-squares shift against the median frame (best for any PSF
-        shape, including defocused ones); ``gaussian``: photutils ``centroid_2dg`` (2-D
-        Gaussian plus constant); ``com``: photutils ``centroid_com`` (centre of mass).
-    center : tuple of float, optional
-        ``(x, y)`` 0-based starting position; default the source found in the median frame.
-    window_radius : float, optional
-        Radius of the circular window, pixels; default from the median frame's profile.
-    clip_sigma : float
-        Template fit: residual clip in robust sigma (0 disables).
-    max_iterations : int
-        Template fit: Gauss-Newton iterations.
-    fit_width : bool
-        Template: refine against a least-squares template built from all integrations, with
-        a size scale per integration about the template's light centroid fitted as a
-        nuisance (PSF breathing then does not move the centroid), see
-        :func:`~tso_steps.centroid.superres.fit_super_template`.
+    options : CentroidOptions, optional
+        Method and fit settings; default ``CentroidOptions()``.
+    **settings
+        Fields of :class:`CentroidOptions` given as keywords (``method="com"``); they
+        override ``options``.
 
     Returns
     -------
@@ -204,6 +217,9 @@ def measure_centroids(
     ValueError
         For an unknown method, fewer than 2 integrations, or data without a source.
     """
+    o = replace(options or CentroidOptions(), **settings)
+    method, center, window_radius = o.method, o.center, o.window_radius
+    clip_sigma, max_iterations, fit_width = o.clip_sigma, o.max_iterations, o.fit_width
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     data = np.asarray(data)

@@ -6,7 +6,7 @@ import numpy as np
 from jwst.stpipe import Step
 
 from tso_steps.atomic import AtomicSaveMixin
-from tso_steps.centroid.centroiding import measure_centroids
+from tso_steps.centroid.centroiding import CentroidOptions, measure_centroids
 from tso_steps.inputs import (
     IMAGING_EXP_TYPES,
     Accepts,
@@ -15,6 +15,7 @@ from tso_steps.inputs import (
     flag_lost_integrations,
     lost_integrations,
     median_variance,
+    options_from_step,
     prepare_output,
 )
 from tso_steps.vectors import add_vectors
@@ -85,11 +86,7 @@ class CentroidStep(AtomicSaveMixin, Step):
             result.data,
             variance=median_variance(result),
             mask=mask,
-            method=self.method,
-            center=self.center,
-            window_radius=self.window_radius,
-            clip_sigma=self.clip_sigma,
-            max_iterations=self.max_iterations,
+            options=options_from_step(CentroidOptions, self),
         )
         columns = {name: np.asarray(table[name]) for name in table.colnames}
         for values in columns.values():

@@ -10,14 +10,14 @@ the reference of a second pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from tso_steps.jitter.resample import shift_array, shift_dq
 from tso_steps.motion import measure_shifts
 
-__all__ = ["Alignment", "measure_alignment", "realign", "realign_dq"]
+__all__ = ["Alignment", "AlignmentOptions", "measure_alignment", "realign", "realign_dq"]
 
 
 @dataclass
@@ -37,14 +37,12 @@ class Alignment:
     usable: np.ndarray
 
 
-def measure_alignment(
-    frames, reference="median", region=None, iterations=2, max_pixels=20000, max_error=0.02
-):
-    """Measure every frame's shift against a reference.
+@dataclass(frozen=True)
+class AlignmentOptions:
+    """Settings of :func:`measure_alignment` (the ``tso_jitter`` spec; see the step).
 
-    Parameters
+    Attributes
     ----------
-    frames : ndarray, shape ``(nframes, ny, nx)`` or ``(nframes, n)``
     reference : "median" or int
         The median of the frames, or the 0-based index of one frame.
     region : tuple of slice, optional
@@ -56,11 +54,33 @@ def measure_alignment(
         Pixels with the steepest reference gradient used for the fit.
     max_error : float
         An axis whose median shift error exceeds this (pixels) is not measurable.
+    """
+
+    reference: str | int = "median"
+    region: tuple | None = None
+    iterations: int = 2
+    max_pixels: int = 20000
+    max_error: float = 0.02
+
+
+def measure_alignment(frames, options=None, **settings):
+    """Measure every frame's shift against a reference.
+
+    Parameters
+    ----------
+    frames : ndarray, shape ``(nframes, ny, nx)`` or ``(nframes, n)``
+    options : AlignmentOptions, optional
+        Default ``AlignmentOptions()``.
+    **settings
+        Fields of :class:`AlignmentOptions` given as keywords; they override ``options``.
 
     Returns
     -------
     Alignment
     """
+    o = replace(options or AlignmentOptions(), **settings)
+    reference, region, iterations = o.reference, o.region, o.iterations
+    max_pixels, max_error = o.max_pixels, o.max_error
     frames = np.asarray(frames, dtype=np.float64)
     ndim = frames.ndim - 1
     sub = frames if region is None else frames[(slice(None), *region)]

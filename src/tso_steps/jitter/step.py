@@ -14,9 +14,10 @@ from tso_steps.inputs import (
     bad_samples,
     flag_lost_integrations,
     lost_integrations,
+    options_from_step,
     prepare_output,
 )
-from tso_steps.jitter.align import measure_alignment, realign, realign_dq
+from tso_steps.jitter.align import AlignmentOptions, measure_alignment, realign, realign_dq
 from tso_steps.trace import measure_trace
 from tso_steps.trace.geometry import dispersion_axis
 from tso_steps.trace.tracing import TraceOptions
@@ -132,12 +133,7 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
         # a lost integration (e.g. all DO_NOT_USE but finite) must not enter the reference
         frames = np.where(lost[:, None, None], np.nan, data) if lost.any() else data
         alignment = measure_alignment(
-            frames,
-            reference=reference,
-            region=region,
-            iterations=self.iterations,
-            max_pixels=self.max_pixels,
-            max_error=self.max_error,
+            frames, options_from_step(AlignmentOptions, self, reference=reference, region=region)
         )
         traced = None
         if self.cross_dispersion == "trace" and region is None and reference == "median":
@@ -225,9 +221,8 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
             lost = lost_integrations(bad)
             reference = self._reference(flux.shape[0], lost)
             frames = np.where(lost[:, None], np.nan, flux) if lost.any() else flux
-            alignment = measure_alignment(
-                frames, reference=reference, iterations=self.iterations, max_error=self.max_error
-            )
+            options = options_from_step(AlignmentOptions, self, reference=reference, region=None)
+            alignment = measure_alignment(frames, options)
             shifts = _report(alignment, ("dispersion",), self.max_error)
             shifts[lost] = np.nan
             nints = flux.shape[0]
