@@ -17,7 +17,23 @@ import numpy as np
 from tso_steps.jitter.resample import shift_array, shift_dq
 from tso_steps.motion import measure_shifts
 
-__all__ = ["Alignment", "AlignmentOptions", "measure_alignment", "realign", "realign_dq"]
+__all__ = [
+    "Alignment",
+    "AlignmentOptions",
+    "applied_moves",
+    "axis_summary",
+    "follow_trace",
+    "mean_slope",
+    "measure_alignment",
+    "measured_shifts",
+    "missing_shifts",
+    "realign",
+    "realign_dq",
+    "realign_dq_frames",
+    "realign_error_frames",
+    "realign_frames",
+    "trace_after_jitter",
+]
 
 
 @dataclass
@@ -137,3 +153,148 @@ def realign_dq(dq, shifts):
         if np.isfinite(shift) and shift != 0.0:
             out = shift_dq(out, float(shift), axis)
     return out
+
+
+def realign_frames(frames, moves, variance=False):
+    """:func:`realign` every frame of a stack by its own move.
+
+    Parameters
+    ----------
+    frames : ndarray, shape ``(nframes, ...)``
+    moves : ndarray, shape ``(nframes, ndim)``
+        Shift of each frame's content to undo, pixels (0 or NaN: not moved).
+    variance : bool
+        ``frames`` are variances.
+
+    Returns
+    -------
+    ndarray, float64
+    """
+    return np.stack([realign(f, m, variance) for f, m in zip(frames, moves, strict=True)])
+
+
+def realign_error_frames(errors, moves):
+    """Realign 1-sigma errors: move their squares as variances, return the square root."""
+    errors = np.asarray(errors, dtype=float)
+    return np.sqrt(realign_frames(errors**2, moves, variance=True))
+
+
+def realign_dq_frames(dq, moves):
+    """Each frame's DQ OR'ed with the DQ of the pixels its realigned pixels come from."""
+    dq = np.asarray(dq)
+    return np.stack([d | realign_dq(d, m) for d, m in zip(dq, moves, strict=True)])
+
+
+def mean_slope(center, column_error):
+    """Information-weighted mean slope d(centre)/d(dispersion pixel) of traced orders.
+
+    Parameters
+    ----------
+    center, column_error : ndarray, shape ``(norders, ncolumns)``
+        Trace centre of each order per column and its 1-sigma error, pixels.
+
+    Returns
+    -------
+    float
+        0 when no column has a finite slope and error.
+    """
+    with np.errstate(all="ignore"):
+        slope = np.gradient(center, axis=1)
+        weight = 1.0 / column_error**2
+    ok = np.isfinite(slope) & np.isfinite(weight)
+    return float(np.sum(slope[ok] * weight[ok]) / np.sum(weight[ok])) if ok.any() else 0.0
+
+
+def follow_trace(alignment, axis, trace_shift, trace_error, slope, max_error):
+    """Replace the cross-dispersion shifts by those of a trace fit (``alignment`` is changed).
+
+    At a fixed column a tilted or curved trace also moves across the dispersion when the
+    spectrum moves along it: ``c(d - s_d) + s_c ~ c(d) - c'(d) s_d + s_c``.
+
+    Parameters
+    ----------
+    alignment : Alignment
+    axis : int
+        Dispersion axis of the frames (0 or 1).
+    trace_shift, trace_error : ndarray, shape ``(nframes,)``
+        Trace-fit shift across the dispersion and its error, pixels.
+    slope : float
+        Mean trace slope (:func:`mean_slope`).
+    max_error : float
+        The cross-dispersion axis is usable when the median trace error is below this.
+    """
+    along = np.where(np.isfinite(alignment.shifts[:, axis]), alignment.shifts[:, axis], 0)
+    alignment.shifts[:, 1 - axis] = trace_shift + slope * along
+    alignment.errors[:, 1 - axis] = trace_error
+    alignment.usable[1 - axis] = np.nanmedian(trace_error) <= max_error
+
+
+def measured_shifts(alignment, lost=None):
+    """The shifts with unusable axes (and ``lost`` frames) set to NaN."""
+    shifts = alignment.shifts.copy()
+    shifts[:, ~np.asarray(alignment.usable, dtype=bool)] = np.nan
+    if lost is not None:
+        shifts[lost] = np.nan
+    return shifts
+
+
+def axis_summary(alignment):
+    """Per axis: median error, and rms, minimum and maximum of the shifts (pixels)."""
+    shifts = alignment.shifts
+    return [
+        (
+            float(np.nanmedian(alignment.errors[:, k])),
+            float(np.nanstd(shifts[:, k])),
+            float(np.nanmin(shifts[:, k])),
+            float(np.nanmax(shifts[:, k])),
+        )
+        for k in range(shifts.shape[1])
+    ]
+
+
+def missing_shifts(shifts):
+    """Frames with no finite shift on an axis that has any (all frames when none has)."""
+    axes = np.isfinite(shifts).any(axis=0)
+    if axes.any():
+        return ~np.isfinite(shifts[:, axes]).all(axis=1)
+    return np.ones(shifts.shape[0], dtype=bool)
+
+
+def applied_moves(shifts, axis, fwhm=None, undersampled_fwhm=0.0):
+    """The shifts to undo: not across an undersampled trace.
+
+    Interpolating across a trace whose core is narrower than tso_trace's undersampled
+    limit blurs the core in proportion to the shift (a 0.05 px move lowered NIRSpec's peak
+    pixel fraction from 0.712 to 0.700), which an extraction profile then reads as a
+    width change; the cross-dispersion shift is then recorded, not resampled.
+
+    Parameters
+    ----------
+    shifts : ndarray, shape ``(nframes, 2)``
+    axis : int
+        Dispersion axis.
+    fwhm : float, optional
+        Trace FWHM, pixels; None: the shifts are all applied.
+    undersampled_fwhm : float
+        Traces narrower than this are not resampled across.
+
+    Returns
+    -------
+    applied : ndarray, shape ``(nframes, 2)``
+    held : bool
+        The cross-dispersion shifts were set to 0.
+    """
+    applied = shifts.copy()
+    if fwhm is None:
+        return applied, False
+    if fwhm < undersampled_fwhm and np.isfinite(applied[:, 1 - axis]).any():
+        applied[:, 1 - axis] = np.where(np.isfinite(applied[:, 1 - axis]), 0.0, np.nan)
+        return applied, True
+    return applied, False
+
+
+def trace_after_jitter(trace_shift, slope, applied, axis):
+    """Cross-dispersion trace offset left in each frame after the ``applied`` moves."""
+    along = np.where(np.isfinite(applied[:, axis]), applied[:, axis], 0.0)
+    across = np.where(np.isfinite(applied[:, 1 - axis]), applied[:, 1 - axis], 0.0)
+    return trace_shift + slope * along - across

@@ -17,7 +17,20 @@ from tso_steps.inputs import (
     options_from_step,
     prepare_output,
 )
-from tso_steps.jitter.align import AlignmentOptions, measure_alignment, realign, realign_dq
+from tso_steps.jitter.align import (
+    AlignmentOptions,
+    applied_moves,
+    axis_summary,
+    follow_trace,
+    mean_slope,
+    measure_alignment,
+    measured_shifts,
+    missing_shifts,
+    realign_dq_frames,
+    realign_error_frames,
+    realign_frames,
+    trace_after_jitter,
+)
 from tso_steps.trace import measure_trace
 from tso_steps.trace.geometry import dispersion_axis
 from tso_steps.trace.tracing import TraceOptions
@@ -140,20 +153,15 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
             # The trace fit models the pixel-integrated profile: unbiased where a spline
             # registration underestimates shifts of an undersampled core by up to ~20 %.
             ref, positions, _ = measure_trace(model)
-            # At a fixed column a tilted or curved trace also moves across the dispersion
-            # when the spectrum moves along it: c(d - s_d) + s_c ~ c(d) - c'(d) s_d + s_c.
-            slope = _mean_slope(ref)
-            along = np.where(np.isfinite(alignment.shifts[:, axis]), alignment.shifts[:, axis], 0)
-            alignment.shifts[:, 1 - axis] = positions.shift + slope * along
-            alignment.errors[:, 1 - axis] = positions.shift_error
-            alignment.usable[1 - axis] = np.nanmedian(positions.shift_error) <= self.max_error
+            slope = mean_slope(ref.center, ref.column_error)
+            follow_trace(
+                alignment, axis, positions.shift, positions.shift_error, slope, self.max_error
+            )
             traced = (ref, positions.shift, slope)
-        shifts = _report(
-            alignment,
-            ("cross-dispersion", "dispersion") if axis == 1 else ("dispersion", "cross-dispersion"),
-            self.max_error,
+        names = (
+            ("cross-dispersion", "dispersion") if axis == 1 else ("dispersion", "cross-dispersion")
         )
-        shifts[lost] = np.nan
+        shifts = _report(alignment, names, self.max_error, lost)
         add_vectors(
             model,
             {"shift_dispersion": shifts[:, axis], "shift_cross_dispersion": shifts[:, 1 - axis]},
@@ -164,51 +172,24 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
             return False
         if not self.resample:
             return True
-        applied = self._applied_moves(shifts, axis, traced)
+        applied = _applied_moves(shifts, axis, traced)
         if traced is not None:
             # what tso_extract must follow in the resampled product
             _, trace_shift, slope = traced
-            along = np.where(np.isfinite(applied[:, axis]), applied[:, axis], 0.0)
-            across = np.where(np.isfinite(applied[:, 1 - axis]), applied[:, 1 - axis], 0.0)
-            add_vectors(model, {"trace_shift_after_jitter": trace_shift + slope * along - across})
-        dq = np.asarray(model.dq) if model.hasattr("dq") and model.dq.size else None
-        for i in range(data.shape[0]):
-            move = applied[i]
-            model.data[i] = realign(data[i], move)
-            if model.hasattr("err") and model.err.shape == data.shape:
-                model.err[i] = np.sqrt(realign(np.asarray(model.err[i], float) ** 2, move, True))
-            for name in _VAR_ARRAYS:
-                if model.hasattr(name) and getattr(model, name).shape == data.shape:
-                    getattr(model, name)[i] = realign(getattr(model, name)[i], move, True)
-            if dq is not None and dq.shape == data.shape:
-                model.dq[i] = dq[i] | realign_dq(dq[i], move)
-        return True
-
-    @staticmethod
-    def _applied_moves(shifts, axis, traced):
-        """The shifts to undo: not across an undersampled trace.
-
-        Interpolating across a trace whose core is narrower than tso_trace's undersampled
-        limit blurs the core in proportion to the shift (a 0.05 px move lowered NIRSpec's peak
-        pixel fraction from 0.712 to 0.700), which an extraction profile then reads as a
-        width change; the cross-dispersion shift is then recorded, not resampled, and
-        tso_extract follows it per integration (``trace_shift_after_jitter``).
-        """
-        applied = shifts.copy()
-        if traced is None:
-            return applied
-        fwhm = float(traced[0].fwhm[0])
-        limit = TraceOptions().undersampled_fwhm
-        if fwhm < limit and np.isfinite(applied[:, 1 - axis]).any():
-            applied[:, 1 - axis] = np.where(np.isfinite(applied[:, 1 - axis]), 0.0, np.nan)
-            log.info(
-                "Cross-dispersion shifts recorded but not resampled: the trace is undersampled "
-                "(FWHM %.2f px < %.1f px), and interpolating across it would blur its core; "
-                "tso_extract follows the trace per integration instead.",
-                fwhm,
-                limit,
+            add_vectors(
+                model,
+                {"trace_shift_after_jitter": trace_after_jitter(trace_shift, slope, applied, axis)},
             )
-        return applied
+        dq = np.asarray(model.dq) if model.hasattr("dq") and model.dq.size else None
+        model.data[...] = realign_frames(data, applied)
+        if model.hasattr("err") and model.err.shape == data.shape:
+            model.err[...] = realign_error_frames(model.err, applied)
+        for name in _VAR_ARRAYS:
+            if model.hasattr(name) and getattr(model, name).shape == data.shape:
+                getattr(model, name)[...] = realign_frames(getattr(model, name), applied, True)
+        if dq is not None and dq.shape == data.shape:
+            model.dq[...] = realign_dq_frames(dq, applied)
+        return True
 
     def _spectra(self, model):
         measured = False
@@ -223,8 +204,7 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
             frames = np.where(lost[:, None], np.nan, flux) if lost.any() else flux
             options = options_from_step(AlignmentOptions, self, reference=reference, region=None)
             alignment = measure_alignment(frames, options)
-            shifts = _report(alignment, ("dispersion",), self.max_error)
-            shifts[lost] = np.nan
+            shifts = _report(alignment, ("dispersion",), self.max_error, lost)
             nints = flux.shape[0]
             if n == 0:
                 add_vectors(model, {"shift_dispersion": shifts[:, 0]}, nints=nints)
@@ -235,32 +215,45 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
             if not self.resample:
                 continue
             names = table.columns.names
-            for i in range(nints):
-                move = shifts[i]
-                for name in _SPEC_FLUX:
-                    if name in names:
-                        table[name][i] = realign(np.asarray(table[name][i], float), move)
-                for name in _SPEC_VAR:
-                    if name in names:
-                        table[name][i] = realign(np.asarray(table[name][i], float), move, True)
-                for name in _SPEC_ERR:
-                    if name in names:
-                        err2 = np.asarray(table[name][i], float) ** 2
-                        table[name][i] = np.sqrt(realign(err2, move, True))
-                if "DQ" in names:
-                    table["DQ"][i] = table["DQ"][i] | realign_dq(np.asarray(table["DQ"][i]), move)
+            for name in _SPEC_FLUX:
+                if name in names:
+                    table[name][...] = realign_frames(np.asarray(table[name], float), shifts)
+            for name in _SPEC_VAR:
+                if name in names:
+                    table[name][...] = realign_frames(np.asarray(table[name], float), shifts, True)
+            for name in _SPEC_ERR:
+                if name in names:
+                    table[name][...] = realign_error_frames(table[name], shifts)
+            if "DQ" in names:
+                table["DQ"][...] = realign_dq_frames(table["DQ"], shifts)
             if "DQ" in names and lost.any():
                 table["DQ"][lost] |= DO_NOT_USE
         return measured
 
 
+def _applied_moves(shifts, axis, traced):
+    """The shifts to undo (:func:`~tso_steps.jitter.align.applied_moves`), with the log line.
+
+    The cross-dispersion shift of an undersampled trace is recorded, not resampled, and
+    tso_extract follows it per integration (``trace_shift_after_jitter``).
+    """
+    fwhm = None if traced is None else float(traced[0].fwhm[0])
+    limit = TraceOptions().undersampled_fwhm
+    applied, held = applied_moves(shifts, axis, fwhm, limit)
+    if held:
+        log.info(
+            "Cross-dispersion shifts recorded but not resampled: the trace is undersampled "
+            "(FWHM %.2f px < %.1f px), and interpolating across it would blur its core; "
+            "tso_extract follows the trace per integration instead.",
+            fwhm,
+            limit,
+        )
+    return applied
+
+
 def _report_missing(shifts, lost):
     """One log line with the count of integrations whose shift could not be measured."""
-    axes = np.isfinite(shifts).any(axis=0)
-    if axes.any():
-        missing = ~np.isfinite(shifts[:, axes]).all(axis=1)
-    else:
-        missing = np.ones(shifts.shape[0], dtype=bool)
+    missing = missing_shifts(shifts)
     if missing.any():
         log.warning(
             "%d of %d integrations have no measured shift on a corrected axis (%d without "
@@ -271,20 +264,11 @@ def _report_missing(shifts, lost):
         )
 
 
-def _mean_slope(ref):
-    """Information-weighted mean slope d(centre)/d(dispersion pixel) of the traced orders."""
-    with np.errstate(all="ignore"):
-        slope = np.gradient(ref.center, axis=1)
-        weight = 1.0 / ref.column_error**2
-    ok = np.isfinite(slope) & np.isfinite(weight)
-    return float(np.sum(slope[ok] * weight[ok]) / np.sum(weight[ok])) if ok.any() else 0.0
-
-
-def _report(alignment, axis_names, max_error):
-    """Log what was measured; NaN the axes that cannot be measured."""
-    shifts = alignment.shifts.copy()
+def _report(alignment, axis_names, max_error, lost):
+    """Log what was measured; the shifts with unmeasurable axes and lost integrations NaN."""
+    summary = axis_summary(alignment)
     for k, name in enumerate(axis_names):
-        error = np.nanmedian(alignment.errors[:, k])
+        error, rms, low, high = summary[k]
         if not alignment.usable[k]:
             log.warning(
                 "The %s shift cannot be measured (median error %.3g px > max_error %.3g px: "
@@ -293,14 +277,13 @@ def _report(alignment, axis_names, max_error):
                 error,
                 max_error,
             )
-            shifts[:, k] = np.nan
         else:
             log.info(
                 "%s shift: rms %.4f px, range %.4f to %.4f px, median error %.4f px",
                 name.capitalize(),
-                np.nanstd(shifts[:, k]),
-                np.nanmin(shifts[:, k]),
-                np.nanmax(shifts[:, k]),
+                rms,
+                low,
+                high,
                 error,
             )
-    return shifts
+    return measured_shifts(alignment, lost)
