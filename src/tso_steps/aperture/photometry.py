@@ -19,9 +19,13 @@ __all__ = [
     "FLAG_BITS",
     "MEDIAN_VARIANCE_FACTOR",
     "aperture_series",
+    "blank_lost",
     "clipped_median",
+    "covers_array",
     "default_radii",
     "local_centre",
+    "flag_counts",
+    "scale_fluxes",
     "scaled_radii",
 ]
 
@@ -388,3 +392,44 @@ def scaled_radii(radius, width_x, width_y):
     if ok.any():
         out[ok] = radius * size[ok] / np.median(size[ok])
     return out
+
+
+def covers_array(shape, x, y, radius):
+    """True when a circle of ``radius`` at ``(x, y)`` holds every pixel centre of ``shape``."""
+    ny, nx = shape
+    corners = np.hypot(np.array([0, nx - 1]) - x, np.array([[0], [ny - 1]]) - y)
+    return bool(radius >= corners.max())
+
+
+def blank_lost(results, lost):
+    """NaN the per-integration float columns of ``lost`` integrations; flag them MASKED_PIXELS.
+
+    Parameters
+    ----------
+    results : dict of ndarray
+        :func:`aperture_series` output (changed in place).
+    lost : ndarray of bool, shape ``(nints,)``
+    """
+    for name, values in results.items():
+        if name not in ("flags", "n_masked", "radius") and np.ndim(values) == 1:
+            if np.asarray(values).dtype.kind == "f":
+                results[name] = np.where(lost, np.nan, values)
+    if np.any(lost):
+        results["flags"] = np.where(
+            lost, results["flags"] | FLAG_BITS["MASKED_PIXELS"], results["flags"]
+        )
+
+
+def scale_fluxes(results, factor):
+    """Multiply the flux columns (sums, backgrounds, net fluxes) of ``results`` in place."""
+    for name in results:
+        if name.startswith(("aperture_sum", "annulus_sum", "annulus_median", "aperture_bkg")):
+            results[name] = results[name] * factor
+        elif name.startswith("net_"):
+            results[name] = results[name] * factor
+
+
+def flag_counts(flags, names=("OFF_ARRAY", "FEW_ANNULUS_PIXELS")):
+    """How many integrations carry each of the ``names`` flags."""
+    flags = np.asarray(flags)
+    return {name: int(np.sum((flags & FLAG_BITS[name]) != 0)) for name in names}

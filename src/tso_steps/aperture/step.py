@@ -12,7 +12,11 @@ from tso_steps.aperture.catalog import build_catalog
 from tso_steps.aperture.photometry import (
     FLAG_BITS,
     aperture_series,
+    blank_lost,
+    covers_array,
     default_radii,
+    flag_counts,
+    scale_fluxes,
     scaled_radii,
 )
 from tso_steps.atomic import AtomicSaveMixin
@@ -22,14 +26,13 @@ from tso_steps.exposure import ImagingExposureError, dispersion_axis
 from tso_steps.inputs import (
     Accepts,
     InputError,
+    VarianceFrames,
     bad_samples,
     check_parameters,
-    error_variance,
     flag_lost_integrations,
     lost_integrations,
     median_variance,
     prepare_output,
-    variance_arrays,
 )
 from tso_steps.vectors import get_vectors, integration_numbers
 
@@ -41,34 +44,14 @@ log = logging.getLogger("stpipe.tso_steps.aperture")
 ACCEPTS = Accepts("tso_aperture", ("cube",), exposure="tso", min_shape=(3, 3), copy="never")
 
 
-class _Variance:
-    """Per-integration variance images (VAR_POISSON + VAR_RNOISE + VAR_FLAT, else ERR**2)."""
-
-    def __init__(self, model):
-        self.parts = list(variance_arrays(model).values())
-        self.err = None
-        if not self.parts and error_variance(model) is not None:
-            self.err = model.err
-        self.source = (
-            "var_poisson+var_rnoise" if self.parts else ("err" if self.err is not None else None)
-        )
-
-    def __getitem__(self, i):
-        if self.parts:
-            return np.sum([np.asarray(p[i], dtype=np.float64) for p in self.parts], axis=0)
-        return np.asarray(self.err[i], dtype=np.float64) ** 2
-
-
 def _warn_flags(flags):
     """One warning line per flag that some integrations carry (off-array, no background)."""
-    flags = np.asarray(flags)
-    for name in ("OFF_ARRAY", "FEW_ANNULUS_PIXELS"):
-        count = int(np.sum((flags & FLAG_BITS[name]) != 0))
+    for name, count in flag_counts(flags).items():
         if count:
             log.warning(
                 "%d of %d integrations flagged %s (%s)",
                 count,
-                flags.size,
+                np.size(flags),
                 name,
                 "part of the aperture is off the array"
                 if name == "OFF_ARRAY"
@@ -177,8 +160,7 @@ class MovingApertureStep(AtomicSaveMixin, Step):
     def _check_radii(shape, x, y, radius, r_out):
         """An aperture that holds the whole array measures nothing: say so."""
         ny, nx = shape
-        corners = np.hypot(np.array([0, nx - 1]) - x, np.array([[0], [ny - 1]]) - y)
-        if radius >= corners.max():
+        if covers_array(shape, x, y, radius):
             raise InputError(
                 f"tso_aperture: an aperture of radius {radius:g} px at ({x:.1f}, {y:.1f}) "
                 f"covers the whole {nx} x {ny} array, leaving no pixel for the background: "
@@ -256,7 +238,7 @@ class MovingApertureStep(AtomicSaveMixin, Step):
             x, y = np.full(nints, xm), np.full(nints, ym)
         else:
             x, y = cx, cy
-        variance = _Variance(model)
+        variance = VarianceFrames(model)
         results = aperture_series(
             model.data,
             x,
@@ -270,20 +252,10 @@ class MovingApertureStep(AtomicSaveMixin, Step):
             clip_sigma=self.clip_sigma,
             statistic=self.annulus_statistic,
         )
-        for name, values in results.items():
-            if name not in ("flags", "n_masked", "radius") and np.ndim(values) == 1:
-                if np.asarray(values).dtype.kind == "f":
-                    results[name] = np.where(lost, np.nan, values)
-        if flag_lost_integrations(None, lost, "tso_aperture", "the photometry"):
-            results["flags"] = np.where(
-                lost, results["flags"] | FLAG_BITS["MASKED_PIXELS"], results["flags"]
-            )
+        flag_lost_integrations(None, lost, "tso_aperture", "the photometry")
+        blank_lost(results, lost)
         unit, factor = _flux_unit(model)
-        for name in results:
-            if name.startswith(("aperture_sum", "annulus_sum", "annulus_median", "aperture_bkg")):
-                results[name] = results[name] * factor
-            elif name.startswith("net_"):
-                results[name] = results[name] * factor
+        scale_fluxes(results, factor)
         sky = None
         if model.meta.wcs is not None:
             try:

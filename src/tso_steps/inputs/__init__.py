@@ -37,6 +37,7 @@ from tso_steps.inputs.opening import (
 from tso_steps.inputs.parameters import check_parameters, options_from_step
 from tso_steps.inputs.readers import (
     VARIANCE_NAMES,
+    VarianceFrames,
     bad_samples,
     error_variance,
     flag_lost_integrations,
@@ -56,6 +57,7 @@ __all__ = [
     "OUTLIER",
     "SATURATED",
     "VARIANCE_NAMES",
+    "VarianceFrames",
     "Accepts",
     "ImagingExposureError",
     "InputError",

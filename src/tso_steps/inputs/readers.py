@@ -249,3 +249,26 @@ def flag_nonfinite(model, who):
         new,
     )
     return count
+
+
+class VarianceFrames:
+    """Per-integration variance images: VAR_POISSON + VAR_RNOISE + VAR_FLAT, else ERR**2.
+
+    ``frames[i]`` is integration ``i``'s variance (float64), read when asked for, so a cube
+    of variances is never held in memory.  ``source`` names what was read (None: nothing
+    usable, the model has no variance).
+    """
+
+    def __init__(self, model):
+        self.parts = list(variance_arrays(model).values())
+        self.err = None
+        if not self.parts and error_variance(model) is not None:
+            self.err = model.err
+        self.source = (
+            "var_poisson+var_rnoise" if self.parts else ("err" if self.err is not None else None)
+        )
+
+    def __getitem__(self, i):
+        if self.parts:
+            return np.sum([np.asarray(p[i], dtype=np.float64) for p in self.parts], axis=0)
+        return np.asarray(self.err[i], dtype=np.float64) ** 2
