@@ -96,23 +96,9 @@ class _Cleaner:
         """Fit the level covariance (``method='wiener'``) on residual frames' dark pixels."""
         if self.method != "wiener":
             return
-        dark_weights = np.where(self.dark, weights, 0.0)
-        fit = fit_stripes(
-            self.layout.to_lines(residuals),
-            self.layout.to_lines(dark_weights),
-            self.layout,
-            self.odd_even,
-            self.min_pixels,
-            self.kappa,
-            self.segment,
-            raw=True,
-        )
-        order = np.argsort(segment_times(self.layout, fit.nseg))
-        measured = ~fit.filled[:, order]
+        levels, variance, measured = self._dark_levels(residuals, weights)
         n_cells = measured.shape[1]
-        self.covariance = level_covariance(
-            fit.levels[:, order], fit.variance[:, order], measured, max_lag=min(n_cells - 1, 64)
-        )
+        self.covariance = level_covariance(levels, variance, measured, max_lag=min(n_cells - 1, 64))
 
     def learn_outputs(self, residuals, weights):
         """Fit the outputs' mutual regression once (``method='lines'``, several outputs).
@@ -122,6 +108,13 @@ class _Cleaner:
         """
         if self.method != "lines" or self.layout.namp < 2:
             return
+        self.outputs = learn_output_model(*self._dark_levels(residuals, weights))
+
+    def _dark_levels(self, residuals, weights):
+        """Measured levels of residual frames' dark pixels in read-time order.
+
+        Returns ``(levels, variance, measured)``, each ``(nframes, ncells)``.
+        """
         fit = fit_stripes(
             self.layout.to_lines(residuals),
             self.layout.to_lines(np.where(self.dark, weights, 0.0)),
@@ -133,9 +126,7 @@ class _Cleaner:
             raw=True,
         )
         order = np.argsort(segment_times(self.layout, fit.nseg))
-        self.outputs = learn_output_model(
-            fit.levels[:, order], fit.variance[:, order], ~fit.filled[:, order]
-        )
+        return fit.levels[:, order], fit.variance[:, order], ~fit.filled[:, order]
 
     def weights(self, residuals, good, scene):
         use = good & (self.dark | self.use_source_model)
