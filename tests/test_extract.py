@@ -191,7 +191,7 @@ def test_output_is_an_x1dints_product(grism_x1dints, tmp_path):
     assert np.allclose(table["FLUX_ERROR"] ** 2, err2)
     assert np.all(table["NPIXELS"] > 0)
     vectors = get_vectors(out)
-    assert {"extract_rejected", "extract_background"} <= set(vectors.colnames)
+    assert {"n_extract_rejected", "extract_background"} <= set(vectors.colnames)
     path = tmp_path / "sim_x1dints.fits"
     out.save(path)
     with datamodels.open(path) as back:

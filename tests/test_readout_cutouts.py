@@ -8,7 +8,7 @@ from stdatamodels.jwst import datamodels
 
 from tso_steps import PixelTimingStep
 from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
-from tso_steps.readout_header import infer_noutputs
+from tso_steps.readout.header import infer_noutputs
 
 # Published NIRCam frame-time formulae (docs/timing.rst, tso-field-notes.md), 10 us per pixel.
 

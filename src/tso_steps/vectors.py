@@ -83,7 +83,7 @@ VECTOR_COLUMNS = {
         None,
         "fraction of the integration's pixels (or spectral bins) flagged OUTLIER",
     ),
-    "extract_rejected": ("tso_extract", "pix", "pixels rejected inside the optimal extraction"),
+    "n_extract_rejected": ("tso_extract", "pix", "pixels rejected inside the optimal extraction"),
     "extract_background": ("tso_extract", DATA_UNIT, "mean local background per pixel"),
 }
 

@@ -44,7 +44,7 @@ class OptimalExtractStep(AtomicSaveMixin, Step):
     Horne optimal extraction with a profile built from the exposure itself and moved with each
     integration's measured trace (or a box that follows the trace).  The output is an x1dints
     ``TSOMultiSpecModel`` (one ``spec`` per order) that jwst's ``white_light`` reads; the
-    input's ``tso_vectors`` travel with it, plus ``extract_rejected`` (pixels rejected inside
+    input's ``tso_vectors`` travel with it, plus ``n_extract_rejected`` (pixels rejected inside
     the extraction per integration) and ``extract_background`` (mean background per pixel).
     The input is not modified.
     """
@@ -163,7 +163,7 @@ class OptimalExtractStep(AtomicSaveMixin, Step):
         add_vectors(
             output,
             {
-                "extract_rejected": np.asarray(rejected, dtype=np.int64)
+                "n_extract_rejected": np.asarray(rejected, dtype=np.int64)
                 * np.ones(nints, dtype=np.int64),
                 "extract_background": np.mean(backgrounds, axis=0),
             },

@@ -11,7 +11,7 @@ import dataclasses
 import re
 from pathlib import Path
 
-from tso_steps.inputs.opening import InputError
+from tso_steps.inputs.accepts import InputError
 
 __all__ = ["check_parameters", "options_from_step"]
 

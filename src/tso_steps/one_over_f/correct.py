@@ -29,19 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tso_steps.one_over_f.outputs import learn_output_model
+from tso_steps.one_over_f.cleaner import METHODS, _Cleaner
 from tso_steps.one_over_f.scene import (
     MAX_MODEL_FRAMES,
     MAX_VARIANCE_FRAMES,
     MEDIAN_BLOCK,
-    bright_pixels,
-    fit_source,
     nanmedian_frames,
-    pixel_weights,
-    static_stripes,
 )
-from tso_steps.one_over_f.stripes import fit_stripes, segment_times, stripe_image
-from tso_steps.one_over_f.wiener import level_covariance
 from tso_steps.parallel import Progress
 
 __all__ = [
@@ -52,12 +46,6 @@ __all__ = [
     "clean_ramp",
     "dark_shortage",
 ]
-
-# how line levels are estimated: 'lines' (each cell's own robust mean, combined with the
-# other outputs and filled from neighbouring lines) or 'wiener' (conditional mean given all
-# measured cells of the frame under a covariance fitted to the data)
-METHODS = ("lines", "wiener")
-WIENER_ITERATIONS = 1
 
 log = logging.getLogger("stpipe.tso_steps.one_over_f")
 
@@ -146,143 +134,6 @@ def dark_shortage(dark, layout, min_pixels=5):
     """
     counts = layout.to_lines(dark)[:, layout.by_amp()].sum(axis=-1)
     return float(np.mean(counts < min_pixels))
-
-
-class _Cleaner:
-    """Shared state of one run: layout, weights, models, options."""
-
-    def __init__(self, layout, dark, source, options):
-        if options.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {options.method!r}.")
-        self.method = options.method
-        self.covariance = None
-        self.outputs = None
-        self.layout = layout
-        self.dark = dark
-        self.source = ~dark if source is None else source
-        self.use_source_model = options.source_model
-        self.odd_even = options.odd_even
-        self.min_pixels = options.min_pixels
-        self.kappa = options.clip_sigma
-        self.window = options.background_window
-        self.segment = options.segment
-        self.iterations = 1
-        self.filled = []
-
-    def clean_model(self, median):
-        """Scene model from a median frame: ``(clean, source)``.
-
-        ``clean`` is the median frame minus its instrumental static stripes; ``source`` is
-        the median frame minus the level of its unilluminated pixels (the star alone), the
-        only part a source-model scale multiplies.
-        """
-        weights = self.dark.astype(np.float64)
-        full, static = static_stripes(
-            median, weights, self.layout, self.odd_even, self.min_pixels, self.kappa, self.window
-        )
-        return np.stack([median - static, median - full])
-
-    def residuals(self, frames, scene, scaled, stripes=None):
-        """``frames - scene`` with the source part scaled per frame, and the scales."""
-        clean, source = scene[0], scene[1]
-        if not scaled:
-            return frames - clean, np.ones(frames.shape[0])
-        base = clean - source
-        reference = source if source.ndim == 2 else np.nanmean(source, axis=0)
-        starless = frames - base if stripes is None else frames - base - stripes
-        # the source scales (transit) and moves (jitter): fit it and its two derivatives
-        filled = np.nan_to_num(source)
-        basis = [source, *np.gradient(filled, axis=(-2, -1))]
-        bright = bright_pixels(reference, self.source, self.dark)
-        coeffs = fit_source(starless, basis, bright).astype(np.float32)
-        model = sum(c[:, None, None] * b for c, b in zip(coeffs.T, basis, strict=True))
-        return frames - base - model, coeffs[:, 0].astype(np.float64)
-
-    def measure(self, frames, scene, weights, scaled):
-        """Stripes of frames and the source-model scales.
-
-        The scale is measured on the frames minus stripes fitted to the unilluminated pixels
-        only (a frame-wide 1/f level on the bright pixels would otherwise leak into it);
-        with the source model on, the final stripes then use every weighted pixel.
-        """
-        dark_weights = np.where(self.dark, weights, 0.0) if self.use_source_model else weights
-        residuals, scale = self.residuals(frames, scene, scaled)
-        stripes = self.stripes(residuals, dark_weights)
-        if scaled:
-            # the wiener levels of lit lines depend on the scale: alternate to convergence
-            for _ in range(WIENER_ITERATIONS if self.method == "wiener" else 1):
-                residuals, scale = self.residuals(frames, scene, scaled, stripes)
-                stripes = self.stripes(residuals, weights)
-        elif self.use_source_model:
-            stripes = self.stripes(residuals, weights)
-        return stripes, scale
-
-    def learn_covariance(self, residuals, weights):
-        """Fit the level covariance (``method='wiener'``) on residual frames' dark pixels."""
-        if self.method != "wiener":
-            return
-        dark_weights = np.where(self.dark, weights, 0.0)
-        fit = fit_stripes(
-            self.layout.to_lines(residuals),
-            self.layout.to_lines(dark_weights),
-            self.layout,
-            self.odd_even,
-            self.min_pixels,
-            self.kappa,
-            self.segment,
-            raw=True,
-        )
-        order = np.argsort(segment_times(self.layout, fit.nseg))
-        measured = ~fit.filled[:, order]
-        n_cells = measured.shape[1]
-        self.covariance = level_covariance(
-            fit.levels[:, order], fit.variance[:, order], measured, max_lag=min(n_cells - 1, 64)
-        )
-
-    def learn_outputs(self, residuals, weights):
-        """Fit the outputs' mutual regression once (``method='lines'``, several outputs).
-
-        Every chunk of frames then uses the same model, so the result does not depend on
-        how the frames are cut into chunks.
-        """
-        if self.method != "lines" or self.layout.namp < 2:
-            return
-        fit = fit_stripes(
-            self.layout.to_lines(residuals),
-            self.layout.to_lines(np.where(self.dark, weights, 0.0)),
-            self.layout,
-            self.odd_even,
-            self.min_pixels,
-            self.kappa,
-            self.segment,
-            raw=True,
-        )
-        order = np.argsort(segment_times(self.layout, fit.nseg))
-        self.outputs = learn_output_model(
-            fit.levels[:, order], fit.variance[:, order], ~fit.filled[:, order]
-        )
-
-    def weights(self, residuals, good, scene):
-        use = good & (self.dark | self.use_source_model)
-        source = scene[1] if scene[1].ndim == 2 else np.nanmean(scene[1], axis=0)
-        return pixel_weights(residuals, use, self.dark & good, source)
-
-    def stripes(self, residuals, weights):
-        """Stripe frames measured on residual frames (NaN = unusable)."""
-        lines = self.layout.to_lines(residuals)
-        fit = fit_stripes(
-            lines,
-            self.layout.to_lines(weights),
-            self.layout,
-            self.odd_even,
-            self.min_pixels,
-            self.kappa,
-            self.segment,
-            covariance=self.covariance,
-            outputs=self.outputs,
-        )
-        self.filled.append(float(fit.filled.mean()))
-        return stripe_image(fit, self.layout)
 
 
 def clean_cube(

@@ -12,7 +12,7 @@ import logging
 
 import numpy as np
 
-from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
+from tso_steps.readout.geometry import ReadoutGeometry, ReadoutMetadataError
 
 __all__ = ["geometry_arguments", "infer_noutputs"]
 

@@ -1,0 +1,66 @@
+"""tso_trace then tso_extract on a simulated NIRISS/SOSS SUBSTRIP256 rateints, by ``strun``.
+
+Issue 15 asks for a full SOSS segment (537 integrations) through tso_trace + tso_extract in
+under 3 minutes on this machine.  The simulator writes the rateints once; each step then runs
+as ``strun`` in its own process (:func:`measured.run_command`: wall, CPU, peak RSS), the
+extraction reading the trace product::
+
+    python benchmarks/bench_soss_segment.py --nints 537
+    python benchmarks/bench_soss_segment.py --nints 40      # a quick check
+
+The file sizes, step times and peak memory relative to the input file are printed as one
+Markdown table row per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from measured import run_command
+from tso_steps.offline import offline_environment
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nints", type=int, default=537, help="integrations (537: a segment)")
+    parser.add_argument("--ngroups", type=int, default=9)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    from tso_steps.simulate import simulate_tso
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        start = time.perf_counter()
+        sim = simulate_tso(
+            "NIS_SOSS", args.nints, args.ngroups, seed=args.seed, products=("rateints",)
+        )
+        rateints = tmp / "soss_rateints.fits"
+        sim.rateints.save(rateints)
+        del sim
+        print(f"simulated and wrote {rateints.name} in {time.perf_counter() - start:.0f} s")
+        env = offline_environment(tmp / "crds")
+        strun = shutil.which("strun") or str(Path(sys.executable).with_name("strun"))
+        rows = []
+        inputs = {"tso_trace": rateints, "tso_extract": tmp / "soss_trace.fits"}
+        for alias, infile in inputs.items():
+            size_mb = infile.stat().st_size / 2**20
+            m = run_command([strun, alias, infile, "--output_dir", tmp], env)
+            rows.append(
+                f"| {alias} | {args.nints} x 256 x 2048 | {size_mb:.0f} | "
+                f"{m['process_seconds']:.0f} | {m['cpu_seconds']:.0f} | "
+                f"{m['peak_rss_mb'] / size_mb:.2f} | {os.getloadavg()[0]:.1f} |"
+            )
+    print("| step | rateints | input MB | wall s | CPU s | peak RSS / input | load |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
