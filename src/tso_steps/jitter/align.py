@@ -155,8 +155,8 @@ def realign_dq(dq, shifts):
     return out
 
 
-def realign_frames(frames, moves, variance=False):
-    """:func:`realign` every frame of a stack by its own move.
+def realign_frames(frames, moves, variance=False, out=None):
+    """:func:`realign` every frame of a stack by its own move, one frame at a time.
 
     Parameters
     ----------
@@ -165,24 +165,45 @@ def realign_frames(frames, moves, variance=False):
         Shift of each frame's content to undo, pixels (0 or NaN: not moved).
     variance : bool
         ``frames`` are variances.
+    out : ndarray, optional
+        Where to write the result (may be ``frames`` itself: each frame is read before it
+        is overwritten), so a full-size stack is never copied; default a new float64 stack.
 
     Returns
     -------
-    ndarray, float64
+    ndarray
+        ``out``.
     """
-    return np.stack([realign(f, m, variance) for f, m in zip(frames, moves, strict=True)])
+    if out is None:
+        out = np.empty(np.shape(frames), dtype=np.float64)
+    for i, move in enumerate(moves):
+        out[i] = realign(np.asarray(frames[i], dtype=np.float64), move, variance)
+    return out
 
 
-def realign_error_frames(errors, moves):
-    """Realign 1-sigma errors: move their squares as variances, return the square root."""
-    errors = np.asarray(errors, dtype=float)
-    return np.sqrt(realign_frames(errors**2, moves, variance=True))
+def realign_error_frames(errors, moves, out=None):
+    """Realign 1-sigma errors frame by frame: move their squares as variances, return the root.
+
+    ``out`` as in :func:`realign_frames`.
+    """
+    if out is None:
+        out = np.empty(np.shape(errors), dtype=np.float64)
+    for i, move in enumerate(moves):
+        out[i] = np.sqrt(realign(np.asarray(errors[i], dtype=np.float64) ** 2, move, True))
+    return out
 
 
-def realign_dq_frames(dq, moves):
-    """Each frame's DQ OR'ed with the DQ of the pixels its realigned pixels come from."""
-    dq = np.asarray(dq)
-    return np.stack([d | realign_dq(d, m) for d, m in zip(dq, moves, strict=True)])
+def realign_dq_frames(dq, moves, out=None):
+    """Each frame's DQ OR'ed with the DQ of the pixels its realigned pixels come from.
+
+    ``out`` as in :func:`realign_frames` (default a new array of ``dq``'s type).
+    """
+    if out is None:
+        out = np.empty(np.shape(dq), dtype=np.asarray(dq[:1]).dtype)
+    for i, move in enumerate(moves):
+        frame = np.asarray(dq[i])
+        out[i] = frame | realign_dq(frame, move)
+    return out
 
 
 def mean_slope(center, column_error):

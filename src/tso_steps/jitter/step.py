@@ -181,14 +181,14 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
                 {"trace_shift_after_jitter": trace_after_jitter(trace_shift, slope, applied, axis)},
             )
         dq = np.asarray(model.dq) if model.hasattr("dq") and model.dq.size else None
-        model.data[...] = realign_frames(data, applied)
+        realign_frames(data, applied, out=model.data)
         if model.hasattr("err") and model.err.shape == data.shape:
-            model.err[...] = realign_error_frames(model.err, applied)
+            realign_error_frames(model.err, applied, out=model.err)
         for name in _VAR_ARRAYS:
             if model.hasattr(name) and getattr(model, name).shape == data.shape:
-                getattr(model, name)[...] = realign_frames(getattr(model, name), applied, True)
+                realign_frames(getattr(model, name), applied, True, out=getattr(model, name))
         if dq is not None and dq.shape == data.shape:
-            model.dq[...] = realign_dq_frames(dq, applied)
+            realign_dq_frames(dq, applied, out=model.dq)
         return True
 
     def _spectra(self, model):
