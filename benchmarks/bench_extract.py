@@ -149,7 +149,7 @@ def run_child(case, method, nints, workdir):
     """Run one method on one case; print a JSON line of results."""
     os.environ["STPIPE_DISABLE_CRDS_STEPPARS"] = "true"
     from tso_steps.extract import ExtractOptions, OptimalExtractStep, extract_order
-    from tso_steps.extract.step import _arrays
+    from tso_steps.extract.adapter import extract_arrays
     from tso_steps.scoring import true_profile_cube
     from tso_steps.trace import measure_trace
 
@@ -170,7 +170,7 @@ def run_child(case, method, nints, workdir):
     elif method == "true_profile":
         profile = true_profile_cube(truth)
         t0 = time.perf_counter()
-        cube, var_p, var_r, bad = _arrays(model, axis)
+        cube, var_p, var_r, bad = extract_arrays(model, axis)
         res = extract_order(
             cube,
             var_p,

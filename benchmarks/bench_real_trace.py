@@ -33,8 +33,8 @@ METHODS = {
 def _worker(method, seed):
     from measured import peak_rss_mb
     from real_frames import SOSS_PWCPOS, soss_cube
+    from tso_steps.trace import measure_trace
     from tso_steps.trace.soss_prior import soss_prior_centres
-    from tso_steps.trace.step import measure_trace
 
     cube = soss_cube(nints=4, seed=seed)
     start = time.perf_counter()

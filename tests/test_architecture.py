@@ -64,7 +64,26 @@ def _tso_part(name):
 
 
 def _is_algorithm(rel, top):
-    return top in CAPABILITIES and rel.name not in ("step.py", "__init__.py")
+    return top in CAPABILITIES and rel.name not in ("step.py", "__init__.py", "adapter.py")
+
+
+def test_adapters_and_steps_import_no_step_module():
+    offending = [
+        f"{rel}: {name}"
+        for rel, top, names in _modules()
+        if top in CAPABILITIES and rel.name in ("step.py", "adapter.py")
+        for name in names
+        if name.endswith(".step")
+    ]
+    assert offending == []
+
+
+def test_other_steps_reach_the_tracing_through_its_adapter():
+    from tso_steps.trace import adapter, measure_trace
+
+    assert measure_trace is adapter.measure_trace
+    step_source = (PACKAGE / "trace" / "step.py").read_text()
+    assert "def measure_trace" not in step_source
 
 
 def test_shared_layer_imports_no_capability_and_no_support_code():

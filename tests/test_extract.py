@@ -17,7 +17,7 @@ from tso_steps.extract import (
     extract_order,
     horne_extract,
 )
-from tso_steps.extract.step import _arrays
+from tso_steps.extract.adapter import extract_arrays
 from tso_steps.readout import ReadoutMetadataError
 from tso_steps.scoring import (
     channel_error_ratio,
@@ -49,7 +49,7 @@ def _extract(sim, **kwargs):
     """Our optimal extraction (array level) and the same extraction with the TRUE profile."""
     model = sim.rateints
     ref, positions, _ = measure_trace(model)
-    cube, var_p, var_r, bad = _arrays(model, sim.truth.dispersion_axis)
+    cube, var_p, var_r, bad = extract_arrays(model, sim.truth.dispersion_axis)
     halfwidth = kwargs.pop("halfwidth", max(3.0, np.ceil(1.5 * ref.fwhm[0] + 1)))
     options = ExtractOptions(halfwidth=halfwidth, **kwargs)
     args = (cube, var_p, var_r, bad, ref.center[0], positions.shift)

@@ -23,9 +23,9 @@ from tso_steps import (
     TraceStep,
     TSOOutlierStep,
 )
+from tso_steps.trace import measure_trace
 from tso_steps.trace.reference import reference_trace
 from tso_steps.trace.soss_prior import SossTracePrior, soss_prior_centres
-from tso_steps.trace.step import measure_trace
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,13 @@ from stdatamodels.jwst import datamodels
 
 from tso_steps.inputs import DO_NOT_USE
 
-__all__ = ["TIME_COLUMNS", "make_x1dints", "spectrum_model", "trace_wavelengths"]
+__all__ = [
+    "TIME_COLUMNS",
+    "make_x1dints",
+    "order_columns",
+    "spectrum_model",
+    "trace_wavelengths",
+]
 
 log = logging.getLogger("stpipe.tso_steps.extract")
 
@@ -190,3 +196,23 @@ def make_x1dints(input_model, orders, wavelengths, results, flux_unit, integrati
         tso_spec.detector = input_model.meta.instrument.detector
         out.spec.append(tso_spec)
     return out
+
+
+def order_columns(res, axis, n_cross):
+    """The per-order dictionary :func:`make_x1dints` takes."""
+    ext = res.extraction
+    band = res.band
+    rows = band.rows[band.valid]
+    lit = np.flatnonzero(band.lit)
+    xs, xe = (int(lit.min()), int(lit.max())) if lit.size else (0, 0)
+    ys, ye = (int(rows.min()), int(rows.max())) if rows.size else (0, n_cross - 1)
+    limits = (xs, xe, ys, ye) if axis == 1 else (ys, ye, xs, xe)
+    return {
+        "flux": ext.flux,
+        "var_poisson": ext.var_poisson,
+        "var_rnoise": ext.var_rnoise,
+        "npixels": np.asarray(ext.npixels, dtype=float),
+        "background": res.background * np.asarray(ext.npixels, dtype=float),
+        "extraction_limits": limits,
+        "dispersion_direction": 1 if axis == 1 else 2,
+    }

@@ -1,7 +1,6 @@
 """OptimalExtractStep: per-integration optimal (or box) spectra of a TSO exposure."""
 
 import logging
-import warnings
 
 import numpy as np
 from jwst.stpipe import Step
@@ -9,23 +8,23 @@ from stdatamodels.jwst import datamodels
 
 from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.exposure import dispersion_axis
+from tso_steps.extract.adapter import (
+    extract_arrays,
+    order_wavelengths,
+    stripe_maps,
+    trace_geometry,
+)
 from tso_steps.extract.core import ExtractOptions, default_halfwidth, extract_order
-from tso_steps.extract.products import make_x1dints, trace_wavelengths
-from tso_steps.extract.stripes import stripe_labels
+from tso_steps.extract.products import make_x1dints, order_columns
 from tso_steps.inputs import (
     DO_NOT_USE,
     Accepts,
     InputError,
-    bad_samples,
-    error_variance,
     flag_lost_integrations,
     lost_integrations,
     options_from_step,
     prepare_output,
-    variance_arrays,
 )
-from tso_steps.readout import LineLayout
-from tso_steps.trace import measure_trace, to_dispersion_last
 from tso_steps.vectors import add_vectors, get_vectors, integration_numbers
 
 __all__ = ["OptimalExtractStep"]
@@ -87,12 +86,12 @@ class OptimalExtractStep(AtomicSaveMixin, Step):
 
     def _extract(self, model):
         axis = dispersion_axis(model)
-        cube, var_p, var_r, bad = _arrays(model, axis)
+        cube, var_p, var_r, bad = extract_arrays(model, axis)
         lost = lost_integrations(bad)
-        centers, shifts, fwhm = self._geometry(model)
+        centers, shifts, fwhm = trace_geometry(model, self.norders)
         labels = amps = lines = None
         if self.one_over_f and self.method == "optimal":
-            labels, amps, lines = _stripe_maps(model, axis)
+            labels, amps, lines = stripe_maps(model, axis)
         elif self.one_over_f:
             log.warning("one_over_f applies to the optimal extraction only; ignored for box.")
         background_width = self.background_width
@@ -109,7 +108,7 @@ class OptimalExtractStep(AtomicSaveMixin, Step):
         options = options_from_step(
             ExtractOptions, self, halfwidth=halfwidth, background_width=background_width
         )
-        waves = _wavelengths(model, axis, centers)
+        waves = order_wavelengths(model, axis, centers)
         results, orders, rejected, backgrounds = [], [], 0, []
         for k, center in enumerate(centers):
             if not np.isfinite(center).any():
@@ -129,7 +128,7 @@ class OptimalExtractStep(AtomicSaveMixin, Step):
             ext = res.extraction
             rejected = rejected + ext.rejected.sum(axis=1)
             backgrounds.append(np.nanmean(res.background[:, res.band.lit], axis=1))
-            results.append(_order_columns(res, axis, cube.shape[-2]))
+            results.append(order_columns(res, axis, cube.shape[-2]))
             orders.append(k + 1)
             log.info(
                 "Order %d: %s extraction of %d columns, half-width %.1f px, %d pixels "
@@ -178,120 +177,3 @@ class OptimalExtractStep(AtomicSaveMixin, Step):
             output.meta.cal_step.extract_1d = None
         output.meta.cal_step.tso_extract = "COMPLETE"
         return output
-
-    def _geometry(self, model):
-        """Reference trace per order, per-integration shift and FWHM (from tso_trace or here)."""
-        vectors = get_vectors(model)
-        center = getattr(model, "trace_center", None) if model.hasattr("trace_center") else None
-        nints = model.data.shape[0]
-        if center is not None and "trace_shift" in vectors.colnames and len(vectors) == nints:
-            centers = np.atleast_2d(np.asarray(center, dtype=float))
-            shifts = np.asarray(vectors["trace_shift"], dtype=float)
-            if "trace_shift_after_jitter" in vectors.colnames:
-                # tso_jitter resampled the data: follow the trace that is left in them
-                shifts = np.asarray(vectors["trace_shift_after_jitter"], dtype=float)
-                log.info("Following the trace left after tso_jitter's resampling")
-            fwhm = (
-                float(np.nanmedian(vectors["trace_width"]))
-                if "trace_width" in vectors.colnames
-                else 2.0
-            )
-            if self.norders:
-                centers = centers[: self.norders]
-            log.info("Using the trace from tso_trace (%d orders)", len(centers))
-        else:
-            log.info("No tso_trace results on the input: measuring the trace")
-            ref, positions, _ = measure_trace(model, norders=self.norders)
-            centers, shifts, fwhm = ref.center, positions.shift, float(ref.fwhm[0])
-        shifts = np.where(np.isfinite(shifts), shifts, 0.0)
-        return centers, shifts, fwhm
-
-
-def _arrays(model, axis):
-    """Data, Poisson and read-noise variances and bad mask, dispersion last.
-
-    float32 views where the model's arrays are float32 (no copy of the cube); the extraction
-    converts band-sized pieces to float64.
-    """
-    cube = to_dispersion_last(np.asarray(model.data, dtype=np.float32), axis)
-    parts = {
-        name: to_dispersion_last(np.asarray(array, dtype=np.float32), axis)
-        for name, array in variance_arrays(model, ("var_poisson", "var_rnoise")).items()
-    }
-    if "var_rnoise" not in parts:
-        err2 = error_variance(model)
-        if err2 is None:
-            raise InputError(
-                "tso_extract needs VAR_RNOISE/VAR_POISSON or ERR arrays (none is usable): "
-                "run it on a rateints/calints product from ramp_fit."
-            )
-        log.warning("No VAR_RNOISE: the ERR array is used as read noise, no Poisson model.")
-        parts = {"var_rnoise": to_dispersion_last(err2.astype(np.float32), axis)}
-    var_r = parts["var_rnoise"]
-    var_p = parts.get("var_poisson", np.zeros_like(var_r))
-    bad = to_dispersion_last(bad_samples(model), axis)
-    bad |= ~np.isfinite(var_r) | ~(var_r > 0)
-    return cube, var_p, var_r, bad
-
-
-def _stripe_maps(model, axis):
-    """Stripe label, output and line index of every pixel, dispersion last."""
-    layout = LineLayout.from_model(
-        model, step="tso_extract", required=True, fix="or run with one_over_f=False"
-    )
-    amp, line = layout.amplifier_map(), layout.line_map()
-    labels = stripe_labels(amp, line, layout.noutputs)
-    log.info(
-        "1/f-aware extraction: %d outputs, fast axis along %s",
-        layout.noutputs,
-        "x" if layout.fast_axis == 1 else "y",
-    )
-    return (
-        to_dispersion_last(labels, axis),
-        to_dispersion_last(amp, axis),
-        to_dispersion_last(line, axis),
-    )
-
-
-def _wavelengths(model, axis, centers):
-    """Wavelength along every order's trace (micron), else the dispersion pixel index."""
-    n_disp = model.data.shape[-1 if axis == 1 else -2]
-    wave = getattr(model, "wavelength", None) if model.hasattr("wavelength") else None
-    if wave is not None and wave.shape == model.data.shape[-2:] and np.nanmax(wave) > 0:
-        image = to_dispersion_last(np.asarray(wave, dtype=float), axis)
-        return [trace_wavelengths(image, c) for c in centers]
-    wcs = getattr(model.meta, "wcs", None)
-    if wcs is not None:
-        try:
-            yy, xx = np.indices(model.data.shape[-2:])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                image = np.asarray(wcs(xx, yy)[2], dtype=float)
-            if np.isfinite(image).any():
-                image = to_dispersion_last(image, axis)
-                return [trace_wavelengths(image, c) for c in centers]
-        except Exception as exc:  # noqa: BLE001 - any WCS failure falls back to pixels
-            log.debug("WCS evaluation failed: %s", exc)
-    log.warning("No wavelength array or usable WCS: WAVELENGTH holds the dispersion pixel index.")
-    index = np.arange(n_disp, dtype=float)
-    return [np.where(np.isfinite(c), index, np.nan) for c in centers]
-
-
-def _order_columns(res, axis, n_cross):
-    """The per-order dictionary :func:`make_x1dints` takes."""
-    ext = res.extraction
-    band = res.band
-    rows = band.rows[band.valid]
-    lit = np.flatnonzero(band.lit)
-    xs, xe = (int(lit.min()), int(lit.max())) if lit.size else (0, 0)
-    ys, ye = (int(rows.min()), int(rows.max())) if rows.size else (0, n_cross - 1)
-    limits = (xs, xe, ys, ye) if axis == 1 else (ys, ye, xs, xe)
-    return {
-        "flux": ext.flux,
-        "var_poisson": ext.var_poisson,
-        "var_rnoise": ext.var_rnoise,
-        "npixels": np.asarray(ext.npixels, dtype=float),
-        "background": res.background * np.asarray(ext.npixels, dtype=float),
-        "extraction_limits": limits,
-        "dispersion_direction": 1 if axis == 1 else 2,
-    }

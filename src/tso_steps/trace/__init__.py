@@ -1,5 +1,6 @@
 """Per-integration spectral tracing (``tso_trace``) and the dispersion-axis table."""
 
+from tso_steps.trace.adapter import measure_trace
 from tso_steps.trace.geometry import (
     DISPERSION_AXIS,
     ImagingExposureError,
@@ -9,7 +10,7 @@ from tso_steps.trace.geometry import (
 )
 from tso_steps.trace.positions import TracePositions, integration_positions
 from tso_steps.trace.reference import ReferenceTrace, reference_trace
-from tso_steps.trace.step import TraceStep, measure_trace
+from tso_steps.trace.step import TraceStep
 from tso_steps.trace.tracing import NoTraceError, TraceOptions, trace_cube
 
 __all__ = [
