@@ -28,3 +28,15 @@ def offline_crds_cache(tmp_path_factory):
         os.environ.pop("CRDS_PATH", None)
     else:
         os.environ["CRDS_PATH"] = previous
+
+
+@pytest.fixture(scope="session")
+def fault_products():
+    """The small simulated products of the fault tests (``fault_matrix.make_products``).
+
+    Made once per session; tests take copies (``fault_matrix.step_input``) and never change
+    these.
+    """
+    from fault_matrix import make_products
+
+    return make_products()

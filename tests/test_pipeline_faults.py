@@ -11,15 +11,8 @@ the writer fails half-way or the process is killed.  ``docs/faults.rst`` lists t
 """
 
 import copy
-import errno
 import logging
-import os
 import re
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 import warnings
 from pathlib import Path
 
@@ -30,7 +23,7 @@ from astropy.io.ascii import ui as ascii_ui
 from astropy.table import Table
 from stdatamodels.jwst import datamodels
 
-from tso_steps.atomic import atomic_saves
+from fault_matrix import NINTS, half_then_full_disk, leftovers
 from tso_steps.inputs import DO_NOT_USE, GROUP_DO_NOT_USE, InputError, WrongProductError
 from tso_steps.pipelines import (
     TSODetector1Pipeline,
@@ -38,11 +31,9 @@ from tso_steps.pipelines import (
     TSOTso3Pipeline,
 )
 from tso_steps.pipelines.simulated import SimulationSpec2Pipeline, offline_steps
-from tso_steps.simulate import simulate_tso
 from tso_steps.simulate.references import write_noise_references
 from tso_steps.vectors import get_vectors
 
-NINTS = 12
 LOST_NAN, LOST_DNU = 3, 7  # an all-NaN and an all-DO_NOT_USE integration
 DEAD = 40  # a dead column
 
@@ -55,25 +46,16 @@ PIPELINES = {
 
 
 @pytest.fixture(scope="module")
-def sims(tmp_path_factory):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        spec = simulate_tso(
-            "NRC_TSGRISM",
-            nints=NINTS,
-            ngroups=3,
-            seed=1,
-            products=("ramp", "rateints"),
-            crop=(32, 128),
-        )
-        image = simulate_tso("NRC_TSIMAGE", nints=NINTS, ngroups=3, seed=1, products=("rateints",))
-    refs = write_noise_references(spec.ramp, spec.truth, tmp_path_factory.mktemp("refs"))
-    # the input of each pipeline: ramps, spectroscopic rateints, imaging rateints, calints
+def sims(fault_products, tmp_path_factory):
+    spec_ramp, truth = fault_products["spec_ramp"], fault_products["spec_truth"]
+    refs = write_noise_references(spec_ramp, truth, tmp_path_factory.mktemp("refs"))
+    # the input of each pipeline (copies: the session's products stay as made):
+    # ramps, spectroscopic rateints, imaging rateints, calints
     return {
-        "tso_detector1": spec.ramp,
-        "tso_spec2": spec.rateints,
-        "tso_image2": image.rateints,
-        "tso_tso3": spec.rateints,
+        "tso_detector1": spec_ramp.copy(),
+        "tso_spec2": fault_products["spec_rate"].copy(),
+        "tso_image2": fault_products["img_rate"].copy(),
+        "tso_tso3": fault_products["spec_rate"].copy(),
         "references": refs,
     }
 
@@ -290,22 +272,6 @@ def test_defects_come_out_flagged_in_the_light_curve(sims, tmp_path, caplog):
 
 
 # --- atomic products ----------------------------------------------------------------------------
-def _half_then_full_disk(monkeypatch, owner, name):
-    """``owner.name(self_or_table, target, ...)`` writes half a file, then fails: disk full."""
-
-    def broken(*args, **kwargs):
-        target = args[1] if len(args) > 1 else kwargs.get("output")
-        if isinstance(target, (str, os.PathLike)):
-            Path(target).write_bytes(b"# half a file\n" * 50)
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(owner, name, broken)
-
-
-def _leftovers(folder):
-    return [p.name for p in Path(folder).iterdir() if p.name.startswith(".")]
-
-
 @pytest.fixture(scope="module")
 def tso3_products(sims, tmp_path_factory):
     """A tso_tso3 run's folder and its association."""
@@ -324,7 +290,7 @@ def _current(folder):
 def _assert_products_unchanged(folder, before):
     for name, content in before.items():
         assert (folder / name).read_bytes() == content, name
-    assert _leftovers(folder) == []
+    assert leftovers(folder) == []
 
 
 def test_a_full_disk_while_tso3_writes_its_whtlt_ecsv_leaves_the_previous_one(
@@ -334,7 +300,7 @@ def test_a_full_disk_while_tso3_writes_its_whtlt_ecsv_leaves_the_previous_one(
     folder, asn = tso3_products
     before = _current(folder)
     # the ASCII writer itself breaks half-way (below Table.write and the I/O registry)
-    _half_then_full_disk(monkeypatch, ascii_ui, "write")
+    half_then_full_disk(monkeypatch, ascii_ui, "write")
     with pytest.raises(OSError, match=r"x_whtlt.ecsv .*previous file, if any, is unchanged"):
         _run(_pipeline("tso_tso3", sims, folder), str(asn))
     monkeypatch.undo()
@@ -347,7 +313,7 @@ def test_a_full_disk_while_tso3_writes_fits_leaves_every_previous_product(
 ):
     folder, asn = tso3_products
     before = _current(folder)
-    _half_then_full_disk(monkeypatch, fits.HDUList, "writeto")
+    half_then_full_disk(monkeypatch, fits.HDUList, "writeto")
     with pytest.raises(OSError, match="x_x1dints.fits .*unchanged"):
         _run(_pipeline("tso_tso3", sims, folder), str(asn))
     monkeypatch.undo()
@@ -361,108 +327,11 @@ def test_jwst_sub_step_files_are_atomic_inside_a_pipeline(sims, tmp_path, monkey
     products = sorted(p.name for p in tmp_path.glob("*.fits") if p != uncal)
     assert {"x_0_ramp_fit.fits", "x_1_ramp_fit.fits", "x_rateints.fits"} <= set(products)
     before = {n: (tmp_path / n).read_bytes() for n in products}
-    _half_then_full_disk(monkeypatch, fits.HDUList, "writeto")
+    half_then_full_disk(monkeypatch, fits.HDUList, "writeto")
     with pytest.raises(OSError, match="unchanged"):
         _run(_pipeline("tso_detector1", sims, tmp_path, ramp_fit={"save_results": True}), uncal)
     monkeypatch.undo()
     _assert_products_unchanged(tmp_path, before)
-
-
-@pytest.mark.parametrize("kind", ["fits", "asdf", "ecsv", "hdulist"])
-def test_atomic_saves_keeps_the_previous_file_of_every_kind(tmp_path, monkeypatch, kind):
-    model = datamodels.CubeModel(data=np.ones((2, 4, 4), np.float32))
-    table = Table({"a": [1, 2, 3]})
-    path = tmp_path / f"x.{'fits' if kind == 'hdulist' else kind}"
-
-    def write():
-        if kind in ("fits", "asdf"):
-            model.save(path)
-        elif kind == "ecsv":
-            table.write(path, format="ascii.ecsv", overwrite=True)
-        else:
-            fits.HDUList([fits.PrimaryHDU(np.zeros(3))]).writeto(path, overwrite=True)
-
-    write()  # not atomic here, but the first file
-    before = path.read_bytes()
-    import asdf
-
-    writer = {
-        "fits": (fits.HDUList, "writeto"),
-        "hdulist": (fits.HDUList, "writeto"),
-        "asdf": (asdf.AsdfFile, "write_to"),
-        "ecsv": (ascii_ui, "write"),
-    }[kind]
-    _half_then_full_disk(monkeypatch, *writer)
-    with atomic_saves(), pytest.raises(OSError, match="unchanged") as info:
-        write()
-    assert info.value.errno == errno.ENOSPC
-    monkeypatch.undo()
-    assert path.read_bytes() == before
-    assert _leftovers(tmp_path) == []
-    with atomic_saves():  # and a good write replaces it, whole
-        write()
-    assert _leftovers(tmp_path) == []
-    assert path.stat().st_size > 0
-
-
-def test_atomic_saves_nests_and_restores_the_writers(tmp_path):
-    originals = (
-        datamodels.CubeModel.save,
-        Table.__dict__["write"],
-        fits.HDUList.__dict__["writeto"],
-    )
-    with atomic_saves():
-        with atomic_saves():
-            assert Table.__dict__["write"] is not originals[1]
-        assert Table.__dict__["write"] is not originals[1]  # still active for the outer one
-    assert datamodels.CubeModel.save is originals[0]
-    assert Table.__dict__["write"] is originals[1]
-    assert fits.HDUList.__dict__["writeto"] is originals[2]
-    table = Table({"a": [1]})
-    table.write(tmp_path / "t.ecsv")
-    with atomic_saves(), pytest.raises(OSError, match="exists"):  # no overwrite: as before
-        table.write(tmp_path / "t.ecsv")
-
-
-def test_a_killed_writer_leaves_the_previous_file(tmp_path):
-    """SIGKILL in the middle of an ECSV write: the final path keeps the previous content."""
-    path = tmp_path / "x_whtlt.ecsv"
-    Table({"flux": [1.0, 2.0]}).write(path)
-    before = path.read_bytes()
-    marker = tmp_path / "half_written"
-    script = textwrap.dedent(
-        f"""
-        import time
-        from pathlib import Path
-        from astropy.io.ascii import ui as ascii_ui
-        from astropy.table import Table
-        from tso_steps.atomic import atomic_saves
-
-        def slow(table, output, **kwargs):
-            Path(output).write_text("# half a file")
-            Path({str(marker)!r}).write_text("")
-            time.sleep(60)  # killed here, half-way
-
-        ascii_ui.write = slow
-        with atomic_saves():
-            Table({{"flux": list(range(1000))}}).write({str(path)!r}, overwrite=True)
-        """
-    )
-    process = subprocess.Popen([sys.executable, "-c", script])
-    try:
-        for _ in range(600):
-            if marker.exists() or process.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert marker.exists(), "the writer never started"
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert path.read_bytes() == before
-    # a kill leaves at most the hidden temporary folder, never a partial product
-    assert all(re.fullmatch(r"\.x_whtlt\.ecsv\..*\.tmp", n) for n in _leftovers(tmp_path))
 
 
 # --- the documentation table -----------------------------------------------------------------

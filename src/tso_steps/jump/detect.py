@@ -85,8 +85,9 @@ class JumpOptions:
         Minimum usable integrations in a window for a sample to be tested.
     line_offsets : bool
         Remove the common offset of each line and output per group difference (1/f noise).
-    motion_correction : bool
-        Regress each pixel's residuals on the frame's per-integration shift proxies.
+    motion : {'measure', 'none'}
+        ``measure``: regress each pixel's residuals on the frame's per-integration shift
+        proxies, measured from the data; ``none``: no motion terms.
     flag_neighbors : bool
         Flag neighbourhoods of large events (see :func:`~tso_steps.jump.events.expand_events`).
     neighbor_threshold, max_neighbor_radius, min_event_area, expand_factor
@@ -112,7 +113,7 @@ class JumpOptions:
     rolling_window_width: int = 25
     minimum_ints: int = 5
     line_offsets: bool = True
-    motion_correction: bool = True
+    motion: str = "measure"
     flag_neighbors: bool = True
     neighbor_threshold: float = 200.0
     max_neighbor_radius: int = 30
@@ -183,7 +184,7 @@ def detect_jumps(data, groupdq, pixeldq=None, *, options=None, gain=None, readno
     flux, shifts = fit_frame_regressors(samples, nints)
     del samples
     regressors = None
-    if options.motion_correction and np.any(shifts):
+    if options.motion == "measure" and np.any(shifts):
         # the running median already follows slow drifts: keep the fast part only
         slow = strided_rolling_median(shifts.T.astype(np.float64), options.rolling_window_width)
         regressors = (shifts - slow.T).astype(np.float32)

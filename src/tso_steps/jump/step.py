@@ -63,7 +63,7 @@ class TSOJumpStep(AtomicSaveMixin, Step):
     min_event_area = integer(default=5, min=1)  # smallest cluster of flagged pixels (or any saturated core) treated as an extended event
     expand_factor = float(default=2.0, min=1)  # flagged radius / equivalent radius of an extended event
     line_offsets = boolean(default=True)  # remove the common offset of each line and output per group difference (1/f noise)
-    motion_correction = boolean(default=True)  # regress each pixel on the frame's per-integration shifts (jitter)
+    motion = option('measure', 'none', default='measure')  # motion regressors (jitter): measure = each frame's shifts measured from its group differences; none = no motion terms (as tso_outlier's motion)
     maximum_cores = string(default='1')  # threads: an integer, 'quarter', 'half' or 'all' ('none' = 1)
     {MEMORY_BUDGET_SPEC}
     suffix = string(default='jump')  # suffix of the output file
