@@ -2,19 +2,26 @@
 
 The SOSS cross-dispersion profile is the defocused image of the pupil: about 23 px wide, flat
 topped, with two horns whose heights change along the order.  Its centre is therefore a
-convention, and the usual definitions differ by tenths of a pixel on real data (program 1512,
-order 1: flux-weighted centroid +0.38 to +0.45 px from pastasoss, midpoint of the half-maximum
-edges +0.22 px, midpoint of the steepest edges +0.07 to +0.10 px).
+convention, and the usual definitions differ by tenths of a pixel on real data.  On the
+program 1512 frame (``tests/data/real``), relative to pastasoss at the header PWCPOS (medians
+over the columns), order 1 / order 2: flux-weighted centroid in a +-10 to +-14 px window
++0.38 to +0.45 / +0.30 to +0.58 px; midpoint of the half-maximum edges +0.22 / +0.19 px;
+midpoint of the steepest rising and falling edges (applesoss's edge trigger, 11-row slope
+window) +0.05 / +0.38 px; highest point +7.5 / +10 px (a horn).
 
-pastasoss's reference traces (``jwst_niriss_gr700xd_order{1,2}_trace_refmodel*.txt``, made by
-T. Baines and N. Espinoza in March-May 2023) do not state how they were measured.  Their author
-added, two months earlier (transitspectroscopy commit d6ea3c9, 2023-01-18), a SOSS tracing
-method that takes the peak of each column's cross-correlation with two Gaussians at +-7.5 px of
-sigma 3 px.  That definition reproduces pastasoss on the real program 1512 frame to +0.01 px
-(order 1) and +0.09 px (order 2), while moving either kernel parameter by 1 px moves the
-centre by 0.1-0.2 px; no other definition tried comes within 0.1 px on both orders.  It is
-the convention of :func:`soss_profile_centre`, so that a fitted offset against pastasoss
-measures where the star is, not how the centre is defined.
+pastasoss's reference traces (``jwst_niriss_gr700xd_order{1,2}_trace_refmodel*.txt``, by
+T. Baines and N. Espinoza, March 2023 - March 2024) do not state how they were measured.  Two
+months before the first of them, their author added to transitspectroscopy (commit d6ea3c9,
+2023-01-18) a SOSS tracing method that takes the peak of each column's cross-correlation with
+two Gaussians at +-7.5 px of sigma 3 px.  That definition reproduces pastasoss on the same
+frame to +0.01 px (order 1) and +0.09 px (order 2), and it is specific: moving the Gaussians'
+separation or width by 1 px moves the centre by 0.05-0.2 px.  It is the convention of
+:func:`soss_profile_centre`, so that an offset fitted against pastasoss measures where the
+star is, not the difference between two definitions of the centre.
+
+The convention belongs to SOSS's wide two-horned profile: for a profile much narrower than the
++-7.5 px pair, the correlation peaks where one Gaussian of the pair sits on the profile, and
+there is no centre in this sense (:func:`soss_profile_centre` returns NaN).
 """
 
 from __future__ import annotations
