@@ -10,6 +10,9 @@ SOSS_FRAME = REAL / "jw01512001001_03102_00001_nis_demo_pwcpos_245.778671.npy"
 SOSS_PWCPOS = 245.778671
 F277W_FRAME = REAL / "exotedrf_soss_f277w_median_cut_x0-767.npy"
 DONUT_FRAME = REAL / "eureka_wasp39_nircam_f210m_wlp8_medflux_cut_x292-803.npy"
+NIRSPEC_FRAME = REAL / "eureka_nirspec_prism_pid6456_medflux.npy"
+#: Eureka's mean per-integration Gaussian trace centre of the NIRSpec exposure, 0-based row.
+NIRSPEC_EUREKA_CENTRE = 13.744
 #: Eureka's centroid of the same integrations, in the cut-out's 0-based pixels (x, y).
 DONUT_EUREKA_CENTROID = (548.57 - 292, 161.48)
 # Pixels far below the background (-68188 DN/s at worst) are DO_NOT_USE pixels the frame kept.
@@ -146,4 +149,43 @@ def donut_cube(shifts, seed=0, read_noise=8.0):
     meta.visit.tsovisit = True
     meta.observation.date = "2022-07-30"
     meta.observation.time = "19:28:00.000"
+    return model
+
+
+def nirspec_cube(shifts, seed=0, read_noise=10.0):
+    """NRS_BRIGHTOBJ rateints from the real PID 6456 PRISM frame, shifted across the dispersion.
+
+    Integration ``i`` is the frame (electrons, background-subtracted) moved by ``shifts[i]``
+    rows (cubic spline), plus photon and read noise.
+    """
+    from scipy import ndimage
+
+    frame = np.load(NIRSPEC_FRAME).astype(np.float64)
+    variance = np.clip(frame, 0.0, None) + read_noise**2
+    rng = np.random.default_rng(seed)
+    data = np.stack(
+        [
+            ndimage.shift(frame, (dy, 0.0), order=3, mode="nearest")
+            + rng.normal(size=frame.shape) * np.sqrt(variance)
+            for dy in shifts
+        ]
+    )
+    model = datamodels.CubeModel(data.astype(np.float32))
+    model.var_poisson = np.broadcast_to(np.clip(frame, 0.0, None), data.shape).astype(np.float32)
+    model.var_rnoise = np.full(data.shape, read_noise**2, dtype=np.float32)
+    model.err = np.sqrt(model.var_poisson + model.var_rnoise)
+    model.dq = np.zeros(data.shape, dtype=np.uint32)
+    meta = model.meta
+    meta.telescope = "JWST"
+    meta.instrument.name = "NIRSPEC"
+    meta.instrument.detector = "NRS1"
+    meta.instrument.filter = "CLEAR"
+    meta.instrument.grating = "PRISM"
+    meta.exposure.type = "NRS_BRIGHTOBJ"
+    meta.exposure.nints = len(shifts)
+    meta.visit.tsovisit = True
+    meta.subarray.name = "SUB512"
+    meta.observation.date = "2024-07-12"
+    meta.observation.time = "11:16:00.000"
+    meta.program.pid = "6456"
     return model
