@@ -90,10 +90,10 @@ def _soss_priors(model, norders):
         return None
     subarray = model.meta.subarray.name
     log.info("SOSS reference trace: pastasoss traces at PWCPOS %.4f deg as the prior", pwcpos)
+    shared = {}  # one wheel angle and one offset for both orders
+    ystart = model.meta.subarray.ystart
     return tuple(
-        SossTracePrior(float(pwcpos), k + 1, str(subarray), model.meta.subarray.ystart)
-        if k < 2
-        else None
+        SossTracePrior(float(pwcpos), k + 1, str(subarray), ystart, shared) if k < 2 else None
         for k in range(norders)
     )
 
