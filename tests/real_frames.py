@@ -132,11 +132,7 @@ def donut_cube(shifts, seed=0, read_noise=8.0):
     for i, (dx, dy) in enumerate(shifts):
         moved = ndimage.shift(source, (dy, dx), order=3, mode="constant") + sky
         data[i] = moved + rng.normal(size=frame.shape) * np.sqrt(variance)
-    model = datamodels.CubeModel(data.astype(np.float32))
-    model.var_poisson = np.broadcast_to(np.clip(frame, 0.0, None), data.shape).astype(np.float32)
-    model.var_rnoise = np.full(data.shape, read_noise**2, dtype=np.float32)
-    model.err = np.sqrt(model.var_poisson + model.var_rnoise)
-    model.dq = np.zeros(data.shape, dtype=np.uint32)
+    model = _cube_with_noise_arrays(data, frame, read_noise)
     meta = model.meta
     meta.telescope = "JWST"
     meta.instrument.name = "NIRCAM"
@@ -149,6 +145,16 @@ def donut_cube(shifts, seed=0, read_noise=8.0):
     meta.visit.tsovisit = True
     meta.observation.date = "2022-07-30"
     meta.observation.time = "19:28:00.000"
+    return model
+
+
+def _cube_with_noise_arrays(data, frame, read_noise):
+    """A CubeModel of ``data`` with the Poisson (from ``frame``) and read-noise variances."""
+    model = datamodels.CubeModel(data.astype(np.float32))
+    model.var_poisson = np.broadcast_to(np.clip(frame, 0.0, None), data.shape).astype(np.float32)
+    model.var_rnoise = np.full(data.shape, read_noise**2, dtype=np.float32)
+    model.err = np.sqrt(model.var_poisson + model.var_rnoise)
+    model.dq = np.zeros(data.shape, dtype=np.uint32)
     return model
 
 
@@ -170,11 +176,7 @@ def nirspec_cube(shifts, seed=0, read_noise=10.0):
             for dy in shifts
         ]
     )
-    model = datamodels.CubeModel(data.astype(np.float32))
-    model.var_poisson = np.broadcast_to(np.clip(frame, 0.0, None), data.shape).astype(np.float32)
-    model.var_rnoise = np.full(data.shape, read_noise**2, dtype=np.float32)
-    model.err = np.sqrt(model.var_poisson + model.var_rnoise)
-    model.dq = np.zeros(data.shape, dtype=np.uint32)
+    model = _cube_with_noise_arrays(data, frame, read_noise)
     meta = model.meta
     meta.telescope = "JWST"
     meta.instrument.name = "NIRSPEC"
