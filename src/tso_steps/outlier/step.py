@@ -11,9 +11,8 @@ from tso_steps.inputs import (
     DO_NOT_USE,
     OUTLIER,
     Accepts,
-    bad_samples,
     flag_lost_integrations,
-    lost_integrations,
+    lost_in,
     options_from_step,
     prepare_output,
 )
@@ -186,7 +185,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
             dq = model.dq
         self._apply_flags(model, dq, found.indices, found.model_values)
         fraction = found.counts / data[0].size
-        lost = lost_integrations(bad_samples(model))
+        lost = lost_in(model)
         fraction = np.where(lost, np.nan, fraction)
         add_vectors(model, {"outlier_fraction": fraction}, nints=nints)
         flag_lost_integrations(model, lost, "tso_outlier", "outlier_fraction")
