@@ -26,9 +26,12 @@ from typing import NamedTuple
 import numpy as np
 from astropy.io import fits
 
+from tso_steps.vectors import INDEX_COLUMN
+
 __all__ = [
     "HALO_RULES",
     "SegmentInfo",
+    "cut_spectra",
     "halo_integrations",
     "join_segments",
     "segment_exposure",
@@ -249,6 +252,57 @@ def _cut(model, start, count, span, segment_number, filename):
     piece = _shell(model, names)
     for name in names:
         setattr(piece, name, np.asarray(getattr(model, name))[start : start + count].copy())
+    exposure = piece.meta.exposure
+    exposure.integration_start, exposure.integration_end = span
+    exposure.segment_number = segment_number
+    piece.meta.filename = filename
+    return piece
+
+
+def cut_spectra(model, span, segment_number, filename):
+    """The integrations ``span`` of an x1dints product (``TSOMultiSpecModel``).
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+        Spectra of a joined exposure: each ``spec_table`` has one row per integration,
+        numbered by ``INT_NUM``.
+    span : tuple of int
+        First and last integration (1-based, inclusive, within the exposure).
+    segment_number : int or None
+        EXSEGNUM of the piece.
+    filename : str
+        Its file name.
+
+    Returns
+    -------
+    `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+        The rows of ``span`` in every spectrum, ``int_times`` (and ``int_times_stripe``,
+        ``tso_vectors``) cut by integration number; everything else copied.
+    """
+    first, last = span
+    tables = {
+        "int_times": "integration_number",
+        "int_times_stripe": "integration_number",
+        "tso_vectors": INDEX_COLUMN,
+    }
+    piece = _shell(model, ("spec", *tables))
+
+    def rows(table, column):
+        numbers = np.asarray(table[column])
+        return np.array(table[(numbers >= first) & (numbers <= last)])
+
+    piece.instance["spec"] = [
+        {
+            **{k: copy.deepcopy(v) for k, v in node.items() if k != "spec_table"},
+            "spec_table": rows(node["spec_table"], "INT_NUM"),
+        }
+        for node in model.instance.get("spec", [])
+    ]
+    for name, column in tables.items():
+        table = model.instance.get(name)
+        if table is not None and column in (np.asarray(table).dtype.names or ()):
+            piece.instance[name] = rows(table, column)
     exposure = piece.meta.exposure
     exposure.integration_start, exposure.integration_end = span
     exposure.segment_number = segment_number
