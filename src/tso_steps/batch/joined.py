@@ -31,6 +31,7 @@ from astropy.table import Table
 
 from tso_steps.batch.plan import SEGMENT_IN_NAME
 from tso_steps.batch.segments import cut_spectra, join_segments, split_exposure
+from tso_steps.inputs.budget import open_lazily
 from tso_steps.vectors import INDEX_COLUMN
 
 __all__ = ["ExposureNames", "cut_products", "product_root", "run_exposure"]
@@ -105,11 +106,11 @@ def run_exposure(step, inputs, staging, association=None):
         exposure's products that cannot be cut).
     """
     infos = []
-    joined = join_segments(inputs, infos)
     names = ExposureNames.of(inputs)
     folder = Path(staging) / "exposure"
     products = folder / "products"
     products.mkdir(parents=True)
+    joined = join_segments(inputs, infos, scratch=folder)  # held in file pages
     path = folder / names.joined
     log.info(
         "batch: %d segments joined into integrations %d-%d as %s for %s",
@@ -185,7 +186,7 @@ def _cut(product, infos, names, staging):
         return None
     from stdatamodels.jwst import datamodels
 
-    with datamodels.open(product) as model:
+    with open_lazily(product) or datamodels.open(product) as model:
         first = model.meta.exposure.integration_start or 1
         spans = _spans(infos, first)
         if isinstance(model, datamodels.TSOMultiSpecModel):

@@ -1,7 +1,8 @@
 """``run_batch``: a step, pipeline or ASDF config over many files, on dask workers.
 
-A *task* is one input file, or, for the steps whose statistics span every integration
-(:data:`~tso_steps.batch.segments.HALO_RULES`), all segments of one exposure. Each task
+A *task* is one input file, or, when an enabled step (alone, in a pipeline or as a hook)
+has statistics that span every integration (:data:`~tso_steps.batch.segments.HALO_RULES`),
+all segments of one exposure, run as one file by :mod:`~tso_steps.batch.joined`. Each task
 runs on one worker as ``strun`` would run it (same class, parameters, product names), with
 ``maximum_cores`` forced to 1, writes into a staging folder inside the output folder, stamps
 ``meta.tso_steps_batch`` into every product and moves the products into place with

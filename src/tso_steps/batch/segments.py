@@ -13,13 +13,16 @@ algorithm, recorded in :data:`HALO_RULES`:
 
 A window-sized halo therefore reproduces only the running median: the flags of a segment
 would still depend on where the exposure was split. The halo that makes the result
-independent of the split is the whole exposure, so these steps run once per exposure on
-the joined segments, and each segment's product is cut back out of the result.
+independent of the split is the whole exposure, so these steps (and the pipelines holding
+them) run once per exposure on the joined segments, and each segment's product is cut back
+out of the result (:mod:`tso_steps.batch.joined`).
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -88,7 +91,7 @@ def halo_integrations(alias, params, nints):
     return int(params[window_name]) // 2
 
 
-def join_segments(segments, infos=None):
+def join_segments(segments, infos=None, scratch=None):
     """One model holding the integrations of ``segments`` (in order).
 
     Parameters
@@ -99,6 +102,10 @@ def join_segments(segments, infos=None):
         segment.
     infos : list, optional
         If given, a `SegmentInfo` per segment is appended to it (for :func:`split_exposure`).
+    scratch : str or `~pathlib.Path`, optional
+        A folder: the joined arrays of images and cubes are then memory maps of (unlinked)
+        files there, and segment files are read memory-mapped, so joining holds file pages,
+        not private memory (a uint32 ``dq`` of a segment is still read: it is stored scaled).
 
     Returns
     -------
@@ -114,7 +121,7 @@ def join_segments(segments, infos=None):
     counts = [_nints(s) for s in segments]
     joined, buffers, first_start, start = None, {}, None, 0
     for segment, count in zip(segments, counts, strict=True):
-        model, opened = _open(segment)
+        model, opened = _open(segment, lazy=scratch is not None)
         try:
             names = _present(model, count)
             if joined is None:
@@ -122,7 +129,12 @@ def join_segments(segments, infos=None):
                 first_start = model.meta.exposure.integration_start or 1
                 for name in names:
                     array = np.asarray(getattr(model, name))
-                    buffers[name] = np.empty((sum(counts), *array.shape[1:]), array.dtype)
+                    shape = (sum(counts), *array.shape[1:])
+                    buffers[name] = (
+                        _mapped_buffer(scratch, shape, array.dtype)
+                        if scratch is not None and array.ndim >= 3
+                        else np.empty(shape, array.dtype)
+                    )
             elif type(model) is not type(joined) or set(names) != set(buffers):
                 raise ValueError(
                     f"Segments of one exposure differ in type or arrays ({type(joined).__name__}"
@@ -163,12 +175,25 @@ def _nints(segment):
     return int(header[f"NAXIS{header['NAXIS']}"])
 
 
-def _open(segment):
+def _open(segment, lazy=False):
     if isinstance(segment, (str, Path)):
         from stdatamodels.jwst import datamodels
 
-        return datamodels.open(segment), True
+        from tso_steps.inputs.budget import open_lazily
+
+        model = open_lazily(segment) if lazy else None
+        return (model or datamodels.open(segment)), True
     return segment, False
+
+
+def _mapped_buffer(folder, shape, dtype):
+    """A writable array of ``shape`` mapped from a new file in ``folder`` (unlinked at once)."""
+    handle, path = tempfile.mkstemp(prefix=".tso_steps-join-", suffix=".raw", dir=folder)
+    os.close(handle)
+    try:
+        return np.memmap(path, dtype=dtype, mode="w+", shape=shape)
+    finally:
+        os.unlink(path)  # the mapping keeps the data until the array is freed
 
 
 class SegmentInfo(NamedTuple):
@@ -205,7 +230,9 @@ def split_exposure(result, segments):
     Yields
     ------
     `~stdatamodels.jwst.datamodels.JwstDataModel`
-        One per segment, in order (a generator, so only one cut-out exists at a time).
+        One per segment, in order (a generator, so only one cut-out exists at a time). Its
+        per-integration arrays are views of ``result``'s: nothing is copied (a result read
+        memory-mapped stays mapped), and changing them changes ``result``.
     """
     start = 0
     for segment in segments:
@@ -250,8 +277,8 @@ def _cut(model, start, count, span, segment_number, filename):
     """Integrations ``start:start + count`` of ``model`` as a new model of its type."""
     names = _present(model, model.data.shape[0])
     piece = _shell(model, names)
-    for name in names:
-        setattr(piece, name, np.asarray(getattr(model, name))[start : start + count].copy())
+    for name in names:  # views: a mapped product stays mapped (saving reads them)
+        setattr(piece, name, np.asarray(getattr(model, name))[start : start + count])
     exposure = piece.meta.exposure
     exposure.integration_start, exposure.integration_end = span
     exposure.segment_number = segment_number

@@ -2,9 +2,11 @@
 
 The step is built as ``Step.call``/``strun`` build it (``build_config`` then
 ``from_config_section``), with ``maximum_cores`` forced to 1 in the step and every step of a
-pipeline. Products go to a staging folder in the output folder, get ``meta.tso_steps_batch``
-as they are saved, and are moved into place with :func:`os.replace`; a ledger file per task
-(``.tso_steps_batch/<task>.json``) lists them for the resume test.
+pipeline. A task of several segments runs them as one exposure
+(:func:`~tso_steps.batch.joined.run_exposure`); calwebb_tso3 gets an association. Products
+go to a staging folder in the output folder, get ``meta.tso_steps_batch`` as they are saved
+(ECSV tables: in their metadata), and are moved into place with :func:`os.replace`; a
+ledger file per task (``.tso_steps_batch/<task>.json``) lists them for the resume test.
 """
 
 from __future__ import annotations
