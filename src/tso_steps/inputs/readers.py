@@ -15,6 +15,7 @@ __all__ = [
     "error_variance",
     "flag_lost_integrations",
     "flag_nonfinite",
+    "lost_in",
     "lost_integrations",
     "median_variance",
     "variance_arrays",
@@ -74,7 +75,7 @@ def error_variance(model):
     return np.asarray(err, dtype=np.float64) ** 2
 
 
-def bad_samples(model, bits=DO_NOT_USE, nonfinite=True):
+def bad_samples(model, bits=DO_NOT_USE, nonfinite=True, integration=None):
     """Samples not to use: DQ has any of ``bits`` (and, by default, the data are not finite).
 
     Parameters
@@ -85,20 +86,45 @@ def bad_samples(model, bits=DO_NOT_USE, nonfinite=True):
         DQ bits that make a sample unusable.
     nonfinite : bool
         Also mark NaN and infinite data.
+    integration : int, optional
+        Only this integration (0-based): no cube-sized temporaries.
 
     Returns
     -------
-    ndarray of bool, shape of ``model.data``
+    ndarray of bool
+        Shape of ``model.data``, or of one integration.
     """
-    data = model.data
+    full = model.data.shape
+    index = slice(None) if integration is None else integration
+    data = model.data[index]
     bad = ~np.isfinite(data) if nonfinite else np.zeros(data.shape, dtype=bool)
     dq = getattr(model, "dq", None) if model.hasattr("dq") else None
     if dq is not None and dq.size:
-        if dq.shape == data.shape:
-            bad |= (dq & bits) != 0
-        elif dq.shape == data.shape[1:]:
-            bad |= ((dq & bits) != 0)[None]
+        if dq.shape == full:
+            bad |= (dq[index] & bits) != 0
+        elif dq.shape == full[1:]:
+            frame = (dq & bits) != 0
+            bad |= frame if integration is not None else frame[None]
     return bad
+
+
+def lost_in(model, bits=DO_NOT_USE):
+    """Integrations of a model with no usable sample, read one integration at a time.
+
+    The same as ``lost_integrations(bad_samples(model, bits))`` without a cube of flags
+    (or of ``dq & bits``) in memory.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+    bits : int
+
+    Returns
+    -------
+    ndarray of bool, shape ``(nints,)``
+    """
+    nints = model.data.shape[0]
+    return np.array([bad_samples(model, bits, integration=i).all() for i in range(nints)])
 
 
 def median_variance(model, rows=16):

@@ -10,9 +10,8 @@ from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.inputs import (
     DO_NOT_USE,
     Accepts,
-    bad_samples,
     flag_lost_integrations,
-    lost_integrations,
+    lost_in,
     options_from_step,
     prepare_output,
 )
@@ -121,7 +120,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
             memory_budget=self.memory_budget,
         )
         apply_flags(model, found.indices, found.model_values, self.replace)
-        lost = lost_integrations(bad_samples(model))
+        lost = lost_in(model)
         fraction = np.where(lost, np.nan, found.counts / data[0].size)
         add_vectors(model, {"outlier_fraction": fraction}, nints=nints)
         flag_lost_integrations(model, lost, "tso_outlier", "outlier_fraction")

@@ -1,5 +1,10 @@
 """``tso_tso3``: calwebb_tso3 with time-series outliers, optimal extraction and moving apertures."""
 
+import json
+from pathlib import Path
+
+from jwst.associations.asn_from_list import asn_from_list
+from jwst.associations.lib.rules_level3_base import DMS_Level3_Base
 from jwst.pipeline import Tso3Pipeline
 
 from tso_steps.aperture.step import MovingApertureStep
@@ -10,7 +15,7 @@ from tso_steps.pipelines.entrance import WhiteLightGaps
 from tso_steps.pipelines.splice import Placement, TSOPipelineMixin
 from tso_steps.vectors import write_vectors
 
-__all__ = ["TSOTso3Pipeline"]
+__all__ = ["TSOTso3Pipeline", "write_association"]
 
 
 class TSOTso3Pipeline(TSOPipelineMixin, Tso3Pipeline):
@@ -62,3 +67,32 @@ class TSOTso3Pipeline(TSOPipelineMixin, Tso3Pipeline):
             path = self.make_output_path(suffix="tsovectors", ext="ecsv")
             write_vectors(vectors, path, int_times=self.provenance.int_times())
         return result
+
+
+def write_association(members, product_name, path):
+    """Write the level-3 TSO association calwebb_tso3 takes, for calints files.
+
+    jwst 3.0's calwebb_tso3 runs on an association only (a FITS file name fails inside
+    jwst).  Its products are named after ``product_name`` (``<name>_x1dints.fits``,
+    ``<name>_whtlt.ecsv``), the crfints after each member.
+
+    Parameters
+    ----------
+    members : sequence of str
+        calints file names, relative to the association's folder (or absolute).
+    product_name : str
+        Root of the level-3 product names.
+    path : str or `~pathlib.Path`
+        The association file to write (``..._asn.json``).
+
+    Returns
+    -------
+    `~pathlib.Path`
+    """
+    asn = asn_from_list(list(members), rule=DMS_Level3_Base, product_name=product_name)
+    asn.data["asn_type"] = "tso3"
+    _, serialized = asn.dump(format="json")
+    json.loads(serialized)  # fail here, not inside jwst, if the association is malformed
+    path = Path(path)
+    path.write_text(serialized)
+    return path
