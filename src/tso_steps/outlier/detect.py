@@ -31,6 +31,7 @@ from tso_steps.outlier.timeseries import (
     fit_regressors,
     group_median,
     masked_median,
+    regressor_leverage,
     robust_scale,
     sampled_rolling_median,
 )
@@ -100,6 +101,7 @@ def flag_block(y, bad0, flux, design, noise, floor, threshold, window, step, ite
     flags = np.zeros_like(bad0)
     baseline = np.empty_like(norm)
     motion = np.zeros_like(norm) if ncoef else 0.0
+    leverage = np.zeros(norm.shape) if ncoef else None
     common = 0.0
     sigma = np.zeros(npix)
     rows = np.arange(npix)
@@ -112,6 +114,9 @@ def flag_block(y, bad0, flux, design, noise, floor, threshold, window, step, ite
         sub_norm = norm[rows]
         sub_common = common[rows] if np.ndim(common) else common
         if ncoef:
+            # Start each refit from no motion: a motion term fitted before an outlier was
+            # masked carries that outlier, and would pass it on through the baseline.
+            motion[rows] = 0.0
             filled = fill_masked(sub_norm - motion[rows] - sub_common, sub_mask)
         else:
             filled = fill_masked(sub_norm - sub_common, sub_mask)
@@ -120,11 +125,16 @@ def flag_block(y, bad0, flux, design, noise, floor, threshold, window, step, ite
             fast = sub_norm - baseline[rows] - sub_common
             coef = fit_regressors(np.where(sub_mask, 0.0, fast), ~sub_mask, regressors)
             motion[rows] = coef @ regressors.T
+            # A sample's own regression takes h of its value: studentize, so an outlier in
+            # an integration of extreme measured motion is not absorbed by the fit
+            leverage[rows] = regressor_leverage(~sub_mask, regressors)
         residual = norm - baseline - motion
         if groups and done <= 2:
             common = group_median(residual, mask, groups)
         residual -= common
         residual /= noise
+        if ncoef:
+            residual /= np.sqrt(1.0 - np.minimum(leverage, 0.99)).astype(residual.dtype)
         sigma[rows] = robust_scale(residual[rows], sub_mask)
         with np.errstate(invalid="ignore"):
             new_flags = (np.abs(residual) > threshold * np.fmax(sigma, floor)[:, None]) & ~bad0

@@ -197,6 +197,39 @@ def robust_scale(residual, bad):
     return np.where(count >= 3, rms, mad)
 
 
+def regressor_leverage(good, design, ridge=1e-6):
+    """Leverage of every sample in its row's fit by :func:`fit_regressors`.
+
+    The diagonal of the hat matrix, ``h = x_t (X'WX + ridge)^-1 x_t'`` for a good sample
+    (0 for a bad one): the fraction of a sample's own value that its fitted regression
+    takes up.  A residual is ``(1 - h)`` times the deviation it would have in a fit without
+    that sample, and its variance is ``(1 - h) sigma^2``.
+
+    Parameters
+    ----------
+    good : ndarray of bool, shape ``(npix, ntime)``
+    design : ndarray, shape ``(ntime, k)``
+    ridge : float
+        As in :func:`fit_regressors`.
+
+    Returns
+    -------
+    ndarray of float64, shape ``(npix, ntime)``
+    """
+    ntime, k = design.shape
+    full = np.linalg.inv(design.T @ design + ridge * ntime * np.eye(k))
+    shared = np.einsum("tk,kl,tl->t", design, full, design)
+    hat = np.where(good, shared[None, :], 0.0)
+    partial = np.flatnonzero(~good.all(axis=1))
+    if partial.size:
+        weight = good[partial].astype(np.float64)
+        outer = (design[:, :, None] * design[:, None, :]).reshape(ntime, k * k)
+        gram = (weight @ outer).reshape(-1, k, k) + ridge * ntime * np.eye(k)
+        inverse = np.linalg.inv(gram)
+        hat[partial] = np.einsum("tk,pkl,tl->pt", design, inverse, design) * weight
+    return hat
+
+
 def fit_regressors(residual, good, design, ridge=1e-6):
     """Per-row weighted least-squares fit of a residual on shared regressors.
 
