@@ -64,7 +64,7 @@ class CosmicRays:
         Snowballs per pixel per second of integration (0: none): a round core of
         ``snowball_radius`` pixels at ``snowball_amplitude`` DN per pixel (log-uniform; may
         exceed the full well) in a halo starting at ``halo_fraction`` of the core level and
-        falling off over one core radius (to three radii).
+        falling off by e over each core radius, drawn out to where it falls below 0.5 DN.
     snowball_radius, snowball_amplitude, halo_fraction : tuple of float
         Ranges drawn from per snowball (pixels, DN, fraction).
     shower_rate : float

@@ -22,6 +22,9 @@ import numpy as np
 
 __all__ = ["draw_large_events", "ipc_kernel", "ipc_rows"]
 
+#: Smallest signal drawn for a halo pixel or an IPC leak, DN (far below any mode's read noise).
+MIN_SIGNAL = 0.5
+
 #: Rows of an event list: integration, y, x, amplitude (DN), time after reset (s).
 _EMPTY = (np.zeros(0, int), np.zeros(0, int), np.zeros(0, int), np.zeros(0), np.zeros(0))
 
@@ -57,14 +60,16 @@ def _snowballs(config, n, shape, nints, active, rng):
         radius = rng.uniform(*config.snowball_radius)
         core = _log_uniform(rng, config.snowball_amplitude, 1)[0]
         halo = core * rng.uniform(*config.halo_fraction)
-        reach = int(np.ceil(3 * radius)) + 1
+        # the halo is drawn out to where it falls below MIN_SIGNAL (like the IPC rows)
+        extent = radius * (1.0 + np.log(max(halo / MIN_SIGNAL, 1.0)))
+        reach = int(np.ceil(extent)) + 1
         y, x = np.mgrid[
             max(0, int(yc) - reach) : min(ny, int(yc) + reach + 1),
             max(0, int(xc) - reach) : min(nx, int(xc) + reach + 1),
         ]
         r = np.hypot(y + 0.5 - yc, x + 0.5 - xc)
         amplitude = np.where(r <= radius, core, halo * np.exp(-(r - radius) / radius))
-        keep = (r <= 3 * radius) & (amplitude > 0)
+        keep = (r <= extent) & (amplitude >= MIN_SIGNAL)
         for column, values in zip(rows, (integ, y, x, amplitude, time), strict=True):
             column.append(np.broadcast_to(values, r.shape)[keep])
     return tuple(np.concatenate(c) if c else e for c, e in zip(rows, _EMPTY, strict=True))
@@ -132,7 +137,7 @@ def draw_large_events(config, nints, shape, active, rng):
     return kinds, rows
 
 
-def ipc_rows(kernel, integration, y, x, amplitude, shape, min_amplitude=0.5):
+def ipc_rows(kernel, integration, y, x, amplitude, shape, min_amplitude=None):
     """The neighbours each hit leaks into through IPC, as extra rows.
 
     Parameters
@@ -142,8 +147,8 @@ def ipc_rows(kernel, integration, y, x, amplitude, shape, min_amplitude=0.5):
         The direct hits (DN).
     shape : tuple of int
         ``(ny, nx)``; neighbours off the array are dropped.
-    min_amplitude : float
-        Coupled signals below this (DN, far below any mode's read noise) are not listed.
+    min_amplitude : float, optional
+        Coupled signals below this (DN) are not listed; default :data:`MIN_SIGNAL`.
 
     Returns
     -------
@@ -155,6 +160,7 @@ def ipc_rows(kernel, integration, y, x, amplitude, shape, min_amplitude=0.5):
         frames show; its table row keeps the collected charge).
     """
     ny, nx = shape
+    min_amplitude = MIN_SIGNAL if min_amplitude is None else min_amplitude
     parts = []
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
