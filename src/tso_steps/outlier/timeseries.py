@@ -9,6 +9,8 @@ knows about data models; they are candidates for :mod:`tso_steps.stats`.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from tso_steps.stats import MAD_TO_SIGMA
@@ -302,5 +304,27 @@ def group_median(y, bad, groups, min_good=5):
             median = 0.5 * (ordered[..., middle[0]] + ordered[..., middle[1]])
         ngood = size - unusable.sum(axis=1)
         median[(ngood < min_good) | ~np.isfinite(median)] = 0.0
-        result[index] = median[:, None, :]
+        result[index] = (median * _offset_gain(values, unusable, median, ngood))[:, None, :]
     return result
+
+
+def _offset_gain(values, unusable, median, ngood):
+    """Wiener gain of each group's offsets: the share of their variance that is not noise.
+
+    The median of ``n`` samples of scatter ``s`` has a variance of about ``pi/2 s^2 / n``;
+    where the offsets over time vary little more than that (no line-correlated noise, a
+    short line), subtracting them only adds noise and the bias of any event covering the
+    line, so they are scaled down by ``1 - noise / total`` (per group, over all times).
+
+    Returns
+    -------
+    ndarray, shape ``(ngroups, 1)``
+    """
+    deviation = np.where(unusable, np.nan, np.abs(values - median[:, None, :]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scatter = MAD_TO_SIGMA * np.nanmedian(deviation, axis=1)
+        noise = np.nanmean(0.5 * np.pi * scatter**2 / np.maximum(ngood, 1), axis=1)
+        total = np.nanmean(median.astype(np.float64) ** 2, axis=1)
+        gain = np.clip(1.0 - noise / total, 0.0, 1.0)
+    return np.where(np.isfinite(gain), gain, 0.0)[:, None].astype(median.dtype)
