@@ -26,10 +26,11 @@ CROPS = {
     "NRC_TSGRISM": dict(subarray="SUBGRISM64", crop=(64, 512)),
     "NIS_SOSS": dict(crop=(128, 256)),
     "MIR_LRS-SLITLESS": dict(crop=(256, 72)),
+    "NRS_BRIGHTOBJ": dict(crop=(32, 512)),
 }
 
 
-def _simulate(mode, product, seed=1):
+def _simulate(mode, product, seed=1, family="default"):
     """60 x 4 exposure with IPC and about one snowball (MIRI: and one shower) every two
     integrations in the crop."""
     with warnings.catch_warnings():
@@ -48,7 +49,8 @@ def _simulate(mode, product, seed=1):
         )
         return simulate_tso(
             mode, nints=60, ngroups=4, seed=seed, cosmic_rays=events, ipc=True,
-            products=(product,), **CROPS[mode],
+            products=(product,), psf_family=family, breathing=family != "default",
+            **CROPS[mode],
         )  # fmt: skip
 
 
@@ -76,9 +78,17 @@ def test_jump_flags_snowballs_without_flagging_the_frame(soss_ramp):
     assert score["fp_rate"] <= 1e-4
 
 
-@pytest.mark.parametrize("mode", ["NRC_TSGRISM", "MIR_LRS-SLITLESS"])
-def test_outlier_recall_with_large_events_is_at_least_jwsts(mode):
-    sim = _simulate(mode, "rateints")
+@pytest.mark.parametrize(
+    ("mode", "family"),
+    [
+        ("NRC_TSGRISM", "default"),
+        ("MIR_LRS-SLITLESS", "default"),
+        ("NRS_BRIGHTOBJ", "default"),
+        ("NIS_SOSS", "diffraction"),
+    ],
+)
+def test_outlier_recall_with_large_events_is_at_least_jwsts(mode, family):
+    sim = _simulate(mode, "rateints", family=family)
     rate_effect = cosmic_ray_rate_effect(sim.rateints.data.shape, sim.truth.cosmic_rays)
     noise = np.nanmedian(sim.rateints.err, axis=0)
     level = np.nanmedian(sim.rateints.data, axis=0)
@@ -90,11 +100,13 @@ def test_outlier_recall_with_large_events_is_at_least_jwsts(mode):
         logging.disable(logging.NOTSET)
     ours = score_outlier_flags((ours.dq & 16) > 0, rate_effect, noise, level)
     theirs = score_outlier_flags((theirs.dq & 16) > 0, rate_effect, noise, level)
-    print(mode, ours, theirs)
+    print(mode, family, ours, theirs)
     assert ours["n_hits"] > 1500
-    # measured (seed 1): NRC_TSGRISM 0.9936 vs jwst 0.9933, MIRI 0.9904 vs 0.9912; false
-    # flags 3e-6 and 6e-6 (jwst 1e-6, 2e-6).  Before a refit started from no motion term
-    # and the line offsets were Wiener-scaled: NRC 0.979, MIRI 0.986.
+    # measured (seed 1), ours vs jwst: NRC_TSGRISM 0.9967 vs 0.9933, MIRI 0.9924 vs 0.9912,
+    # NRS_BRIGHTOBJ 0.9904 vs 0.9898, SOSS (diffraction family, breathing) 0.9926 vs 0.9926;
+    # false flags 2e-6 to 7e-6 (jwst 1e-6 to 2e-4).  Before this session's changes (a refit
+    # from no motion term, event-proof line offsets, motion terms only where the motion
+    # signal outweighs their cost): 0.979, 0.986, 0.926, 0.925.
     assert ours["recall"] >= theirs["recall"] - 0.002
     assert ours["recall"] >= 0.98
     assert ours["fp_rate"] <= 2e-5

@@ -8,6 +8,7 @@ with ``replace``).
 """
 
 import logging
+import warnings
 
 import numpy as np
 
@@ -23,6 +24,7 @@ __all__ = [
     "motion_design",
     "measured_motion",
     "spectral_series",
+    "typical_noise",
 ]
 
 log = logging.getLogger("stpipe.tso_steps.outlier")
@@ -121,6 +123,8 @@ def motion_design(model, motion, degree, measure):
         ``(nints, nterms)`` design matrix, None without motion terms.
     source : str
         What the regressors came from, for the log.
+    rms : float
+        Root-sum-square of the motion vectors' rms, pixels (0 without motion terms).
 
     Raises
     ------
@@ -128,7 +132,7 @@ def motion_design(model, motion, degree, measure):
         ``motion='vectors'`` but ``tso_vectors`` holds no motion column.
     """
     if motion == "none":
-        return None, "none"
+        return None, "none", 0.0
     vectors = get_vectors(model)
     present = [
         c
@@ -147,15 +151,27 @@ def motion_design(model, motion, degree, measure):
         source = "shifts measured against the median frame"
         if shifts is None:
             log.info("No significant motion: no motion regressors")
-            return None, "none"
+            return None, "none", 0.0
     design = motion_design_matrix(shifts, order=degree)
+    rms = np.nanstd(shifts, axis=0)
     log.info(
         "Motion regressors from %s (RMS %s px): %d terms",
         source,
-        ", ".join(f"{v:.3g}" for v in np.nanstd(shifts, axis=0)),
+        ", ".join(f"{v:.3g}" for v in rms),
         design.shape[1],
     )
-    return design, source
+    return design, source, float(np.sqrt(np.nansum(rms**2)))
+
+
+def typical_noise(err, nsample=9):
+    """Per-pixel noise of one sample: the median ERR of a few integrations spread in time."""
+    if err is None:
+        return None
+    nints = err.shape[0]
+    picks = np.unique(np.linspace(0, nints - 1, min(nsample, nints)).astype(int))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(np.asarray(err[picks], dtype=np.float64), axis=0)
 
 
 def apply_flags(model, indices, values, replace):

@@ -23,9 +23,10 @@ from tso_steps.outlier.adapter import (
     measured_motion,
     motion_design,
     spectral_series,
+    typical_noise,
 )
 from tso_steps.outlier.cube import cube_relative_flux, detect_cube_outliers, reference_frames
-from tso_steps.outlier.detect import OutlierOptions, detect_series_outliers
+from tso_steps.outlier.detect import OutlierOptions, detect_series_outliers, motion_sensitive
 from tso_steps.parallel import resolve_workers
 from tso_steps.readout import LineLayout
 from tso_steps.vectors import add_vectors
@@ -101,9 +102,19 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
         if not np.isfinite(reference).any():
             raise ValueError("tso_outlier: every sample is NaN or DO_NOT_USE.")
         flux = cube_relative_flux(data, reference, dq, DO_NOT_USE)
-        design, _ = motion_design(
+        design, _, motion_rms = motion_design(
             model, self.motion, self.motion_degree, lambda: measured_motion(data, reference)
         )
+        sensitive = None
+        noise = typical_noise(err)
+        if design is not None and noise is not None:
+            sensitive = motion_sensitive(reference, noise, motion_rms, design.shape[1], nints)
+            log.info(
+                "Motion regression on %d of %d pixels (where the motion signal outweighs "
+                "the cost of fitting it)",
+                sensitive.sum(),
+                sensitive.size,
+            )
         # a cut-out (calints from extract_2d) keeps the outputs of its subarray
         lines = LineLayout.from_model(model, data.shape[1:], step="tso_outlier", required=False)
         found = detect_cube_outliers(
@@ -112,6 +123,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
             dq,
             DO_NOT_USE,
             design=design,
+            motion_pixels=sensitive,
             relative_flux=flux,
             line_axis=lines.fast_axis,
             segments=lines.amplifier_map(),
@@ -141,7 +153,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
         for number, spec in enumerate(model.spec):
             flux, flux_error, bad = spectral_series(spec)
             nints = flux.shape[0]
-            design, _ = motion_design(
+            design, _, _ = motion_design(
                 model,
                 self.motion,
                 self.motion_degree,

@@ -293,19 +293,68 @@ def group_median(y, bad, groups, min_good=5):
     for index in groups:
         values = y[index]
         unusable = bad[index] | ~np.isfinite(values)
-        size = index.shape[1]
-        middle = [(size - 1) // 2, size // 2]
-        ordered = np.partition(
-            _split_infinities(values.transpose(0, 2, 1), unusable.transpose(0, 2, 1)),
-            middle,
-            axis=-1,
-        )
-        with np.errstate(invalid="ignore"):
-            median = 0.5 * (ordered[..., middle[0]] + ordered[..., middle[1]])
-        ngood = size - unusable.sum(axis=1)
-        median[(ngood < min_good) | ~np.isfinite(median)] = 0.0
+        for _ in range(_EVENT_PASSES):
+            median, ngood = _group_median(values, unusable, min_good)
+            # Cosmic-ray events only add charge: a halo covering much of a short line
+            # (NIRSpec's 32-pixel columns) would pull the median up, so samples far above
+            # it are left out and the median taken again.
+            scatter = _group_scatter(values, unusable, median)
+            high = values > (median + _EVENT_SIGMA * scatter)[:, None, :]
+            if not (high & ~unusable).any():
+                break
+            unusable = unusable | high
+        median, ngood = _group_median(values, unusable, min_good)
+        median = _drop_event_offsets(median)
         result[index] = (median * _offset_gain(values, unusable, median, ngood))[:, None, :]
     return result
+
+
+def _drop_event_offsets(median):
+    """Replace offsets far above a group's usual ones by its median offset over time.
+
+    Line-correlated noise moves a line's offset up and down; an event that covers most of a
+    short line adds a large positive offset at one time, which would remove the event from
+    its own pixels.  Offsets more than ``_EVENT_OFFSET_SIGMA`` robust sigma (over time)
+    above the group's median are taken as such and replaced.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        centre = np.nanmedian(median, axis=1, keepdims=True)
+        spread = MAD_TO_SIGMA * np.nanmedian(np.abs(median - centre), axis=1, keepdims=True)
+    return np.where(median > centre + _EVENT_OFFSET_SIGMA * spread, centre, median)
+
+
+#: Robust sigma (over time) above which a line offset is taken as an event's.
+_EVENT_OFFSET_SIGMA = 5.0
+
+
+#: Passes and threshold (robust sigma above the median) of the one-sided event clip.
+_EVENT_PASSES = 3
+_EVENT_SIGMA = 3.0
+
+
+def _group_median(values, unusable, min_good):
+    """Median over each group's good rows at every time, and the number of good rows."""
+    size = values.shape[1]
+    middle = [(size - 1) // 2, size // 2]
+    ordered = np.partition(
+        _split_infinities(values.transpose(0, 2, 1), unusable.transpose(0, 2, 1)),
+        middle,
+        axis=-1,
+    )
+    with np.errstate(invalid="ignore"):
+        median = 0.5 * (ordered[..., middle[0]] + ordered[..., middle[1]])
+    ngood = size - unusable.sum(axis=1)
+    median[(ngood < min_good) | ~np.isfinite(median)] = 0.0
+    return median, ngood
+
+
+def _group_scatter(values, unusable, median):
+    """Robust scatter of each group's good rows about its median, at every time."""
+    deviation = np.where(unusable, np.nan, np.abs(values - median[:, None, :]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return MAD_TO_SIGMA * np.nanmedian(deviation, axis=1)
 
 
 def _offset_gain(values, unusable, median, ngood):
@@ -320,10 +369,9 @@ def _offset_gain(values, unusable, median, ngood):
     -------
     ndarray, shape ``(ngroups, 1)``
     """
-    deviation = np.where(unusable, np.nan, np.abs(values - median[:, None, :]))
+    scatter = _group_scatter(values, unusable, median)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        scatter = MAD_TO_SIGMA * np.nanmedian(deviation, axis=1)
         noise = np.nanmean(0.5 * np.pi * scatter**2 / np.maximum(ngood, 1), axis=1)
         total = np.nanmean(median.astype(np.float64) ** 2, axis=1)
         gain = np.clip(1.0 - noise / total, 0.0, 1.0)
