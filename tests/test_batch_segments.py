@@ -130,6 +130,11 @@ def test_tso3_on_three_segments_equals_the_exposure_as_one_file(
     association = write_association([Path(whole).name], ROOT, one_file / "tso3_asn.json")
     steps = offline_steps("tso_tso3")
     TSOTso3Pipeline.call(str(association), steps=steps, save_results=True, output_dir=str(one_file))
+    crfints = sorted(one_file.glob("*_crfints.fits"))  # saved after tso_outlier, as by jwst
+    assert len(crfints) == 1
+    with datamodels.open(crfints[0]) as model:
+        assert model.meta.cal_step.tso_outlier == "COMPLETE"
+        assert ((model.dq & 16) > 0).sum() > 0
     roots = [Path(s).name.replace("_rateints.fits", "") for s in segments]
     with datamodels.open(one_file / f"{ROOT}_x1dints.fits") as model:
         spectra = [np.array(s.spec_table) for s in model.spec]

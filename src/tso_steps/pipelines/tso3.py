@@ -11,7 +11,7 @@ from tso_steps.aperture.step import MovingApertureStep
 from tso_steps.extract.step import OptimalExtractStep
 from tso_steps.inputs import Accepts
 from tso_steps.outlier.step import TSOOutlierStep
-from tso_steps.pipelines.entrance import WhiteLightGaps
+from tso_steps.pipelines.entrance import WhiteLightGaps, _Hook
 from tso_steps.pipelines.splice import Placement, TSOPipelineMixin
 from tso_steps.vectors import write_vectors
 
@@ -49,9 +49,30 @@ class TSOTso3Pipeline(TSOPipelineMixin, Tso3Pipeline):
     )
 
     def internal_hooks(self):
-        """White-light points of integrations without flux become NaN."""
+        """White-light points of integrations without flux become NaN; crfints are saved."""
         gaps = WhiteLightGaps(self.class_alias)
-        return [("white_light", "pre", gaps.pre()), ("white_light", "post", gaps.post())]
+        return [
+            ("white_light", "pre", gaps.pre()),
+            ("white_light", "post", gaps.post()),
+            ("outlier_detection", "post", _Hook(self._save_crfints)),
+        ]
+
+    def _save_crfints(self, cube):
+        """Save the ``_crfints`` product after tso_outlier, as jwst does after its own step.
+
+        calwebb_tso3 saves it only when ``outlier_detection`` is COMPLETE, which it is not
+        when tso_outlier replaces it.
+        """
+        steps = cube.meta.cal_step
+        if getattr(steps, "tso_outlier", None) != "COMPLETE":
+            return
+        if steps.outlier_detection == "COMPLETE":  # jwst saves it itself
+            return
+        name = cube.meta.filename
+        if self.asn_id is not None and "_" + self.asn_id in name:
+            name = name.replace("_" + self.asn_id, "")
+        self.save_model(cube, output_file=name, suffix="crfints", asn_id=self.asn_id)
+        cube.meta.filename = name
 
     def process(self, input_data):
         """Run calwebb_tso3, then export the exposure's ``tso_vectors`` as ECSV.
