@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy import ndimage
 
 from tso_steps.stats import MAD_TO_SIGMA
 
@@ -304,27 +305,41 @@ def group_median(y, bad, groups, min_good=5):
                 break
             unusable = unusable | high
         median, ngood = _group_median(values, unusable, min_good)
-        median = _drop_event_offsets(median)
+        if values.shape[1] < _SHORT_SEGMENT:
+            median = _drop_event_offsets(median)
         result[index] = (median * _offset_gain(values, unusable, median, ngood))[:, None, :]
     return result
 
 
 def _drop_event_offsets(median):
-    """Replace offsets far above a group's usual ones by its median offset over time.
+    """Replace one-integration spikes of a group's offset by its running median over time.
 
-    Line-correlated noise moves a line's offset up and down; an event that covers most of a
-    short line adds a large positive offset at one time, which would remove the event from
-    its own pixels.  Offsets more than ``_EVENT_OFFSET_SIGMA`` robust sigma (over time)
-    above the group's median are taken as such and replaced.
+    An event that covers most of a short line (a snowball halo on a 32-pixel NIRSpec
+    column) adds a large positive offset at one time, which would remove the event from its
+    own pixels.  Line-correlated noise and pointing changes move offsets too, but a step
+    (a tilt) or a drift persists over neighbouring integrations, so only offsets far above
+    the running median of ``_EVENT_WINDOW`` integrations, in robust sigma of the offsets'
+    successive differences, are taken as events.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        centre = np.nanmedian(median, axis=1, keepdims=True)
-        spread = MAD_TO_SIGMA * np.nanmedian(np.abs(median - centre), axis=1, keepdims=True)
-    return np.where(median > centre + _EVENT_OFFSET_SIGMA * spread, centre, median)
+    if median.shape[1] < _EVENT_WINDOW:
+        return median
+    trend = ndimage.median_filter(median, size=(1, _EVENT_WINDOW), mode="nearest")
+    departure = median - trend
+    # noise of the offsets from their successive differences: blind to steps and drifts,
+    # and not shrunk the way departures from a running median through each point are
+    step = np.abs(np.diff(median, axis=1))
+    spread = MAD_TO_SIGMA / np.sqrt(2.0) * np.median(step, axis=1, keepdims=True)
+    spike = (departure > _EVENT_OFFSET_SIGMA * spread) & (spread > 0)
+    return np.where(spike, trend, median)
 
 
-#: Robust sigma (over time) above which a line offset is taken as an event's.
+#: Segments shorter than this (pixels) can be mostly covered by one snowball or shower,
+#: whose halos reach tens of pixels; longer ones hold an event in far fewer than half
+#: their pixels, so their medians are not pulled by it and are left as measured.
+_SHORT_SEGMENT = 128
+
+#: Running-median window (integrations) and threshold (robust sigma) of event offsets.
+_EVENT_WINDOW = 5
 _EVENT_OFFSET_SIGMA = 5.0
 
 
