@@ -138,7 +138,7 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
         return (slice(y0, y1), slice(x0, x1))
 
     def _images(self, model):
-        data = np.asarray(model.data, dtype=np.float64)
+        data = model.data  # read where used: no float64 copy of the cube
         axis = dispersion_axis(model)
         lost = lost_integrations(bad_samples(model))
         reference = self._reference(data.shape[0], lost)
