@@ -194,20 +194,18 @@ def extract_order(
     sample = np.unique(np.linspace(0, nints - 1, min(nints, o.profile_ints)).round().astype(int))
     data, vp, vr, good = load(sample, bkg)
     kappa = poisson_scale(data + bkg[sample][:, None, :], vp, good)  # all the charge
-    variance = vp + vr
-    del vp, vr  # the profile needs the total only
     profile = None
     if true_profile is None:
         window = o.profile_window
         if not window:
             window = choose_profile_window(
-                data, variance, good, band.offset, shifts[sample], halfwidth, clip
+                data, vp + vr, good, band.offset, shifts[sample], halfwidth, clip
             )
             log.info("Profile smoothed over %d columns (chosen by held-out residuals)", window)
         profile = build_profile(
-            data, variance, good, band.offset, shifts[sample], halfwidth, window, clip
+            data, vp + vr, good, band.offset, shifts[sample], halfwidth, window, clip
         )
-    del data, variance, good
+    del data, vp, vr, good
     out = {
         name: np.full((nints, band.lit.size), np.nan)
         for name in ("flux", "var_poisson", "var_rnoise", "npixels")

@@ -68,15 +68,10 @@ def error_variance(model):
     -------
     ndarray or None
     """
-    if not _err_usable(model):
-        return None
-    return np.asarray(model.err, dtype=np.float64) ** 2
-
-
-def _err_usable(model):
-    """True when the model has an ERR array of the data's shape with some positive value."""
     err = getattr(model, "err", None) if model.hasattr("err") else None
-    return _usable(err, model.data.shape)
+    if not _usable(err, model.data.shape):
+        return None
+    return np.asarray(err, dtype=np.float64) ** 2
 
 
 def bad_samples(model, bits=DO_NOT_USE, nonfinite=True):
@@ -279,9 +274,10 @@ class VarianceFrames:
         orient = orient or (lambda array: array)
         parts = variance_arrays(model, names)
         self.parts = [orient(array) for array in parts.values()]
+        err = getattr(model, "err", None) if model.hasattr("err") else None
         self.err = None
-        if not self.parts and _err_usable(model):
-            self.err = orient(model.err)
+        if not self.parts and _usable(err, model.data.shape):
+            self.err = orient(err)
         self.source = "+".join(parts) if self.parts else ("err" if self.err is not None else None)
         self.shape = orient(model.data).shape
         self.ndim = len(self.shape)
