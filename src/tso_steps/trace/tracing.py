@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tso_steps.stats import nanmedian_last
 from tso_steps.trace.pixel_profile import fit_pixel_profiles
 from tso_steps.trace.positions import integration_positions
 from tso_steps.trace.reference import fill_bad, reference_trace
@@ -179,8 +180,9 @@ def _stack_rows(cube, variance, bad, clip):
     """:func:`_stack` on one slab of rows."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        clean = np.where(bad, np.nan, cube)
-        median = np.nanmedian(clean, axis=0)
+        # one sort along a contiguous last axis: the same medians as np.nanmedian, faster
+        clean = np.where(bad, np.nan, cube).transpose(1, 2, 0).copy()
+        median = nanmedian_last(clean)
         keep = ~bad & (np.abs(cube - median) <= clip * np.sqrt(variance))
         count = keep.sum(axis=0)
         mean = np.where(count > 0, np.sum(np.where(keep, cube, 0.0), axis=0) / count, median)
