@@ -278,23 +278,37 @@ def flag_nonfinite(model, who):
 
 
 class VarianceFrames:
-    """Per-integration variance images: VAR_POISSON + VAR_RNOISE + VAR_FLAT, else ERR**2.
+    """Variance of any part of the cube, read when asked for: the sum of the variance arrays.
 
-    ``frames[i]`` is integration ``i``'s variance (float64), read when asked for, so a cube
-    of variances is never held in memory.  ``source`` names what was read (None: nothing
-    usable, the model has no variance).
+    ``frames[key]`` (any numpy index of the data's shape, e.g. ``frames[i]`` for integration
+    ``i`` or ``frames[:, rows]`` for a slab of rows) is the float64 sum of the model's usable
+    ``names`` arrays there (VAR_POISSON + VAR_RNOISE + VAR_FLAT by default), else ERR**2,
+    so a cube of float64 variances is never held in memory.  ``source`` names what is read
+    (None: nothing usable, the model has no variance).
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+    names : tuple of str
+        Variance arrays to sum (the usable ones among them, in this order).
+    orient : callable, optional
+        Applied to every array before indexing (e.g. a transposing view), so ``key``
+        indexes the caller's orientation.
     """
 
-    def __init__(self, model):
-        self.parts = list(variance_arrays(model).values())
+    def __init__(self, model, names=VARIANCE_NAMES, orient=None):
+        orient = orient or (lambda array: array)
+        parts = variance_arrays(model, names)
+        self.parts = [orient(array) for array in parts.values()]
+        err = getattr(model, "err", None) if model.hasattr("err") else None
         self.err = None
-        if not self.parts and error_variance(model) is not None:
-            self.err = model.err
-        self.source = (
-            "var_poisson+var_rnoise" if self.parts else ("err" if self.err is not None else None)
-        )
+        if not self.parts and _usable(err, model.data.shape):
+            self.err = orient(err)
+        self.source = "+".join(parts) if self.parts else ("err" if self.err is not None else None)
+        self.shape = orient(model.data).shape
+        self.ndim = len(self.shape)
 
-    def __getitem__(self, i):
+    def __getitem__(self, key):
         if self.parts:
-            return np.sum([np.asarray(p[i], dtype=np.float64) for p in self.parts], axis=0)
-        return np.asarray(self.err[i], dtype=np.float64) ** 2
+            return np.sum([np.asarray(p[key], dtype=np.float64) for p in self.parts], axis=0)
+        return np.asarray(self.err[key], dtype=np.float64) ** 2

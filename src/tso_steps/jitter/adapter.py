@@ -22,9 +22,11 @@ _SPEC_VAR = tuple(
 
 
 def cube_frames(model):
-    """``(data, lost)``: the science cube as float64 and the integrations without usable data."""
-    data = np.asarray(model.data, dtype=np.float64)
-    return data, lost_integrations(bad_samples(model))
+    """``(data, lost)``: the science cube as stored and the integrations without usable data.
+
+    The cube is not copied to float64 (the alignment reads it where it is used).
+    """
+    return model.data, lost_integrations(bad_samples(model))
 
 
 def spectrum_frames(table):
@@ -51,7 +53,8 @@ def realign_cube(model, data, moves):
         overwritten: values resampled, variances as variances, errors through their
         squares, DQ OR'ed with the DQ of the pixels each value comes from.
     data : ndarray, shape ``(nints, ny, nx)``
-        The science data to realign (float64, read before ``model.data`` is overwritten).
+        The science data to realign; may be ``model.data`` itself (each frame is read
+        before it is overwritten).
     moves : ndarray, shape ``(nints, 2)``
         The shift of each integration's content to undo, pixels (0 or NaN: not moved).
     """
