@@ -23,7 +23,7 @@ import numpy as np
 __all__ = ["random_walk_smooth", "width_estimates"]
 
 
-def width_estimates(data, profile, width, variance, used, flux):
+def width_estimates(data, profile, width, variance, used, flux, *, return_change=False):
     """Relative width change of every integration, and its variance, from one set of pixels.
 
     Parameters
@@ -40,11 +40,15 @@ def width_estimates(data, profile, width, variance, used, flux):
         Pixels to use (not rejected, inside the aperture).
     flux : ndarray, shape ``(n, n_disp)``
         Column fluxes of a smooth model of the spectrum (non-positive: column not used).
+    return_change : bool
+        Also return how the pixels change per unit width once the column fluxes are refitted.
 
     Returns
     -------
     estimate, variance : ndarray, shape ``(n,)``
         NaN where nothing constrains the width.
+    change : ndarray, shape ``(n, nrow, n_disp)``
+        With ``return_change``.
     """
     p = np.nan_to_num(profile)
     use = used & (p > 0) & (flux[:, None, :] > 0)
@@ -58,39 +62,58 @@ def width_estimates(data, profile, width, variance, used, flux):
         num = np.sum(w * f * perp * np.where(use, data, 0.0), axis=(1, 2))
         info = np.sum(w * (f * perp) ** 2, axis=(1, 2))
         ok = info > 0
-        return np.where(ok, num / info, np.nan), np.where(ok, 1.0 / info, np.nan)
+        out = np.where(ok, num / info, np.nan), np.where(ok, 1.0 / info, np.nan)
+    return (*out, f * perp) if return_change else out
 
 
-def _random_walk(y, s2, q):
-    """Log-likelihood of ``y`` under a random walk of step variance ``q``, and its smoothed path.
+def _loglike(y, s2, q, c):
+    """Log-likelihoods of ``y`` under random walks observed with noise, for many walks at once.
+
+    ``q`` and ``c`` are arrays of hyperparameters: the step variance of each walk and the
+    factor on the measurement variances ``s2``.
 
     The first state has a diffuse prior; its likelihood term is left out (the same for any
-    ``q``), so log-likelihoods of different ``q`` compare directly.
+    hyperparameters), so the values compare directly.
     """
+    mean = np.full(q.shape, y[0])
+    var = c * s2[0]
+    loglike = np.zeros(q.shape)
+    for i in range(1, y.size):
+        var = var + q
+        total = var + c * s2[i]
+        resid = y[i] - mean
+        loglike -= 0.5 * (np.log(2 * np.pi * total) + resid * resid / total)
+        gain = var / total
+        mean = mean + gain * resid
+        var = (1 - gain) * var
+    return loglike
+
+
+def _smoothed_path(y, s2, q):
+    """Posterior mean of a random walk of step variance ``q`` (Kalman filter, then RTS)."""
     n = y.size
-    mean_f, var_f = np.empty(n), np.empty(n)
-    mean_p, var_p = np.empty(n), np.empty(n)
-    mean, var = y[0], s2[0]  # the diffuse prior updated by the first measurement
-    loglike = 0.0
+    mean_f, var_f, mean_p, var_p = (np.empty(n) for _ in range(4))
+    mean, var = y[0], s2[0]
     mean_f[0], var_f[0], mean_p[0], var_p[0] = mean, var, mean, np.inf
     for i in range(1, n):
         var = var + q
         mean_p[i], var_p[i] = mean, var
-        total = var + s2[i]
-        resid = y[i] - mean
-        loglike -= 0.5 * (np.log(2 * np.pi * total) + resid * resid / total)
-        gain = var / total
-        mean, var = mean + gain * resid, (1 - gain) * var
+        gain = var / (var + s2[i])
+        mean, var = mean + gain * (y[i] - mean), (1 - gain) * var
         mean_f[i], var_f[i] = mean, var
     smooth = mean_f.copy()
     for i in range(n - 2, -1, -1):
         gain = var_f[i] / var_p[i + 1] if var_p[i + 1] > 0 else 0.0
         smooth[i] = mean_f[i] + gain * (smooth[i + 1] - mean_p[i + 1])
-    return loglike, smooth
+    return smooth
 
 
 def random_walk_smooth(estimate, variance):
     """Smoothed series: random walk with the step variance of maximum marginal likelihood.
+
+    The measurement variances are trusted up to a common factor, fitted as well: scatter
+    beyond them that does not persist from one integration to the next (e.g. a profile
+    misfit that depends on the sub-pixel phase) then inflates the noise, not the walk.
 
     Parameters
     ----------
@@ -116,10 +139,13 @@ def random_walk_smooth(estimate, variance):
     yy, ss = y[ok], s2[ok]
     spread = np.var(yy) + np.mean(ss)
     steps = np.concatenate([[0.0], spread * np.logspace(-8, 1, 46)])
-    loglikes = [_random_walk(yy, ss, q)[0] for q in steps]
-    best = int(np.argmax(loglikes))
+    factors = 2.0 ** np.arange(-1.0, 3.01, 0.5)
+    q, c = (a.ravel() for a in np.meshgrid(steps, factors, indexing="ij"))
+    loglike = _loglike(yy, ss, q, c).reshape(steps.size, factors.size)
+    constant = loglike[0].max()
+    k, j = np.unravel_index(np.argmax(loglike), loglike.shape)
     # one hyperparameter more than a constant: BIC asks for 0.5 ln(n) of likelihood
-    if loglikes[best] - loglikes[0] <= 0.5 * np.log(n):
-        best = 0
-    _, path = _random_walk(yy, ss, steps[best])
-    return np.interp(np.arange(y.size), index, path), float(steps[best])
+    if loglike[k, j] - constant <= 0.5 * np.log(n):
+        k, j = 0, int(np.argmax(loglike[0]))
+    path = _smoothed_path(yy, factors[j] * ss, steps[k])
+    return np.interp(np.arange(y.size), index, path), float(steps[k])

@@ -253,9 +253,10 @@ def _profile_widths(load, chunks, profile, shifts, kappa, bkg, o):
     """Relative profile width of every integration, smoothed in time (PSF breathing)."""
     nints = shifts.size
     estimate, variance = np.full(nints, np.nan), np.full(nints, np.nan)
+    sharp = profile.sharp or profile
     for sel in chunks:
         data, _, vr, good = load(sel, bkg)
-        prof, sky = profile.evaluate(shifts[sel]), bkg[sel]
+        prof, sky = sharp.evaluate(shifts[sel]), bkg[sel]
         res = horne_extract(
             data, prof, vr, kappa, good, clip=o.clip_sigma, iterations=o.max_iterations, sky=sky
         )
@@ -265,7 +266,7 @@ def _profile_widths(load, chunks, profile, shifts, kappa, bkg, o):
         level = flux @ profile.spectrum / max(float(profile.spectrum @ profile.spectrum), 1e-300)
         smooth = level[:, None] * profile.spectrum[None, :]
         estimate[sel], variance[sel] = width_estimates(
-            data, prof, profile.width_derivative(shifts[sel]), vr + kappa * model, res.used, smooth
+            data, prof, sharp.width_derivative(shifts[sel]), vr + kappa * model, res.used, smooth
         )
     widths, step = random_walk_smooth(estimate, variance)
     log.info(

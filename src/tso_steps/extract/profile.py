@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tso_steps.extract.breathing import width_estimates
 from tso_steps.extract.pixel_spline import NormalEquations, PixelSpline
 
 __all__ = ["Profile", "build_profile", "choose_profile_window", "normalise_profile"]
@@ -36,9 +37,9 @@ _TABLE_STEP = 1.0 / 64
 #: Shift bins (pixels) in which integrations are pooled for the fit: far below the knot
 #: spacing, so pooling changes the fitted profile by < 1e-4 of its peak
 _SHIFT_STEP = 1.0 / 32
-#: Curvature penalty relative to the data's weight: only fills what no sample constrains
-#: (white-light scatter within 1 % for 1e-5 ... 1 on the PSF-family matrix)
-_PENALTY = 1e-3
+#: Curvature penalties tried (relative to the data's weight, :meth:`NormalEquations.solve`):
+#: from one that only fills what no sample constrains to one that smooths a faint profile
+PENALTY_CANDIDATES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 @dataclass
@@ -60,8 +61,13 @@ class Profile:
         integration's trace centre get a profile value.
     window : int
         Columns the profile was fitted over.
+    penalty : float
+        Relative curvature penalty of the fit.
     spectrum : ndarray, shape ``(n_disp,)`` or None
         Median column flux of the integrations it was fitted to (0 where not traced).
+    sharp : Profile or None
+        The same fit with the smallest curvature penalty (None: this one), against which
+        integration widths are measured.
     """
 
     grid: np.ndarray
@@ -70,7 +76,9 @@ class Profile:
     offset: np.ndarray
     halfwidth: float
     window: int = 1
+    penalty: float = PENALTY_CANDIDATES[0]
     spectrum: np.ndarray | None = None
+    sharp: Profile | None = None
 
     def _lookup(self, table, u):
         step = self.grid[1] - self.grid[0]
@@ -213,14 +221,14 @@ def _triangle_sum(values, half):
     return out[..., size - 1 : size - 1 + n] / size
 
 
-def _solve(equations, spline, offset, halfwidth, window):
+def _solve(equations, spline, offset, halfwidth, window, penalty):
     """The :class:`Profile` of equations summed over ``window`` columns."""
     if window > 1:
         equations = equations.smoothed(lambda a: _triangle_sum(a, int(window) // 2))
-    coeffs = equations.solve(_PENALTY)
+    coeffs = equations.solve(penalty)
     grid, value = spline.table(coeffs, _TABLE_STEP)
     _, width = spline.table(coeffs, _TABLE_STEP, kind="width")
-    return Profile(grid, value, width, offset, float(halfwidth), int(window))
+    return Profile(grid, value, width, offset, float(halfwidth), int(window), float(penalty))
 
 
 def _column_flux(data, profile, variance, good):
@@ -287,7 +295,7 @@ def build_profile(
         Aperture half-width, pixels.
     window : int
         Dispersion columns the profile is fitted over (1: every column alone); 0: chosen by
-        :func:`choose_profile_window`.
+        :func:`choose_profile_window`.  The curvature penalty is chosen the same way.
     clip : float
         Samples beyond this many sigma from the model are left out of the fit.
     var_rnoise : ndarray, shape ``(nints, nrow, n_disp)``, optional
@@ -318,9 +326,10 @@ def build_profile(
     profile = None
     for it in range(max(int(iterations), 1)):
         full = np.broadcast_to(flux[:, None, :], data.shape)
-        if it == 0 and not window:
-            window = _choose(fit, full, var, halfwidth, clip)
-        profile = _solve(fit.equations(full, var), spline, offset, halfwidth, window)
+        if it == 0:
+            window, penalty = _choose(fit, full, var, halfwidth, clip, window)
+        equations = fit.equations(full, var)
+        profile = _solve(equations, spline, offset, halfwidth, window, penalty)
         prof = np.nan_to_num(profile.evaluate(shifts))
         column = _column_flux(data, prof, var, good)
         flux, profile.spectrum = _smooth_flux(column, lit)
@@ -330,6 +339,10 @@ def build_profile(
         if clip > 0:  # cosmic rays and bad pixels the DQ missed
             resid = data - column[:, None, :] * prof
             fit.good = good & ~(resid**2 > clip**2 * var)
+    if penalty > PENALTY_CANDIDATES[0]:
+        # a smoothed faint profile is biased by an amount that depends on the sub-pixel
+        # phase; widths are measured against the least-biased fit
+        profile.sharp = _solve(equations, spline, offset, halfwidth, window, PENALTY_CANDIDATES[0])
     return profile
 
 
@@ -337,36 +350,50 @@ def build_profile(
 WINDOW_CANDIDATES = (5, 15, 31, 61, 121, 241, 481, 961, 1921, 3841)
 
 
-def _choose(fit, flux, variance, halfwidth, clip):
-    """:func:`choose_profile_window` on a prepared fit."""
+def _choose(fit, flux, variance, halfwidth, clip, window=0):
+    """Window (unless given) and then penalty of the best held-out prediction."""
     nints, _, ndisp = fit.data.shape
     if nints < 4:
-        return WINDOW_CANDIDATES[1]
+        return window or WINDOW_CANDIDATES[1], PENALTY_CANDIDATES[1]
     train, test = np.arange(0, nints, 2), np.arange(1, nints, 2)
     part = _Fit(
         fit.data[train], fit.good[train], fit.shifts[train], fit.offset, fit.spline, fit.reach
     )
     equations = part.equations(flux[train], variance[train])
     d, good, var = fit.data[test], fit.good[test], variance[test]
-    u = fit.offset[None] - fit.shifts[test][:, None, None]
-    inside = np.abs(u) <= halfwidth
-    best, best_cost = WINDOW_CANDIDATES[1], np.inf
-    for window in WINDOW_CANDIDATES:
-        if window > 2 * ndisp + 1:
-            break  # already (nearly) one profile for the whole band
-        profile = _solve(equations, fit.spline, fit.offset, halfwidth, window)
+    inside = np.abs(fit.offset[None] - fit.shifts[test][:, None, None]) <= halfwidth
+    cap = clip**2 if clip > 0 else np.inf
+
+    def cost(window, penalty):
+        profile = _solve(equations, fit.spline, fit.offset, halfwidth, window, penalty)
         p = np.nan_to_num(profile.evaluate(fit.shifts[test]))
         column = _column_flux(d, p, var, good)
-        # every aperture pixel counts, also where a noisy profile was clipped to zero
+        resid = d - column[:, None, :] * p
+        # each held-out integration gets its own width: a window must not win by absorbing
+        # breathing into the profile (a width step at a tilt event looks like phase structure)
+        width, _, change = width_estimates(
+            resid,
+            p,
+            profile.width_derivative(fit.shifts[test]),
+            var,
+            good & inside,
+            column,
+            return_change=True,
+        )
+        resid = resid - np.nan_to_num(width)[:, None, None] * change
+        # every aperture pixel counts, also where a noisy profile was clipped to zero; capped
+        # at the rejection level: a sample the extraction would reject (a cosmic ray, a
+        # corrupted pixel) must not decide
         with np.errstate(all="ignore"):
-            resid = np.where(good & inside, (d - column[:, None, :] * p) ** 2 / var, 0.0)
-        # capped at the rejection level: a sample the extraction would reject (a cosmic ray,
-        # a corrupted pixel) must not decide the window
-        cap = clip**2 if clip > 0 else np.inf
-        cost = float(np.sum(np.minimum(np.nan_to_num(resid, nan=0.0, posinf=cap), cap)))
-        if cost < best_cost:
-            best, best_cost = window, cost
-    return int(best)
+            resid = np.where(good & inside, resid**2 / var, 0.0)
+        return float(np.sum(np.minimum(np.nan_to_num(resid, nan=0.0, posinf=cap), cap)))
+
+    if not window:
+        # past twice the band's length a window is already one profile for the whole band
+        windows = [w for w in WINDOW_CANDIDATES if w <= 2 * ndisp + 1] or [WINDOW_CANDIDATES[0]]
+        window = min(windows, key=lambda w: cost(w, PENALTY_CANDIDATES[1]))
+    penalty = min(PENALTY_CANDIDATES, key=lambda q: cost(window, q))
+    return int(window), float(penalty)
 
 
 def choose_profile_window(data, variance, good, offset, shifts, halfwidth, clip=5.0):
@@ -396,4 +423,4 @@ def choose_profile_window(data, variance, good, offset, shifts, halfwidth, clip=
     fit = _Fit(data, good, shifts, offset, PixelSpline(-reach, reach), reach)
     flux, _ = _smooth_flux(_first_flux(data, variance, good, offset, shifts, reach, clip), lit)
     full = np.broadcast_to(flux[:, None, :], data.shape)
-    return _choose(fit, full, np.asarray(variance, float), halfwidth, clip)
+    return _choose(fit, full, np.asarray(variance, float), halfwidth, clip)[0]
