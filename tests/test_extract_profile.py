@@ -1,7 +1,6 @@
 """tso_extract's profile pieces: the pixel-integrated spline, the super-resolved fit, breathing."""
 
 import numpy as np
-import pytest
 from scipy.interpolate import BSpline
 from scipy.special import erf
 
@@ -75,13 +74,18 @@ def test_profile_is_recovered_at_phases_it_was_not_seen_at():
         assert np.max(np.abs(fitted - truth)) < 3e-3 * truth.max()
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_random_walk_keeps_a_steady_width_constant(seed):
-    rng = np.random.default_rng(seed)
-    sigma = rng.uniform(0.5, 2.0, 200)
-    smooth, step = random_walk_smooth(rng.normal(0.0, sigma), sigma**2)
-    assert step == 0.0
-    assert np.ptp(smooth) == 0.0
+def test_random_walk_keeps_a_steady_width_constant():
+    # white measurement noise of known, uneven variance: the random walk loses to a constant
+    # by the information criterion in nearly every series (false alarms ~1-2 %)
+    walks = 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        sigma = rng.uniform(0.5, 2.0, 200)
+        smooth, step = random_walk_smooth(rng.normal(0.0, sigma), sigma**2)
+        if step == 0.0:
+            assert np.ptp(smooth) < 1e-12
+        walks += step > 0
+    assert walks <= 2
 
 
 def test_random_walk_follows_a_drift_and_a_step():
