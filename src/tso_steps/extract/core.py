@@ -19,6 +19,10 @@ __all__ = ["ExtractOptions", "OrderResult", "default_halfwidth", "extract_order"
 
 log = logging.getLogger("stpipe.tso_steps.extract")
 
+#: Bytes of one band-sized float64 array of a chunk of integrations (the extraction holds
+#: about fifteen at once).
+_CHUNK_BYTES = 16e6
+
 
 @dataclass
 class OrderResult:
@@ -92,8 +96,8 @@ class ExtractOptions:
         With the stripe maps of :func:`extract_order`: per output, the degree of the
         polynomial in the line index fitted as well.
     chunk : int
-        Integrations extracted at a time (memory: about ten band-sized float64 arrays of
-        this many integrations).
+        Integrations extracted at a time with the stripe fit (which pools its prior over a
+        chunk); without it, at most this many and about 16 MB per band-sized array.
     profile_ints : int
         At most this many evenly spaced integrations build the profile.
     """
@@ -160,13 +164,19 @@ def extract_order(
     nints, n_cross = cube.shape[0], cube.shape[-2]
     band = make_band(center, int(np.ceil(halfwidth)) + 1 + int(o.background_width), n_cross)
     shifts = np.asarray(shifts, float)
-    chunks = [np.arange(k, min(k + o.chunk, nints)) for k in range(0, nints, o.chunk)]
+    size = o.chunk
+    if labels is None:
+        # integrations are extracted independently: chunks of about _CHUNK_BYTES per
+        # band-sized float64 array keep the temporaries small (the 1/f-aware fit pools its
+        # stripe prior over a chunk, so it keeps ``options.chunk``)
+        size = max(1, min(size, int(_CHUNK_BYTES // (8 * band.rows.size))))
+    chunks = [np.arange(k, min(k + size, nints)) for k in range(0, nints, size)]
 
     def load(sel, sky=None):
-        data = band.gather(np.asarray(cube[sel], dtype=np.float64))
-        vp = band.gather(np.asarray(var_poisson[sel], dtype=np.float64))
-        vr = band.gather(np.asarray(var_rnoise[sel], dtype=np.float64))
-        good = ~band.gather(bad[sel]) & band.valid[None]
+        data = _band_pixels(band, cube, sel, np.float64)
+        vp = _band_pixels(band, var_poisson, sel, np.float64)
+        vr = _band_pixels(band, var_rnoise, sel, np.float64)
+        good = ~_band_pixels(band, bad, sel, bool) & band.valid[None]
         good &= np.isfinite(data) & np.isfinite(vp) & np.isfinite(vr)
         if sky is not None:
             data = np.where(good, data - sky[sel][:, None, :], 0.0)
@@ -275,6 +285,16 @@ def _profile_widths(load, chunks, profile, shifts, kappa, bkg, o):
         100 * np.sqrt(step),
     )
     return widths
+
+
+def _band_pixels(band, array, sel, dtype):
+    """``band.gather(array[sel])`` as ``dtype``, reading only the band's pixels.
+
+    Indexing the band directly (not whole frames first) keeps the pieces band-sized.
+    """
+    index = np.asarray(sel)[:, None, None]
+    cols = np.arange(band.rows.shape[1])[None, None, :]
+    return np.asarray(array[index, band.rows[None], cols], dtype=dtype)
 
 
 def _stripe_families(band, labels, amplifiers, lines, degree):
