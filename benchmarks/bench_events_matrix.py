@@ -21,47 +21,24 @@ Usage::
 import argparse
 import logging
 import os
+import sys
 import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 
-CROPS = {
-    "NRC_TSGRISM": dict(subarray="SUBGRISM64", crop=(64, 512)),
-    "NIS_SOSS": dict(crop=(128, 256)),
-    "MIR_LRS-SLITLESS": dict(crop=(256, 72)),
-    "NRS_BRIGHTOBJ": dict(crop=(32, 512)),
-}
+# the scenes live with the tests (truth built there, every event touched pixel listed)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import test_large_events as scenes  # noqa: E402
+
+CROPS = scenes.CROPS
 FAMILIES = ("default", "diffraction", "undersampled", "moffat")
 
 
 def simulate(mode, seed, family, product):
     """One cell's exposure (see the module docstring)."""
-    from tso_steps.simulate import CosmicRays, simulate_tso
-
-    probe = simulate_tso(
-        mode, nints=2, ngroups=4, seed=1, products=("rateints",), cosmic_rays=False, **CROPS[mode]
-    )
-    active = probe.truth.read_plan.read_times[-1]
-    ny, nx = probe.rateints.data.shape[1:]
-    per_integration = 1.0 / (ny * nx * active)
-    events = CosmicRays(
-        rate=3e-4 if mode == "NIS_SOSS" else 2e-3,
-        snowball_rate=0.5 * per_integration,
-        shower_rate=per_integration if mode.startswith("MIR") else 0.0,
-    )
-    return simulate_tso(
-        mode,
-        nints=60,
-        ngroups=4,
-        seed=seed,
-        cosmic_rays=events,
-        ipc=True,
-        products=(product,),
-        psf_family=family,
-        breathing=family != "default",
-        **CROPS[mode],
-    )
+    return scenes._simulate(mode, product, seed=seed, family=family)
 
 
 def outlier_cell(mode, seed, family):

@@ -193,8 +193,16 @@ def extract_order(
         bkg = smooth_background(
             np.concatenate(levels), np.concatenate(counts), o.background_window, o.background_static
         )
-    # the profile (and the Poisson scale) from up to ``profile_ints`` evenly spaced integrations
-    sample = np.unique(np.linspace(0, nints - 1, min(nints, o.profile_ints)).round().astype(int))
+    # the profile (and the Poisson scale) from up to ``profile_ints`` evenly spaced usable
+    # integrations: a lost one must not shift the even/odd split of the held-out choice
+    usable = np.flatnonzero(_usable_integrations(band, cube, bad, chunks))
+    if usable.size == 0:
+        usable = np.arange(nints)
+    sample = usable[
+        np.unique(np.linspace(0, usable.size - 1, min(usable.size, o.profile_ints)).round()).astype(
+            int
+        )
+    ]
     data, vp, vr, good = load(sample, bkg)
     kappa = poisson_scale(data + bkg[sample][:, None, :], vp, good)  # all the charge
     profile = widths = None
@@ -285,6 +293,16 @@ def _profile_widths(load, chunks, profile, shifts, kappa, bkg, o):
         100 * np.sqrt(step),
     )
     return widths
+
+
+def _usable_integrations(band, cube, bad, chunks):
+    """Integrations with at least one usable, finite band pixel."""
+    usable = np.zeros(sum(sel.size for sel in chunks), bool)
+    for sel in chunks:
+        good = ~_band_pixels(band, bad, sel, bool) & band.valid[None]
+        good &= np.isfinite(_band_pixels(band, cube, sel, np.float32))
+        usable[sel] = good.any(axis=(1, 2))
+    return usable
 
 
 def _band_pixels(band, array, sel, dtype):
