@@ -250,12 +250,33 @@ def _smooth_flux(flux, lit):
     return spectrum[None, :] * np.where(np.isfinite(level), level, 0.0)[:, None], spectrum
 
 
-def _first_flux(data, variance, good, offset, shifts, reach, clip):
-    """Column fluxes before any profile: robust column sums near the trace."""
-    near = np.abs(offset[None] - shifts[:, None, None]) <= reach
+def _median_frame(data, good):
+    """Median over integrations of every band pixel (0 where none is usable)."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        median = np.nan_to_num(np.nanmedian(np.where(good, data, np.nan), axis=0))
+        return np.nan_to_num(np.nanmedian(np.where(good, data, np.nan), axis=0))
+
+
+def _possible(data, variance, good, median, clip):
+    """``good`` without samples no motion of the trace can explain.
+
+    A shift or a change of width moves charge within a column, so no sample can exceed
+    the median frame by more than the column's brightest pixel (plus ``clip`` sigma of
+    noise).  Samples beyond that (a +-1e30 readout fault, a saturated cosmic ray) would set
+    the first profile fit, and through it the choice of window and penalty, before the
+    residual clipping could reject them.
+    """
+    peak = np.max(np.abs(median), axis=0, keepdims=True)
+    with np.errstate(all="ignore"):
+        bound = 2.0 * peak + clip * np.sqrt(np.abs(variance))
+        return good & (np.abs(data - median) <= bound)
+
+
+def _first_flux(data, variance, good, offset, shifts, reach, clip, median=None):
+    """Column fluxes before any profile: robust column sums near the trace."""
+    near = np.abs(offset[None] - shifts[:, None, None]) <= reach
+    median = _median_frame(data, good) if median is None else median
+    with np.errstate(all="ignore"):
         # samples far from the median frame (a cosmic ray, a +-1e30 readout fault) must not
         # rescale their whole integration
         typical = good & (np.abs(data - median) <= clip * np.sqrt(np.abs(variance)))
@@ -320,8 +341,12 @@ def build_profile(
     good = good & np.isfinite(data) & lit[None, None, :]
     data = np.where(good, data, 0.0)
     sky = np.zeros((data.shape[0], data.shape[2])) if sky is None else np.asarray(sky)
+    median = _median_frame(data, good)
+    if clip > 0:
+        good = _possible(data, variance, good, median, clip)
     fit = _Fit(data, good, shifts, offset, spline, reach)
-    flux, _ = _smooth_flux(_first_flux(data, variance, good, offset, shifts, reach, clip), lit)
+    first = _first_flux(data, variance, good, offset, shifts, reach, clip, median)
+    flux, _ = _smooth_flux(first, lit)
     var = np.asarray(variance, float)
     profile = None
     for it in range(max(int(iterations), 1)):
@@ -369,6 +394,13 @@ def _choose(fit, flux, variance, halfwidth, clip, window=0):
         p = np.nan_to_num(profile.evaluate(fit.shifts[test]))
         column = _column_flux(d, p, var, good)
         resid = d - column[:, None, :] * p
+        # samples the extraction would reject (a cosmic ray, a +-1e30 readout fault) are
+        # left out of the column fluxes and widths: one would otherwise set its whole
+        # integration's width and so decide the choice
+        with np.errstate(all="ignore"):
+            kept = good & ~(resid**2 > cap * var)
+        column = _column_flux(d, p, var, kept)
+        resid = d - column[:, None, :] * p
         # each held-out integration gets its own width: a window must not win by absorbing
         # breathing into the profile (a width step at a tilt event looks like phase structure)
         width, _, change = width_estimates(
@@ -376,7 +408,7 @@ def _choose(fit, flux, variance, halfwidth, clip, window=0):
             p,
             profile.width_derivative(fit.shifts[test]),
             var,
-            good & inside,
+            kept & inside,
             column,
             return_change=True,
         )
@@ -420,7 +452,11 @@ def choose_profile_window(data, variance, good, offset, shifts, halfwidth, clip=
     reach = float(halfwidth) + 1.0
     good = good & np.isfinite(data) & lit[None, None, :]
     data = np.where(good, data, 0.0)
+    median = _median_frame(data, good)
+    if clip > 0:
+        good = _possible(data, variance, good, median, clip)
     fit = _Fit(data, good, shifts, offset, PixelSpline(-reach, reach), reach)
-    flux, _ = _smooth_flux(_first_flux(data, variance, good, offset, shifts, reach, clip), lit)
+    first = _first_flux(data, variance, good, offset, shifts, reach, clip, median)
+    flux, _ = _smooth_flux(first, lit)
     full = np.broadcast_to(flux[:, None, :], data.shape)
     return _choose(fit, full, np.asarray(variance, float), halfwidth, clip)[0]
