@@ -44,6 +44,9 @@ __all__ = ["TracePositions", "integration_positions"]
 
 log = logging.getLogger("stpipe.tso_steps.trace")
 
+#: Standard errors by which a later shift model's residual scatter must be lower to be kept.
+SIGNIFICANCE = 2.0
+
 
 @dataclass
 class TracePositions:
@@ -151,31 +154,34 @@ def integration_positions(
     if rows.size == 0:
         raise ValueError("No traced pixels to measure positions on.")
     profiles = list(profiles or []) + [None] * (centers.shape[0] - len(profiles or []))
+    # The pixel model first: it is kept unless the interpolation explains the integrations
+    # significantly better (see _choose).
     candidates = [[None] * centers.shape[0]]
     if any(p is not None for p in profiles):
-        candidates.append(profiles)
-    best, chosen = None, None
+        candidates.insert(0, profiles)
+    results = []
     for candidate in candidates:
         mover = FrameMover(reference, reference_variance, rows, cols, centre, order, candidate)
         anchor = _anchors(reference, centers, halfwidths, candidate)[order, cols]
-        result = _fit_all(
-            cube,
-            variance,
-            bad,
-            mover,
-            rows,
-            cols,
-            order,
-            anchor,
-            centers.shape[0],
-            iterations,
-            clip,
-            block,
+        results.append(
+            _fit_all(
+                cube,
+                variance,
+                bad,
+                mover,
+                rows,
+                cols,
+                order,
+                anchor,
+                centers.shape[0],
+                iterations,
+                clip,
+                block,
+            )
         )
-        name = "pixel model" if candidate is profiles else "band-limited"
-        log.debug("Shift model %s: residual scatter %.1f", name, result[-1])
-        if best is None or result[-1] < best[-1]:
-            best, chosen = result, name
+    names = ["pixel model", "band-limited"] if len(results) == 2 else ["band-limited"]
+    keep = _choose([r[-1] for r in results], names)
+    best, chosen = results[keep], names[keep]
     shift, scale, fisher, chi2, _ = best
     shift, scale, error = condition_on_smooth_width(shift, scale, fisher, chi2)
     return TracePositions(shift, error, scale, int(rows.size), chosen)
@@ -224,8 +230,29 @@ def _fit_all(
     # Scatter of the normalised residuals about their mean over the integrations: how well
     # the mover explains how the integrations differ, whatever its fit at dy = 0.
     first, second, count = totals
-    spread = float(np.sum(second - first**2 / np.maximum(count, 1)))
+    spread = second - first**2 / np.maximum(count, 1)
     return shift, scale, fisher, chi2, spread
+
+
+def _choose(spreads, names, significance=SIGNIFICANCE):
+    """Index of the mover kept: the first unless a later one's residuals vary significantly less.
+
+    ``spreads`` are per-pixel scatters of the normalised residuals over the integrations
+    (:func:`_fit_all`).  Both movers are fitted to the same data, so the test is paired: the
+    total difference against ``significance`` times its standard error from the per-pixel
+    differences.  Without it a mover that mis-scales every shift wins by chance whenever
+    the trace barely moves (a steady pointing: nothing in the residuals tells the movers
+    apart, while a shift scale of 0.45 halved a 0.001 px step).
+    """
+    for name, spread in zip(names, spreads, strict=True):
+        log.debug("Shift model %s: residual scatter %.1f", name, float(np.sum(spread)))
+    keep = 0
+    for k in range(1, len(spreads)):
+        diff = spreads[k] - spreads[keep]
+        error = np.sqrt(diff.size) * np.std(diff)
+        if np.sum(diff) < -significance * error:
+            keep = k
+    return keep
 
 
 def _anchors(reference, centers, halfwidths, profiles, smooth=33):
