@@ -20,10 +20,11 @@ Three choices decide how close the shifts come to the Cramer-Rao bound:
   phase does not determine its own derivative, and a wrong derivative scales every shift
   (and its noise).  Orders with a pixel-integrated parametric model (undersampled cores)
   are fitted twice, with that model and with the band-limited interpolation of the mean
-  frame, and the one whose residuals vary least from integration to integration - the
-  one that explains how the integrations differ - is kept.  On a band-limited core (a
-  diffraction pattern sampled near Nyquist) that is the interpolation, on a cuspy or
-  Gaussian-cored one the parametric model;
+  frame; the interpolation replaces the parametric model only if its residuals vary
+  significantly less from integration to integration (it explains better how the
+  integrations differ; a paired test, :func:`_choose`).  On a band-limited core (a
+  diffraction pattern sampled near Nyquist) that is usually the interpolation, on a cuspy or
+  Gaussian-cored one, or when the trace barely moves, the parametric model;
 * the width (:mod:`~tso_steps.trace.breathing`): measured jointly with the shift in every
   integration, then smoothed over the exposure, and each shift taken at the smoothed width.
 """
@@ -127,8 +128,8 @@ def integration_positions(
     profiles : list, optional
         Per order, a :class:`~tso_steps.trace.pixel_profile.PixelProfiles` or None.  Orders
         with a pixel model are fitted both with it and with the band-limited interpolation
-        of the mean frame, and the model with the lower chi-square over all integrations is
-        kept (see the module docstring).
+        of the mean frame, and the pixel model is kept unless the interpolation's residuals
+        vary significantly less between integrations (see the module docstring).
     reference_variance : ndarray, shape ``(n_cross, n_disp)``, optional
         Variance of ``reference`` (for the Wiener filter); default: ``variance`` averaged over
         integrations divided by their number.
