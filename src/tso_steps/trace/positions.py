@@ -1,33 +1,52 @@
-"""Per-integration trace position and width: a linearised fit against the exposure's median.
+"""Per-integration trace position and width: a linearised fit against the exposure's mean.
 
 Every integration ``D_i`` is modelled, column by column over the pixels of every traced order,
-as ``a_ix * M_x(y - dy_i - s_i * (y - g_x)) + b_ix``: the median frame's own column profile
-``M_x`` (a cubic spline through the median frame, so SOSS wings and NIRCam's undersampled
-cores are represented as they are, not by a Gaussian), moved by one cross-dispersion shift
-``dy_i`` and stretched by one fractional width change ``s_i`` common to the whole exposure's
-trace, with a free amplitude ``a_ix`` and background ``b_ix`` per column (so a transit,
-chromatic or not, and a background change do not bias the position).  The width change is
-a stretch about ``g_x``, the CENTROID of the column's profile (of the continuous pixel model
-for undersampled orders, of the median frame's column otherwise), not about the reference
-trace centre ``c_x``: a focus change blurs the profile symmetrically and keeps its centroid,
-and a stretch about any other point turns every width change into a fake shift
-``s_i * (g_x - c_x)`` - for a skewed profile (coma, one-sided wings) ``g_x - c_x`` is a
-sizeable fraction of a pixel, so a 2 % breathing moved the measured trace by several
-Cramer-Rao bounds.  The per-column
-nuisance parameters are eliminated analytically and ``(dy_i, s_i)`` found by Gauss-Newton
-with weights ``1/variance``; samples beyond ``clip`` sigma are rejected (cosmic rays, bad
-pixels).  With noiseless profile derivatives this is the maximum-likelihood estimator whose
-variance reaches the Cramer-Rao bound ``sum (dI/dy)^2 / var``.
+as ``a_ix * M_x(y - dy_i - s_i * (y - g_x)) + b_ix``: the mean frame's own column profile
+``M_x`` moved by one cross-dispersion shift ``dy_i`` and stretched by one fractional width
+change ``s_i`` common to the whole exposure's trace, with a free amplitude ``a_ix`` and
+background ``b_ix`` per column (so a transit, chromatic or not, and a background change do
+not bias the position).  The width change is a stretch about ``g_x``, the CENTROID of the
+column's profile, not about the reference trace centre ``c_x``: a focus change blurs the
+profile symmetrically and keeps its centroid, and a stretch about any other point turns
+every width change into a fake shift ``s_i * (g_x - c_x)``.  The per-column nuisance
+parameters are eliminated analytically and ``(dy_i, s_i)`` found by Gauss-Newton with
+weights ``1/variance``; samples beyond ``clip`` sigma are rejected (cosmic rays, bad pixels).
+
+Three choices decide how close the shifts come to the Cramer-Rao bound:
+
+* the pixels (:mod:`~tso_steps.trace.window`): each order's window holds 99 % of its shift
+  information, whatever the reference window;
+* how ``M`` moves (:mod:`~tso_steps.trace.movers`).  A profile sampled at one sub-pixel
+  phase does not determine its own derivative, and a wrong derivative scales every shift
+  (and its noise).  Orders with a pixel-integrated parametric model (undersampled cores)
+  are fitted twice, with that model and with the band-limited interpolation of the mean
+  frame; the interpolation replaces the parametric model only if its residuals vary
+  significantly less from integration to integration (it explains better how the
+  integrations differ; a paired test, :func:`_choose`).  On a band-limited core (a
+  diffraction pattern sampled near Nyquist) that is usually the interpolation, on a cuspy or
+  Gaussian-cored one, or when the trace barely moves, the parametric model;
+* the width (:mod:`~tso_steps.trace.breathing`): measured jointly with the shift in every
+  integration, then smoothed over the exposure, and each shift taken at the smoothed width.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
+from tso_steps.trace.breathing import condition_on_smooth_width
+from tso_steps.trace.movers import FrameMover
+from tso_steps.trace.window import information_window
+
 __all__ = ["TracePositions", "integration_positions"]
+
+log = logging.getLogger("stpipe.tso_steps.trace")
+
+#: Standard errors by which a later shift model's residual scatter must be lower to be kept.
+SIGNIFICANCE = 2.0
 
 
 @dataclass
@@ -44,22 +63,29 @@ class TracePositions:
         Fractional width change relative to the median frame (0 = same width).
     npixels : int
         Pixels used per integration.
+    shift_model : str
+        How the mean frame was moved: ``"band-limited"`` (Fourier interpolation) or
+        ``"pixel model"`` (the pixel-integrated parametric model of the undersampled orders).
     """
 
     shift: np.ndarray
     shift_error: np.ndarray
     width_scale: np.ndarray
     npixels: int
+    shift_model: str = "band-limited"
 
 
-def _pixels(centers, halfwidths, n_cross):
-    """Rows, columns, centres and order indices of the pixels in the orders' windows (once)."""
+def _pixels(centers, extents, n_cross):
+    """Rows, columns, centres and order indices of the pixels in the orders' windows (once).
+
+    ``extents`` is ``(norders, 2)``: each window's extent below and above the centre.
+    """
     rows, cols, centre, order = [], [], [], []
     taken = set()
-    for k, (center, half) in enumerate(zip(centers, halfwidths, strict=True)):
+    for k, (center, (below, above)) in enumerate(zip(centers, extents, strict=True)):
         for x in np.flatnonzero(np.isfinite(center)):
-            lo = max(int(np.ceil(center[x] - half)), 0)
-            hi = min(int(np.floor(center[x] + half)), n_cross - 1)
+            lo = max(int(np.ceil(center[x] - below)), 0)
+            hi = min(int(np.floor(center[x] + above)), n_cross - 1)
             for y in range(lo, hi + 1):
                 if (y, x) not in taken:
                     taken.add((y, x))
@@ -78,6 +104,7 @@ def integration_positions(
     halfwidths,
     bad=None,
     profiles=None,
+    reference_variance=None,
     iterations=3,
     clip=5.0,
     block=64,
@@ -91,7 +118,7 @@ def integration_positions(
     variance : ndarray, shape ``(nints, n_cross, n_disp)`` or ``(n_cross, n_disp)``
         Per-pixel variance (data units squared).
     reference : ndarray, shape ``(n_cross, n_disp)``
-        Median frame (NaN-free; bad pixels filled).
+        Mean frame (NaN-free; bad pixels filled).
     centers : ndarray, shape ``(norders, n_disp)``
         Reference trace centres (NaN where an order is absent).
     halfwidths : array-like, shape ``(norders,)``
@@ -99,9 +126,13 @@ def integration_positions(
     bad : ndarray of bool, optional
         Same shape as ``cube``: samples not to use.
     profiles : list, optional
-        Per order, a :class:`~tso_steps.trace.pixel_profile.PixelProfiles` (undersampled
-        orders: the median frame is moved by the model's exact pixel-integrated increment)
-        or None (the median frame is moved by a Fourier phase ramp).
+        Per order, a :class:`~tso_steps.trace.pixel_profile.PixelProfiles` or None.  Orders
+        with a pixel model are fitted both with it and with the band-limited interpolation
+        of the mean frame, and the pixel model is kept unless the interpolation's residuals
+        vary significantly less between integrations (see the module docstring).
+    reference_variance : ndarray, shape ``(n_cross, n_disp)``, optional
+        Variance of ``reference`` (for the Wiener filter); default: ``variance`` averaged over
+        integrations divided by their number.
     iterations : int
         Gauss-Newton iterations.
     clip : float
@@ -115,21 +146,68 @@ def integration_positions(
     """
     nints, n_cross, _ = cube.shape
     centers = np.atleast_2d(centers)
-    rows, cols, centre, order = _pixels(centers, np.atleast_1d(halfwidths), n_cross)
+    halfwidths = np.atleast_1d(halfwidths)
+    if reference_variance is None:
+        mean_var = variance if variance.ndim == 2 else np.nanmean(variance, axis=0)
+        reference_variance = mean_var / nints
+    extents = information_window(reference, reference_variance, centers, halfwidths)
+    rows, cols, centre, order = _pixels(centers, extents, n_cross)
     if rows.size == 0:
         raise ValueError("No traced pixels to measure positions on.")
+    profiles = list(profiles or []) + [None] * (centers.shape[0] - len(profiles or []))
+    # The pixel model first: it is kept unless the interpolation explains the integrations
+    # significantly better (see _choose).
+    candidates = [[None] * centers.shape[0]]
+    if any(p is not None for p in profiles):
+        candidates.insert(0, profiles)
+    results = []
+    for candidate in candidates:
+        mover = FrameMover(reference, reference_variance, rows, cols, centre, order, candidate)
+        anchor = _anchors(reference, centers, halfwidths, candidate)[order, cols]
+        results.append(
+            _fit_all(
+                cube,
+                variance,
+                bad,
+                mover,
+                rows,
+                cols,
+                order,
+                anchor,
+                centers.shape[0],
+                iterations,
+                clip,
+                block,
+            )
+        )
+    names = ["pixel model", "band-limited"] if len(results) == 2 else ["band-limited"]
+    keep = _choose([r[-1] for r in results], names)
+    best, chosen = results[keep], names[keep]
+    shift, scale, fisher, chi2, _ = best
+    shift, scale, error = condition_on_smooth_width(shift, scale, fisher, chi2)
+    return TracePositions(shift, error, scale, int(rows.size), chosen)
+
+
+def _fit_all(
+    cube, variance, bad, mover, rows, cols, order, anchor, norders, iterations, clip, block
+):
+    """Joint ``(dy, s)`` of every integration with one mover, block by block.
+
+    Returns the shifts, widths, Fisher matrices, reduced chi-squares and the scatter of every
+    pixel's normalised residuals about their mean over the integrations (residuals capped at
+    ``clip``, so the samples either mover rejects count the same): the comparison between
+    movers measures how well each explains the differences between integrations, not its
+    fit to the mean frame.
+    """
+    nints, n_cross, n_disp = cube.shape
     # Group pixels by (order window) column so the nuisance parameters can be eliminated.
-    key = cols * centers.shape[0] + order
-    groups, group_index = np.unique(key, return_inverse=True)
-    ngroups = groups.size
-    mover = _Mover(reference, rows, cols, centre, order, profiles)
-    anchor = _anchors(reference, centers, np.atleast_1d(halfwidths), profiles)[order, cols]
+    groups, group_index = np.unique(cols * norders + order, return_inverse=True)
     # About eight float64 copies of a padded frame per integration live at once.
-    per_int = 8 * 2 * n_cross * cube.shape[2] * 8
+    per_int = 8 * 2 * n_cross * n_disp * 8
     block = max(1, min(int(block), int(2e8 // per_int)))
-    shift = np.zeros(nints)
-    scale = np.zeros(nints)
-    error = np.full(nints, np.nan)
+    shift, scale, chi2 = np.zeros(nints), np.zeros(nints), np.ones(nints)
+    fisher = np.full((nints, 2, 2), np.nan)
+    totals = (np.zeros(rows.size), np.zeros(rows.size), np.zeros(rows.size))
     for start in range(0, nints, block):
         stop = min(start + block, nints)
         data = np.asarray(cube[start:stop][:, rows, cols], dtype=np.float64)
@@ -144,19 +222,38 @@ def integration_positions(
         weight = np.where(good, 1.0 / np.where(good, var, 1.0), 0.0)
         data = np.where(good, data, 0.0)
         result = _solve_block(
-            data,
-            weight,
-            mover,
-            rows,
-            cols,
-            anchor,
-            group_index,
-            ngroups,
-            iterations,
-            clip,
+            data, weight, mover, rows, anchor, group_index, groups.size, iterations, clip
         )
-        shift[start:stop], scale[start:stop], error[start:stop] = result
-    return TracePositions(shift, error, scale, int(rows.size))
+        span = slice(start, stop)
+        shift[span], scale[span], fisher[span], chi2[span], sums = result
+        for total, part in zip(totals, sums, strict=True):
+            total += part
+    # Scatter of the normalised residuals about their mean over the integrations: how well
+    # the mover explains how the integrations differ, whatever its fit at dy = 0.
+    first, second, count = totals
+    spread = second - first**2 / np.maximum(count, 1)
+    return shift, scale, fisher, chi2, spread
+
+
+def _choose(spreads, names, significance=SIGNIFICANCE):
+    """Index of the mover kept: the first unless a later one's residuals vary significantly less.
+
+    ``spreads`` are per-pixel scatters of the normalised residuals over the integrations
+    (:func:`_fit_all`).  Both movers are fitted to the same data, so the test is paired: the
+    total difference against ``significance`` times its standard error from the per-pixel
+    differences.  Without it a mover that mis-scales every shift wins by chance whenever
+    the trace barely moves (a steady pointing: nothing in the residuals tells the movers
+    apart, while a shift scale of 0.45 halved a 0.001 px step).
+    """
+    for name, spread in zip(names, spreads, strict=True):
+        log.debug("Shift model %s: residual scatter %.1f", name, float(np.sum(spread)))
+    keep = 0
+    for k in range(1, len(spreads)):
+        diff = spreads[k] - spreads[keep]
+        error = np.sqrt(diff.size) * np.std(diff)
+        if np.sum(diff) < -significance * error:
+            keep = k
+    return keep
 
 
 def _anchors(reference, centers, halfwidths, profiles, smooth=33):
@@ -203,73 +300,10 @@ def _anchors(reference, centers, halfwidths, profiles, smooth=33):
     return out
 
 
-def _padded_spectrum(reference):
-    """Wiener-filtered FFT along the cross-dispersion of the mirror-padded median frame.
-
-    A band-limited (Fourier) shift and derivative represent a well-sampled profile (SOSS)
-    faithfully; the Wiener filter (signal power averaged over columns against the white
-    noise floor at the highest frequencies) keeps the median frame's noise out of the
-    derivative, where it would add scatter to every shift.  Mirror padding makes each column
-    periodic without a jump.
-    """
-    padded = np.concatenate([reference, reference[::-1]], axis=0).astype(np.float64)
-    freq = np.fft.rfftfreq(padded.shape[0])
-    spectrum = np.fft.rfft(padded, axis=0)
-    power = np.mean(np.abs(spectrum) ** 2, axis=1)
-    noise = np.median(power[freq > 0.35]) if np.any(freq > 0.35) else 0.0
-    with np.errstate(all="ignore"):
-        wiener = np.clip(1.0 - noise / power, 0.0, 1.0)
-    wiener[0] = 1.0
-    filtered = spectrum * np.where(np.isfinite(wiener), wiener, 1.0)[:, None]
-    # stored (n_disp, nfreq): the transforms then run along the contiguous axis
-    return np.ascontiguousarray(filtered.T), freq
-
-
-def _shifted(spectrum, freq, dy, n_cross):
-    """Median frame moved by ``dy`` (per integration) and its derivative along y.
-
-    ``spectrum`` is ``(n_disp, nfreq)`` (:func:`_padded_spectrum`); the results are
-    ``(ndy, n_cross, n_disp)`` views.  Transforming along the contiguous last axis gives
-    the same numbers as along the rows of a ``(nfreq, n_disp)`` spectrum, twice as fast.
-    """
-    phase = np.exp(-2j * np.pi * freq[None, None, :] * dy[:, None, None])
-    moved = spectrum[None] * phase
-    model = np.fft.irfft(moved, n=2 * n_cross, axis=-1)[..., :n_cross]
-    slope = np.fft.irfft(moved * (2j * np.pi * freq[None, None, :]), n=2 * n_cross, axis=-1)
-    return model.transpose(0, 2, 1), slope[..., :n_cross].transpose(0, 2, 1)
-
-
-class _Mover:
-    """The median frame at the traced pixels, moved by ``dy``, and its derivative along y."""
-
-    def __init__(self, reference, rows, cols, centre, order, profiles):
-        self.spectrum, self.freq = _padded_spectrum(reference)
-        self.n_cross = reference.shape[0]
-        self.rows, self.cols = rows, cols
-        self.u = rows - centre
-        self.values = reference[rows, cols].astype(np.float64)
-        self.parts = []
-        for k, profile in enumerate(profiles or []):
-            if profile is not None:
-                sel = np.flatnonzero(order == k)
-                self.parts.append((sel, profile, profile.value(self.u[sel], cols[sel])))
-
-    def __call__(self, dy):
-        full, full_slope = _shifted(self.spectrum, self.freq, dy, self.n_cross)
-        model = full[:, self.rows, self.cols]
-        slope = full_slope[:, self.rows, self.cols]
-        for sel, profile, base in self.parts:
-            u = self.u[sel][None, :] - dy[:, None]
-            c = np.broadcast_to(self.cols[sel], u.shape)
-            # The median frame plus the model's exact pixel-integrated change.
-            model[:, sel] = self.values[sel] + profile.value(u, c) - base
-            slope[:, sel] = profile.slope(u, c)
-        return model, slope
-
-
-def _solve_block(data, weight, mover, rows, cols, anchor, group, ngroups, iterations, clip):
+def _solve_block(data, weight, mover, rows, anchor, group, ngroups, iterations, clip):
     """Gauss-Newton for ``(dy, s)`` of a block of integrations, per-column nuisances profiled."""
     nblock = data.shape[0]
+    weight0 = weight
     dy = np.zeros(nblock)
     s = np.zeros(nblock)
     offset = rows - anchor
@@ -322,9 +356,12 @@ def _solve_block(data, weight, mover, rows, cols, anchor, group, ngroups, iterat
     used = weight > 0
     dof = np.maximum(used.sum(axis=1) - 2 * ngroups - 2, 1)
     chi2 = np.maximum(np.sum(weight * residual**2, axis=1) / dof, 1.0)
-    error = np.sqrt(inverse[:, 0, 0] * chi2)
-    dy[singular], s[singular], error[singular] = np.nan, np.nan, np.nan
-    return dy, s, error
+    # Normalised residuals (cosmic rays capped) for comparing movers: their per-pixel sums.
+    with np.errstate(all="ignore"):
+        z = residual * np.sqrt(weight0)
+    z = np.clip(np.where(weight0 > 0, z, 0.0), -clip, clip) if clip else z
+    dy[singular], s[singular], gram[singular] = np.nan, np.nan, np.nan
+    return dy, s, gram, chi2, (z.sum(axis=0), (z**2).sum(axis=0), (weight0 > 0).sum(axis=0))
 
 
 def _group_sum(values, group, ngroups):

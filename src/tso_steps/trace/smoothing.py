@@ -51,8 +51,12 @@ def _basis(x, lo, hi, spacing):
     return BSpline.design_matrix(np.clip(x, lo, hi), knots, 3).toarray()
 
 
-def _gcv_solve(design, y, w, penalty):
+def _gcv_solve(design, y, w, penalty, known_variance=False):
     """Weighted penalised least squares at the GCV-optimal penalty weight.
+
+    With ``known_variance`` the weights are true inverse variances and the penalty minimises
+    the unbiased risk estimate ``RSS_w + 2 edf`` (Mallows' Cp) instead of GCV, which does
+    not use the noise level and can follow noise that happens to look structured.
 
     One Cholesky factor of the normal matrix and one eigen-decomposition of the penalty in
     its frame make every trial weight cost a matrix-vector product (Demmler-Reinsch basis).
@@ -78,13 +82,15 @@ def _gcv_solve(design, y, w, penalty):
         if edf >= n - 1:
             continue
         rss = float(np.sum(w * (y - design @ coef) ** 2))
-        gcv = n * rss / (n - edf) ** 2
+        gcv = rss + np.log(n) * edf if known_variance else n * rss / (n - edf) ** 2
         if best is None or gcv < best[0]:
             best = (gcv, coef, lam, edf)
     return best[1:]
 
 
-def penalised_spline(x, y, sigma, knot_spacing=8.0, clip=4.0, iterations=5):
+def penalised_spline(
+    x, y, sigma, knot_spacing=8.0, clip=4.0, iterations=5, known_variance=False, order=2
+):
     """Robust GCV-penalised cubic spline through noisy points.
 
     Parameters
@@ -103,6 +109,12 @@ def penalised_spline(x, y, sigma, knot_spacing=8.0, clip=4.0, iterations=5):
         normalised residuals (at least ``clip`` sigma) are rejected, iteratively.
     iterations : int
         Rejection rounds.
+    known_variance : bool
+        ``sigma`` are the true errors (not only relative ones): the stiffness minimises the
+        unbiased risk (Mallows' Cp) rather than GCV, and no error floor is applied.
+    order : int
+        Order of the coefficient differences penalised: 2 (the stiffest curve is a straight
+        line) or 1 (a constant).
 
     Returns
     -------
@@ -115,16 +127,18 @@ def penalised_spline(x, y, sigma, knot_spacing=8.0, clip=4.0, iterations=5):
     good = np.isfinite(x) & np.isfinite(y) & np.isfinite(sigma) & (sigma > 0)
     if good.sum() < 4:
         return SplineFit(np.full(x.shape, np.nan), good, np.nan, np.nan)
-    floor = np.percentile(sigma[good], 10)
+    floor = 0.0 if known_variance else np.percentile(sigma[good], 10)
     weight = 1.0 / np.maximum(np.where(good, sigma, np.inf), floor) ** 2
     lo, hi = float(x[good].min()), float(x[good].max())
     design_all = _basis(np.where(np.isfinite(x), x, lo), lo, hi, knot_spacing)
     ncoef = design_all.shape[1]
-    diff = np.diff(np.eye(ncoef), n=2, axis=0)
+    diff = np.diff(np.eye(ncoef), n=order, axis=0)
     penalty = diff.T @ diff
     curve, lam, edf = np.full(x.shape, np.nan), np.nan, np.nan
     for _ in range(iterations):
-        coef, lam, edf = _gcv_solve(design_all[good], y[good], weight[good], penalty)
+        coef, lam, edf = _gcv_solve(
+            design_all[good], y[good], weight[good], penalty, known_variance
+        )
         curve = design_all @ coef
         norm = (y - curve) * np.sqrt(weight)
         scatter = MAD_TO_SIGMA * np.median(np.abs(norm[good]))

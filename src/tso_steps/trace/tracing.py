@@ -128,10 +128,16 @@ def trace_cube(cube, variance, bad, options):
         ref.halfwidth[found],
         bad=bad,
         profiles=profiles,
+        reference_variance=mean_var,
         clip=options.clip_sigma,
     )
     for values in (positions.shift, positions.shift_error, positions.width_scale):
         values[lost] = np.nan  # nothing to measure in a lost integration
+    log.info(
+        "Shifts measured with the %s model of how the trace moves (the pixel model unless "
+        "the band-limited one's residuals vary significantly less between integrations)",
+        positions.shift_model,
+    )
     return ref, positions, found
 
 
@@ -143,7 +149,8 @@ def _pixel_profiles(mean, variance, ref, found, max_fwhm):
         if ref.fwhm[k] < max_fwhm:
             profiles.append(fit_pixel_profiles(mean, weight, ref.center[k], ref.halfwidth[k]))
             log.info(
-                "Order %d is undersampled (FWHM %.2f px): shifts use a pixel-integrated model",
+                "Order %d is undersampled (FWHM %.2f px): a pixel-integrated model competes "
+                "with the band-limited interpolation for its shifts",
                 k + 1,
                 ref.fwhm[k],
             )
