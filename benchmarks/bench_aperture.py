@@ -100,21 +100,31 @@ def _wcs(x0, y0):
 
 
 def _simulate(scene, nints, seed, root):
-    from stdatamodels.jwst import datamodels
 
     from tso_steps.simulate import simulate_tso
 
     sim = simulate_tso("NRC_TSIMAGE", nints=nints, seed=seed, products=("rateints",), **scene)
-    cube = sim.rateints
-    y0, x0 = sim.truth.psf_center
+    tag = f"{scene['element']}_{scene['subarray']}"
+    path = root / f"{tag}_rateints.fits"
+    gain_path = photometry_inputs(sim.rateints, sim.truth, root, tag)
+    sim.rateints.save(path)
+    return sim, path, gain_path
+
+
+def photometry_inputs(cube, truth, root, tag):
+    """Make ``cube`` ready for jwst's TSOPhotometryStep offline; return the gain file's path.
+
+    Sets the planned source position (SIAF reference), a TAN WCS on the source and the
+    error unit, and writes a constant GAIN reference (``override_gain``) for the subarray.
+    """
+    from stdatamodels.jwst import datamodels
+
+    y0, x0 = truth.psf_center
     cube.meta.wcsinfo.siaf_xref_sci = x0 + 1.0  # 1-based planned position (exact)
     cube.meta.wcsinfo.siaf_yref_sci = y0 + 1.0
     cube.meta.bunit_err = cube.meta.bunit_err or cube.meta.bunit_data
     cube.meta.wcs = _wcs(x0, y0)
-    tag = f"{scene['element']}_{scene['subarray']}"
-    path = root / f"{tag}_rateints.fits"
-    cube.save(path)
-    gain = datamodels.GainModel(data=np.full(cube.data.shape[1:], sim.truth.gain, np.float32))
+    gain = datamodels.GainModel(data=np.full(cube.data.shape[1:], truth.gain, np.float32))
     gain.update(cube, only="PRIMARY")
     gain.meta.reftype = "GAIN"
     gain.meta.subarray.name = cube.meta.subarray.name
@@ -124,7 +134,7 @@ def _simulate(scene, nints, seed, root):
     gain.meta.description, gain.meta.useafter = "constant gain", "2020-01-01T00:00:00"
     gain_path = root / f"{tag}_gain.fits"
     gain.save(gain_path)
-    return sim, path, gain_path
+    return gain_path
 
 
 def _run(args, root, label):

@@ -7,13 +7,18 @@ to end (imports, cluster start-up and FITS I/O included):
 * ``strun loop``: ``strun tso_jump FILE --output_dir DIR`` once per file, one after another;
 * ``batch w1`` / ``batch w2``: ``tso-steps batch tso_jump FILE... --workers N``.
 
-The batch products are checked against the strun products (``groupdq`` and ``data`` must be
-identical) before a row is reported. Throughput is segments per minute of wall time.
+The three methods run one after the other on the same files in one invocation. The batch
+products are checked against the strun products (``groupdq`` and ``data`` must be
+identical) before the rows are printed. Throughput is segments per minute of wall time. The
+rows are printed in the format of the table in ``docs/benchmarks.md`` ("tso-steps batch:
+throughput against a serial strun loop"), labelled with ``--label`` (default: the start
+time in UTC), with the 1-minute load average when each method started: on a loaded
+machine a second worker has no free core, so read the rows with the load.
 
 Usage::
 
     python benchmarks/bench_batch.py                 # 6 files of 30 integrations x 5 groups
-    python benchmarks/bench_batch.py --files 8 --nints 50
+    python benchmarks/bench_batch.py --files 8 --nints 50 --label "idle, 2 cores"
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +84,9 @@ def main():
     parser.add_argument("--files", type=int, default=6)
     parser.add_argument("--nints", type=int, default=30)
     parser.add_argument("--ngroups", type=int, default=5)
+    parser.add_argument("--label", default=None, help="run label of the rows (default: UTC time)")
     args = parser.parse_args()
+    label = args.label or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
         root = Path(tmp)
         env = {**offline_environment(root / "crds"), "STPIPE_DISABLE_CRDS_STEPPARS": "true"}
@@ -89,26 +97,26 @@ def main():
         for workers in (1, 2):
             out = root / f"batch{workers}"
             load = os.getloadavg()[0]
-            rows.append((f"batch w{workers}", workers, batch(paths, out, workers, env), load))
+            rows.append(("batch", workers, batch(paths, out, workers, env), load))
             if not same_products(root / "strun", out):
-                raise RuntimeError(f"batch w{workers} products differ from strun's")
-        load = os.getloadavg()[0]
+                raise RuntimeError(f"batch with {workers} worker(s): products differ from strun's")
         print(
-            f"load average (1 min) at the end: {load:.1f} on {os.cpu_count()} cores; "
             f"{args.files} files of NRC_TSGRISM SUBGRISM64 {args.nints} x {args.ngroups} "
-            f"({size:.0f} MB each), step tso_jump; batch products identical to strun: yes"
+            f"({size:.0f} MB each), step tso_jump; batch products identical to strun: yes; "
+            f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+            "cores"
         )
         print(
-            "| method | workers | load at start | wall s | segments / min "
+            "| run | method | workers | load at start | wall s | segments / min "
             "| speed-up vs strun loop |"
         )
-        print("|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|")
         base = rows[0][2]
-        for name, workers, wall, start_load in rows:
+        for index, (name, workers, wall, start_load) in enumerate(rows):
             rate = 60.0 * args.files / wall
             print(
-                f"| {name} | {workers} | {start_load:.1f} | {wall:.1f} | {rate:.1f} "
-                f"| {base / wall:.2f} |"
+                f"| {label if index == 0 else ''} | {name} | {workers} | {start_load:.1f} "
+                f"| {wall:.1f} | {rate:.1f} | {base / wall:.2f} |"
             )
 
 

@@ -2,11 +2,13 @@
 
 The simulator writes one NIRCam grism ramp and one rateints file (SUBGRISM64, 64 x 2048,
 4 outputs). Each run is a fresh subprocess that imports the step, calls it on the file name
-(as ``strun`` does) and saves the product; a thread samples ``/proc/self/status`` every
-10 ms for the peak resident set (``VmHWM``) and the peak of its anonymous part
-(``RssAnon``: private memory; the rest of the resident set is pages of the memory-mapped
-input, which the kernel can drop and reread). The products with and without a budget are
-compared (data, DQ) before a row is printed.
+(as ``strun`` does) and saves the product. This process reads the child's
+``/proc/PID/status`` every 2 ms (from outside, so a child holding the GIL in numpy is still
+sampled): the peak of its anonymous memory (``RssAnon``: private memory; the rest of the
+resident set is file pages - of the mapped input or its scratch copy - which the kernel can
+write back and drop) separately while the step runs and while the product is saved, and
+the peak resident set ``VmHWM`` at the end of the step. The products with and without a
+budget are compared (data, DQ) before a row is printed.
 
 Usage::
 
@@ -22,7 +24,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -33,46 +34,63 @@ STEPS = {
     "tso_outlier": ("tso_steps.outlier.step", "TSOOutlierStep", "rateints", ("data", "dq")),
     "tso_one_over_f": ("tso_steps.one_over_f.step", "OneOverFStep", "rateints", ("data",)),
 }
+POLL_SECONDS = 0.002
 
 
-def _status():
+def _status(pid="self"):
+    """``VmHWM`` and ``RssAnon`` of a process in MiB (empty once it has exited)."""
     fields = {}
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            key, _, value = line.partition(":")
-            if key in ("VmHWM", "RssAnon"):
-                fields[key] = int(value.split()[0]) / 1024.0  # MB (of 2**20 bytes)
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "RssAnon"):
+                    fields[key] = int(value.split()[0]) / 1024.0
+    except (FileNotFoundError, ProcessLookupError):
+        pass
     return fields
 
 
-def child(step, path, budget, out):
-    """Run one step in this process; print its peak memory as JSON."""
+def child(step, path, budget, out, phases):
+    """Run one step in this process, marking its phases in the file ``phases``."""
     import importlib
 
     module, name, _, _ = STEPS[step]
     cls = getattr(importlib.import_module(module), name)
-    peak = {"RssAnon": 0.0}
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak["RssAnon"] = max(peak["RssAnon"], _status()["RssAnon"])
-            time.sleep(0.01)
-
-    baseline = _status()["RssAnon"]  # python + jwst + tso_steps imported
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
+    Path(phases).write_text("step")  # python + jwst + tso_steps imported
     start = time.perf_counter()
     kwargs = {} if budget is None else {"memory_budget": budget}
     result = cls.call(path, **kwargs)
-    result.save(out)
     wall = time.perf_counter() - start
-    done.set()
-    thread.join()
-    status = _status()
-    peak_anon = max(peak["RssAnon"], status["RssAnon"])
-    row = {"baseline_anon": baseline, "peak_anon": peak_anon, "vmhwm": status["VmHWM"]}
-    print(json.dumps({**row, "wall": wall}))
+    Path(phases).write_text("save")
+    result.save(out)
+    print(json.dumps({"wall": wall}))
+
+
+def run(step, path, budget, out, env):
+    """Run the child and sample its memory from here; returns the peaks (MiB) and wall."""
+    phases = Path(f"{out}.phase")
+    cmd = [sys.executable, __file__, "--child", step, str(path), str(budget), str(out), phases]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    peak = {"imports": 0.0, "step": 0.0, "save": 0.0}
+    phase, hwm_step = "imports", 0.0
+    while proc.poll() is None:
+        status = _status(proc.pid)
+        if phases.exists():
+            now = phases.read_text() or phase
+            if now != phase and phase == "step":
+                hwm_step = status.get("VmHWM", hwm_step)
+            phase = now
+        if "RssAnon" in status:
+            key = "imports" if phase == "imports" else phase
+            peak[key] = max(peak[key], status["RssAnon"])
+        time.sleep(POLL_SECONDS)
+    stdout, stderr = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{step} (budget {budget}) failed:\n{stderr[-3000:]}")
+    phases.unlink(missing_ok=True)
+    wall = json.loads(stdout.strip().splitlines()[-1])["wall"]
+    return {**peak, "vmhwm_step": hwm_step, "wall": wall}
 
 
 def simulate(root, nints, ngroups):
@@ -89,14 +107,6 @@ def simulate(root, nints, ngroups):
     return paths
 
 
-def run(step, path, budget, out, env):
-    cmd = [sys.executable, __file__, "--child", step, str(path), str(budget), str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{step} (budget {budget}) failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def identical(a, b, names):
     from stdatamodels.jwst import datamodels
 
@@ -106,8 +116,8 @@ def identical(a, b, names):
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        _, _, step, path, budget, out = sys.argv
-        return child(step, path, None if budget == "None" else float(budget), out)
+        _, _, step, path, budget, out, phases = sys.argv
+        return child(step, path, None if budget == "None" else float(budget), out, phases)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nints", type=int, default=60)
     parser.add_argument("--ngroups", type=int, default=5)
@@ -122,10 +132,10 @@ def main():
         paths = simulate(root, args.nints, args.ngroups)
         load = os.getloadavg()[0]
         print(f"load average (1 min) at the start: {load:.1f} on {os.cpu_count()} cores; "
-              f"NRC_TSGRISM SUBGRISM64 {args.nints} x {args.ngroups}")  # fmt: skip
-        print("| step | input | file MB | memory_budget MB | peak RSS MB | peak anonymous MB "
-              "| of which imports | wall s | identical |")  # fmt: skip
-        print("|---|---|---|---|---|---|---|---|---|")
+              f"NRC_TSGRISM SUBGRISM64 {args.nints} x {args.ngroups}; MiB")  # fmt: skip
+        print("| step | input | file | memory_budget MB | peak RSS, step | peak anonymous, step "
+              "| peak anonymous, save | imports | wall s | identical |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for step in args.steps:
             kind, names = STEPS[step][2], STEPS[step][3]
             path = paths[kind]
@@ -136,9 +146,9 @@ def main():
                 r = run(step, path, budget, outs[budget], env)
                 same = "-" if budget is None else (
                     "yes" if identical(outs[None], outs[budget], names) else "NO")  # fmt: skip
-                print(f"| {step} | {kind} | {size:.0f} | {budget or 'None'} | {r['vmhwm']:.0f} "
-                      f"| {r['peak_anon']:.0f} | {r['baseline_anon']:.0f} | {r['wall']:.1f} "
-                      f"| {same} |", flush=True)  # fmt: skip
+                print(f"| {step} | {kind} | {size:.0f} | {budget or 'None'} | "
+                      f"{r['vmhwm_step']:.0f} | {r['step']:.0f} | {r['save']:.0f} | "
+                      f"{r['imports']:.0f} | {r['wall']:.1f} | {same} |", flush=True)  # fmt: skip
         print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
 
 

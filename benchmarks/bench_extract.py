@@ -80,21 +80,21 @@ def _simulate(case, nints):
         return simulate_tso(mode, nints=nints, ngroups=5, seed=7, products=("rateints",), **options)
 
 
-def _jwst_box(model, truth, center, half, workdir):
-    """jwst Extract1dStep box extraction over static rows, offline."""
+def jwst_box_inputs(model, truth, center, half, workdir):
+    """Make ``model`` ready for jwst's Extract1dStep box offline; return the reference path.
+
+    Attaches a minimal gwcs (wavelength polynomial along the dispersion), the wavelength
+    array and the dispersion direction, and writes a JSON EXTRACT1D reference with the
+    static rows ``median(center) +- half``.
+    """
     from astropy.modeling import models
     from gwcs import WCS
     from gwcs import coordinate_frames as cf
-    from jwst.extract_1d import Extract1dStep
 
-    from tso_steps.offline import make_offline_crds_cache, offline_environment
-
-    os.environ.update(offline_environment(make_offline_crds_cache(Path(workdir) / "crds")))
     axis = truth.dispersion_axis
-    n_disp = model.data.shape[-1 if axis == 1 else -2]
     wave = truth.wavelength[0]
     ok = np.isfinite(wave)
-    x = np.arange(n_disp)
+    x = np.arange(wave.size)
     coef = np.polynomial.polynomial.polyfit(x[ok], wave[ok], 3)
     poly = models.Polynomial1D(3, **{f"c{k}": v for k, v in enumerate(coef)})
     index = 0 if axis == 1 else 1
@@ -103,9 +103,8 @@ def _jwst_box(model, truth, center, half, workdir):
     )
     model.meta.wcs = WCS([(cf.Frame2D(name="detector"), forward), ("world", None)])
     model.meta.wcsinfo.dispersion_direction = 1 if axis == 1 else 2
-    wave_image = np.broadcast_to(np.where(ok, wave, 0.0), model.data.shape[1:][::-1][::-1])
-    if axis == 0:
-        wave_image = np.broadcast_to(np.where(ok, wave, 0.0)[:, None], model.data.shape[1:])
+    along = np.where(ok, wave, 0.0)
+    wave_image = np.broadcast_to(along if axis == 1 else along[:, None], model.data.shape[1:])
     model.wavelength = np.array(wave_image, dtype=np.float32)
     mid = float(np.nanmedian(center))
     lo, hi = round(mid) - half, round(mid) + half
@@ -118,17 +117,33 @@ def _jwst_box(model, truth, center, half, workdir):
     aperture.update(use_source_posn=False)
     ref = Path(workdir) / "extract1d.json"
     ref.write_text(json.dumps({"REFTYPE": "EXTRACT1D", "apertures": [aperture]}))
+    return ref
+
+
+#: Extract1dStep arguments that keep CRDS out (the box needs no other reference)
+JWST_BOX_OFFLINE = {
+    "apply_apcorr": False,
+    "override_apcorr": "N/A",
+    "override_psf": "N/A",
+    "override_specprofile": "N/A",
+    "override_speckernel": "N/A",
+    "override_pastasoss": "N/A",
+}
+
+
+def _jwst_box(model, truth, center, half, workdir):
+    """jwst Extract1dStep box extraction over static rows, offline."""
+    from jwst.extract_1d import Extract1dStep
+
+    from tso_steps.offline import make_offline_crds_cache, offline_environment
+
+    os.environ.update(offline_environment(make_offline_crds_cache(Path(workdir) / "crds")))
+    axis = truth.dispersion_axis
+    n_disp = model.data.shape[-1 if axis == 1 else -2]
+    ref = jwst_box_inputs(model, truth, center, half, workdir)
+    lit = np.flatnonzero(np.isfinite(center))
     t0 = time.perf_counter()
-    out = Extract1dStep.call(
-        model,
-        override_extract1d=str(ref),
-        apply_apcorr=False,
-        override_apcorr="N/A",
-        override_psf="N/A",
-        override_specprofile="N/A",
-        override_speckernel="N/A",
-        override_pastasoss="N/A",
-    )
+    out = Extract1dStep.call(model, override_extract1d=str(ref), **JWST_BOX_OFFLINE)
     elapsed = time.perf_counter() - t0
     flux = np.full((model.data.shape[0], n_disp), np.nan)
     table = out.spec[0].spec_table

@@ -18,6 +18,7 @@ Usage::
 
     python benchmarks/bench_outlier.py            # default sizes (a few minutes)
     python benchmarks/bench_outlier.py --nints 100 --grism-rows 32   # quicker
+    python benchmarks/bench_outlier.py --modes NIS_SOSS --nints 150  # SOSS SUBSTRIP256
 """
 
 import argparse
@@ -115,20 +116,24 @@ def main():
     parser.add_argument("--grism-rows", type=int, default=64)
     parser.add_argument("--grism-cols", type=int, default=2048)
     parser.add_argument("--cores", default="2", help="maximum_cores for the second tso_outlier run")
+    parser.add_argument(
+        "--modes",
+        default="NRC_TSGRISM,NRS_BRIGHTOBJ",
+        help="comma-separated exposure types (NIS_SOSS and MIR_LRS-SLITLESS at their full size)",
+    )
+    parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--output", default=str(HERE / "results" / "outlier.md"))
     args = parser.parse_args()
     if args.worker:
         _child(*args.worker)
         return
-    cases = [
-        ("NRC_TSGRISM", (args.grism_rows, args.grism_cols)),
-        ("NRS_BRIGHTOBJ", None),
-    ]
+    crops = {"NRC_TSGRISM": (args.grism_rows, args.grism_cols)}
+    cases = [(mode, crops.get(mode)) for mode in args.modes.split(",")]
     methods = ["jwst", "tso_outlier", f"tso_outlier:{args.cores}"]
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for mode, crop in cases:
-            path, rate_effect, noise, level = _simulate(mode, args.nints, crop, 7, workdir)
+            path, rate_effect, noise, level = _simulate(mode, args.nints, crop, args.seed, workdir)
             size = path.stat().st_size
             shape = "x".join(str(n) for n in rate_effect.shape)
             results = {}

@@ -9,6 +9,12 @@ REAL = Path(__file__).parent / "data" / "real"
 SOSS_FRAME = REAL / "jw01512001001_03102_00001_nis_demo_pwcpos_245.778671.npy"
 SOSS_PWCPOS = 245.778671
 F277W_FRAME = REAL / "exotedrf_soss_f277w_median_cut_x0-767.npy"
+DONUT_FRAME = REAL / "eureka_wasp39_nircam_f210m_wlp8_medflux_cut_x292-803.npy"
+NIRSPEC_FRAME = REAL / "eureka_nirspec_prism_pid6456_medflux.npy"
+#: Eureka's mean per-integration Gaussian trace centre of the NIRSpec exposure, 0-based row.
+NIRSPEC_EUREKA_CENTRE = 13.744
+#: Eureka's centroid of the same integrations, in the cut-out's 0-based pixels (x, y).
+DONUT_EUREKA_CENTROID = (548.57 - 292, 161.48)
 # Pixels far below the background (-68188 DN/s at worst) are DO_NOT_USE pixels the frame kept.
 _DEAD_BELOW = -50.0
 _READ_NOISE = 0.3  # DN/s per pixel per integration, a typical SOSS rateints level
@@ -97,3 +103,91 @@ def soss_cube(nints=4, seed=0, pwcpos=SOSS_PWCPOS, gain_time=50.0):
 def f277w_frame():
     """The exoTEDRF SOSS F277W median frame cut-out (DN/s, 256 x 768, no header)."""
     return np.load(F277W_FRAME).astype(np.float64)
+
+
+def donut_cube(shifts, seed=0, read_noise=8.0):
+    """NRC_TSIMAGE rateints from the real WASP-39 weak-lens frame, shifted per integration.
+
+    Each integration is the frame (electrons) with its sky level removed, moved by
+    ``shifts[i] = (dx, dy)`` pixels (cubic spline), the sky put back, plus photon and read
+    noise.  The frame is itself a median of 4 noisy integrations, so its pixel noise moves
+    with the source: shifts are measured against a slightly noisy truth.
+
+    Parameters
+    ----------
+    shifts : ndarray, shape ``(nints, 2)``
+    seed : int
+    read_noise : float
+        Electrons per pixel per integration.
+    """
+    from scipy import ndimage
+
+    frame = np.load(DONUT_FRAME).astype(np.float64)
+    sky = float(np.median(frame[:40]))
+    source = frame - sky
+    variance = np.clip(frame, 0.0, None) + read_noise**2
+    rng = np.random.default_rng(seed)
+    nints = len(shifts)
+    data = np.empty((nints, *frame.shape))
+    for i, (dx, dy) in enumerate(shifts):
+        moved = ndimage.shift(source, (dy, dx), order=3, mode="constant") + sky
+        data[i] = moved + rng.normal(size=frame.shape) * np.sqrt(variance)
+    model = _cube_with_noise_arrays(data, frame, read_noise)
+    meta = model.meta
+    meta.telescope = "JWST"
+    meta.instrument.name = "NIRCAM"
+    meta.instrument.detector = "NRCA3"
+    meta.instrument.filter = "F210M"
+    meta.instrument.pupil = "WLP8"
+    meta.instrument.channel = "SHORT"
+    meta.exposure.type = "NRC_TSIMAGE"
+    meta.exposure.nints = nints
+    meta.visit.tsovisit = True
+    meta.observation.date = "2022-07-30"
+    meta.observation.time = "19:28:00.000"
+    return model
+
+
+def _cube_with_noise_arrays(data, frame, read_noise):
+    """A CubeModel of ``data`` with the Poisson (from ``frame``) and read-noise variances."""
+    model = datamodels.CubeModel(data.astype(np.float32))
+    model.var_poisson = np.broadcast_to(np.clip(frame, 0.0, None), data.shape).astype(np.float32)
+    model.var_rnoise = np.full(data.shape, read_noise**2, dtype=np.float32)
+    model.err = np.sqrt(model.var_poisson + model.var_rnoise)
+    model.dq = np.zeros(data.shape, dtype=np.uint32)
+    return model
+
+
+def nirspec_cube(shifts, seed=0, read_noise=10.0):
+    """NRS_BRIGHTOBJ rateints from the real PID 6456 PRISM frame, shifted across the dispersion.
+
+    Integration ``i`` is the frame (electrons, background-subtracted) moved by ``shifts[i]``
+    rows (cubic spline), plus photon and read noise.
+    """
+    from scipy import ndimage
+
+    frame = np.load(NIRSPEC_FRAME).astype(np.float64)
+    variance = np.clip(frame, 0.0, None) + read_noise**2
+    rng = np.random.default_rng(seed)
+    data = np.stack(
+        [
+            ndimage.shift(frame, (dy, 0.0), order=3, mode="nearest")
+            + rng.normal(size=frame.shape) * np.sqrt(variance)
+            for dy in shifts
+        ]
+    )
+    model = _cube_with_noise_arrays(data, frame, read_noise)
+    meta = model.meta
+    meta.telescope = "JWST"
+    meta.instrument.name = "NIRSPEC"
+    meta.instrument.detector = "NRS1"
+    meta.instrument.filter = "CLEAR"
+    meta.instrument.grating = "PRISM"
+    meta.exposure.type = "NRS_BRIGHTOBJ"
+    meta.exposure.nints = len(shifts)
+    meta.visit.tsovisit = True
+    meta.subarray.name = "SUB512"
+    meta.observation.date = "2024-07-12"
+    meta.observation.time = "11:16:00.000"
+    meta.program.pid = "6456"
+    return model

@@ -3,13 +3,13 @@
 import json
 import logging
 import os
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 import pytest
 from stdatamodels.jwst import datamodels
 
+from batch_support import arrays, needs_dask
 from tso_steps import TSOJumpStep, TSOOutlierStep
 from tso_steps.batch import (
     PlanError,
@@ -21,74 +21,18 @@ from tso_steps.batch import (
 )
 from tso_steps.batch import execute as batch_execute
 from tso_steps.batch.run import resolve_step
-from tso_steps.batch.segments import segment_exposure
 from tso_steps.batch.task import build_step
 from tso_steps.cli import main
-from tso_steps.pipelines import TSODetector1Pipeline
-from tso_steps.pipelines.simulated import OFFLINE_SKIPS
-from tso_steps.simulate import simulate_tso
-from tso_steps.simulate.references import write_noise_references
 
-needs_dask = pytest.mark.skipif(
-    find_spec("distributed") is None,
-    reason='dask.distributed missing: pip install "tso-steps[batch]"',
-)
-
-NAME = "jw09999001001_01101_00001-seg{segment:03d}_nrcalong_{product}.fits"
-COUNTS = (14, 13, 13)  # three segments of a 40-integration exposure
 JUMP = 4
 OUTLIER = 16
-
-
-@pytest.fixture(scope="module")
-def exposure(tmp_path_factory):
-    """One small simulated exposure, written whole and as three segments (ramp and rateints)."""
-    root = tmp_path_factory.mktemp("exposure")
-    sim = simulate_tso(
-        "NRC_TSGRISM", nints=sum(COUNTS), ngroups=4, seed=31, cosmic_rays=2e-3,
-        products=("ramp", "rateints"), subarray="SUBGRISM64", crop=(32, 128),
-    )  # fmt: skip
-    files = {"references": write_noise_references(sim.ramp, sim.truth, root / "references")}
-    for product, model in (("uncal", sim.ramp), ("rateints", sim.rateints)):
-        whole = root / f"jw09999001001_01101_00001_nrcalong_{product}.fits"
-        model.meta.filename = whole.name
-        model.save(whole)
-        pattern = NAME.replace("{product}", product)
-        segments = []
-        for piece in segment_exposure(model, COUNTS, pattern):
-            path = root / piece.meta.filename
-            piece.save(path)
-            segments.append(str(path))
-        files[product] = (str(whole), segments)
-    return files
-
-
-@pytest.fixture(scope="module")
-def scheduler():
-    """A LocalCluster of 2 single-threaded workers over loopback TCP."""
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=False,
-        protocol="tcp",
-        host="127.0.0.1",
-        dashboard_address=None,
-    )
-    yield cluster.scheduler_address
-    cluster.close()
-
-
-def arrays(path, names=("data", "groupdq", "pixeldq", "dq", "err")):
-    with datamodels.open(path) as model:
-        return {n: np.array(getattr(model, n)) for n in names if model.hasattr(n)}
 
 
 # --- planning --------------------------------------------------------------------------
 
 
-def test_segments_are_grouped_into_one_exposure_in_integration_order(exposure):
-    whole, segments = exposure["uncal"]
+def test_segments_are_grouped_into_one_exposure_in_integration_order(segmented_exposure):
+    whole, segments = segmented_exposure["uncal"]
     (split,) = group_exposures([segments[2], segments[0], segments[1]])
     assert [s.path for s in split.segments] == segments
     assert [(s.int_start, s.int_end) for s in split.segments] == [(1, 14), (15, 27), (28, 40)]
@@ -116,8 +60,8 @@ def test_halo_comes_from_the_step_rules():
     assert halo_integrations("tso_trace", {}, 40) is None
 
 
-def test_join_then_split_restores_every_segment(exposure):
-    _, segments = exposure["rateints"]
+def test_join_then_split_restores_every_segment(segmented_exposure):
+    _, segments = segmented_exposure["rateints"]
     models = [datamodels.open(p) for p in segments]
     joined = join_segments(models)
     assert joined.data.shape[0] == 40 and len(joined.int_times) == 40
@@ -140,8 +84,8 @@ def test_workers_run_with_one_core():
     assert pipeline.jump.maximum_cores == "1"
 
 
-def test_bad_parameter_is_one_clear_error(exposure, tmp_path):
-    whole, _ = exposure["uncal"]
+def test_bad_parameter_is_one_clear_error(segmented_exposure, tmp_path):
+    whole, _ = segmented_exposure["uncal"]
     with pytest.raises(Exception, match="rejection_threshold"):
         run_batch("tso_jump", [whole], tmp_path, workers=1, params=["rejection_threshold=-3"])
     with pytest.raises(ValueError, match="not a registered step"):
@@ -156,10 +100,12 @@ def test_bad_parameter_is_one_clear_error(exposure, tmp_path):
 
 
 @needs_dask
-def test_products_are_named_and_identical_as_serial_step_runs(exposure, scheduler, tmp_path):
-    whole, segments = exposure["rateints"]
+def test_products_are_named_and_identical_as_serial_step_runs(
+    segmented_exposure, dask_scheduler, tmp_path
+):
+    whole, segments = segmented_exposure["rateints"]
     files = [whole, *segments]
-    summary = run_batch("tso_outlier", [whole], tmp_path / "batch", scheduler=scheduler)
+    summary = run_batch("tso_outlier", [whole], tmp_path / "batch", scheduler=dask_scheduler)
     assert list(summary["status"]) == ["done"]
     reference = tmp_path / "serial"
     TSOOutlierStep.call(whole, save_results=True, output_dir=str(reference))
@@ -176,9 +122,11 @@ def test_products_are_named_and_identical_as_serial_step_runs(exposure, schedule
 
 
 @needs_dask
-def test_three_segment_jump_flags_equal_the_one_file_flags(exposure, scheduler, tmp_path):
-    whole, segments = exposure["uncal"]
-    summary = run_batch("tso_jump", segments, tmp_path, scheduler=scheduler)
+def test_three_segment_jump_flags_equal_the_one_file_flags(
+    segmented_exposure, dask_scheduler, tmp_path
+):
+    whole, segments = segmented_exposure["uncal"]
+    summary = run_batch("tso_jump", segments, tmp_path, scheduler=dask_scheduler)
     assert list(summary["status"]) == ["done"] * 3
     assert list(summary["product"]) == [Path(s).name.replace("_uncal", "_jump") for s in segments]
     one_file = TSOJumpStep.call(whole)
@@ -199,9 +147,11 @@ def test_three_segment_jump_flags_equal_the_one_file_flags(exposure, scheduler, 
 
 
 @needs_dask
-def test_three_segment_outlier_flags_equal_the_one_file_flags(exposure, scheduler, tmp_path):
-    whole, segments = exposure["rateints"]
-    summary = run_batch("tso_outlier", segments, tmp_path, scheduler=scheduler)
+def test_three_segment_outlier_flags_equal_the_one_file_flags(
+    segmented_exposure, dask_scheduler, tmp_path
+):
+    whole, segments = segmented_exposure["rateints"]
+    summary = run_batch("tso_outlier", segments, tmp_path, scheduler=dask_scheduler)
     one_file = TSOOutlierStep.call(whole)
     dq = np.concatenate([arrays(tmp_path / p)["dq"] for p in summary["product"]])
     data = np.concatenate([arrays(tmp_path / p)["data"] for p in summary["product"]])
@@ -211,31 +161,33 @@ def test_three_segment_outlier_flags_equal_the_one_file_flags(exposure, schedule
 
 
 @needs_dask
-def test_rerun_skips_same_provenance_and_force_redoes(exposure, scheduler, tmp_path, caplog):
-    whole, _ = exposure["uncal"]
-    first = run_batch("tso_jump", [whole], tmp_path, scheduler=scheduler)
+def test_rerun_skips_same_provenance_and_force_redoes(
+    segmented_exposure, dask_scheduler, tmp_path, caplog
+):
+    whole, _ = segmented_exposure["uncal"]
+    first = run_batch("tso_jump", [whole], tmp_path, scheduler=dask_scheduler)
     product = tmp_path / first["product"][0]
     stamp = product.stat().st_mtime_ns
     with caplog.at_level(logging.INFO, logger="stpipe.tso_steps.batch"):
-        again = run_batch("tso_jump", [whole], tmp_path, scheduler=scheduler)
+        again = run_batch("tso_jump", [whole], tmp_path, scheduler=dask_scheduler)
     assert list(again["status"]) == ["skipped"]
     assert "same hash" in caplog.text
     assert "1/1 finished (0 done, 1 skipped, 0 failed)" in caplog.text
     assert product.stat().st_mtime_ns == stamp
-    forced = run_batch("tso_jump", [whole], tmp_path, scheduler=scheduler, force=True)
+    forced = run_batch("tso_jump", [whole], tmp_path, scheduler=dask_scheduler, force=True)
     assert list(forced["status"]) == ["done"] and product.stat().st_mtime_ns != stamp
     changed = run_batch(
-        "tso_jump", [whole], tmp_path, scheduler=scheduler, params={"rejection_threshold": 6}
+        "tso_jump", [whole], tmp_path, scheduler=dask_scheduler, params={"rejection_threshold": 6}
     )
     assert list(changed["status"]) == ["done"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".staging")]
 
 
 @needs_dask
-def test_provenance_round_trips_through_save_and_load(exposure, scheduler, tmp_path):
-    whole, _ = exposure["uncal"]
+def test_provenance_round_trips_through_save_and_load(segmented_exposure, dask_scheduler, tmp_path):
+    whole, _ = segmented_exposure["uncal"]
     summary = run_batch(
-        "tso_jump", [whole], tmp_path, scheduler=scheduler, params=["rejection_threshold=5"]
+        "tso_jump", [whole], tmp_path, scheduler=dask_scheduler, params=["rejection_threshold=5"]
     )
     with datamodels.open(tmp_path / summary["product"][0]) as model:
         node = model.meta.instance["tso_steps_batch"]
@@ -251,13 +203,13 @@ def test_provenance_round_trips_through_save_and_load(exposure, scheduler, tmp_p
 
 
 @needs_dask
-def test_bad_file_fails_alone_and_sets_the_exit_code(exposure, scheduler, tmp_path):
-    whole, _ = exposure["uncal"]
-    rateints, _ = exposure["rateints"]
+def test_bad_file_fails_alone_and_sets_the_exit_code(segmented_exposure, dask_scheduler, tmp_path):
+    whole, _ = segmented_exposure["uncal"]
+    rateints, _ = segmented_exposure["rateints"]
     broken = tmp_path / "broken_uncal.fits"
     broken.write_text("not a FITS file")
     summary = run_batch(
-        "tso_jump", [whole, rateints, broken], tmp_path / "out", scheduler=scheduler
+        "tso_jump", [whole, rateints, broken], tmp_path / "out", scheduler=dask_scheduler
     )
     status = dict(zip([Path(f).name for f in summary["file"]], summary["status"], strict=True))
     assert status[Path(whole).name] == "done"
@@ -268,7 +220,7 @@ def test_bad_file_fails_alone_and_sets_the_exit_code(exposure, scheduler, tmp_pa
     leftovers = [p.name for p in (tmp_path / "out").iterdir() if not p.name.endswith("_jump.fits")]
     assert leftovers == [".tso_steps_batch"]  # no staging folder, no partial product
     code = main(["batch", "tso_jump", whole, str(broken), "--output-dir", str(tmp_path / "out"),
-                 "--scheduler", scheduler, "--quiet"])  # fmt: skip
+                 "--scheduler", dask_scheduler, "--quiet"])  # fmt: skip
     assert code == 1
     code = main(
         [
@@ -278,17 +230,21 @@ def test_bad_file_fails_alone_and_sets_the_exit_code(exposure, scheduler, tmp_pa
             "--output-dir",
             str(tmp_path / "out"),
             "--scheduler",
-            scheduler,
+            dask_scheduler,
         ]
     )
     assert code == 0
 
 
 @needs_dask
-def test_sweep_writes_one_folder_per_combination(exposure, scheduler, tmp_path):
-    whole, _ = exposure["rateints"]
+def test_sweep_writes_one_folder_per_combination(segmented_exposure, dask_scheduler, tmp_path):
+    whole, _ = segmented_exposure["rateints"]
     summary = run_batch(
-        "tso_outlier", [whole], tmp_path, scheduler=scheduler, sweep=["rejection_threshold=4,8"]
+        "tso_outlier",
+        [whole],
+        tmp_path,
+        scheduler=dask_scheduler,
+        sweep=["rejection_threshold=4,8"],
     )
     assert sorted(summary["sweep"]) == ["rejection_threshold-4", "rejection_threshold-8"]
     flags = {}
@@ -301,11 +257,13 @@ def test_sweep_writes_one_folder_per_combination(exposure, scheduler, tmp_path):
 
 
 @needs_dask
-def test_asdf_config_runs_like_step_call_with_the_config(exposure, scheduler, tmp_path):
-    whole, _ = exposure["rateints"]
+def test_asdf_config_runs_like_step_call_with_the_config(
+    segmented_exposure, dask_scheduler, tmp_path
+):
+    whole, _ = segmented_exposure["rateints"]
     config = tmp_path / "outlier.asdf"
     TSOOutlierStep(rejection_threshold=6.0, rolling_window_width=9).export_config(config)
-    summary = run_batch(str(config), [whole], tmp_path / "out", scheduler=scheduler)
+    summary = run_batch(str(config), [whole], tmp_path / "out", scheduler=dask_scheduler)
     reference = TSOOutlierStep.call(whole, config_file=str(config))
     np.testing.assert_array_equal(
         arrays(tmp_path / "out" / summary["product"][0])["dq"], reference.dq
@@ -313,10 +271,10 @@ def test_asdf_config_runs_like_step_call_with_the_config(exposure, scheduler, tm
 
 
 def test_without_dask_runs_serially_and_says_how_to_get_workers(
-    exposure, tmp_path, monkeypatch, caplog
+    segmented_exposure, tmp_path, monkeypatch, caplog
 ):
     monkeypatch.setattr(batch_execute, "dask_available", lambda: False)
-    whole, _ = exposure["uncal"]
+    whole, _ = segmented_exposure["uncal"]
     with caplog.at_level(logging.WARNING, logger="stpipe.tso_steps.batch"):
         summary = run_batch("tso_jump", [whole], tmp_path)
     assert 'pip install "tso-steps[batch]"' in caplog.text
@@ -329,37 +287,13 @@ def test_without_dask_runs_serially_and_says_how_to_get_workers(
 
 
 @needs_dask
-def test_pipeline_products_match_a_serial_pipeline_run(exposure, scheduler, tmp_path):
-    whole, _ = exposure["uncal"]
-    steps = {name: {"skip": True} for name in OFFLINE_SKIPS["tso_detector1"]}
-    steps["ramp_fit"] = dict(exposure["references"])
-    tokens = [f"steps.{n}.skip=true" for n in OFFLINE_SKIPS["tso_detector1"]]
-    tokens += [f"steps.ramp_fit.{k}={v}" for k, v in exposure["references"].items()]
-    summary = run_batch(
-        "tso_detector1", [whole], tmp_path / "batch", scheduler=scheduler, params=tokens
-    )
-    assert list(summary["status"]) == ["done"], summary["error"][0]
-    reference = tmp_path / "serial"
-    TSODetector1Pipeline.call(whole, steps=steps, save_results=True, output_dir=str(reference))
-    names = sorted(p.name for p in reference.glob("*.fits"))
-    assert names == sorted(summary["product"][0].split(", "))
-    assert any(n.endswith("_rateints.fits") for n in names) and any(
-        n.endswith("_rate.fits") for n in names
-    )
-    for name in names:
-        ours, theirs = arrays(tmp_path / "batch" / name), arrays(reference / name)
-        for key in ours:
-            np.testing.assert_array_equal(ours[key], theirs[key])
-        with datamodels.open(tmp_path / "batch" / name) as model:
-            assert len(model.meta.instance["tso_steps_batch"]["run_hash"]) == 64
-
-
-@needs_dask
-def test_three_segment_one_over_f_equals_the_one_file_correction(exposure, scheduler, tmp_path):
+def test_three_segment_one_over_f_equals_the_one_file_correction(
+    segmented_exposure, dask_scheduler, tmp_path
+):
     from tso_steps import OneOverFStep
 
-    whole, segments = exposure["rateints"]
-    summary = run_batch("tso_one_over_f", segments, tmp_path, scheduler=scheduler)
+    whole, segments = segmented_exposure["rateints"]
+    summary = run_batch("tso_one_over_f", segments, tmp_path, scheduler=dask_scheduler)
     assert list(summary["status"]) == ["done"] * 3
     one_file = OneOverFStep.call(whole)
     with datamodels.open(whole) as raw:
@@ -369,7 +303,9 @@ def test_three_segment_one_over_f_equals_the_one_file_correction(exposure, sched
 
 
 @needs_dask
-def test_a_task_whose_worker_dies_is_a_failed_row(exposure, scheduler, tmp_path, monkeypatch):
+def test_a_task_whose_worker_dies_is_a_failed_row(
+    segmented_exposure, dask_scheduler, tmp_path, monkeypatch
+):
     from tso_steps.batch import run as batch_run
 
     real = batch_run.run_task
@@ -380,9 +316,9 @@ def test_a_task_whose_worker_dies_is_a_failed_row(exposure, scheduler, tmp_path,
         return real(task)
 
     monkeypatch.setattr(batch_run, "run_task", dies_on_segment_2)
-    whole, segments = exposure["rateints"]
+    whole, segments = segmented_exposure["rateints"]
     # the whole file overlaps the segments: not contiguous, so every file is its own task
-    summary = run_batch("tso_outlier", [whole, *segments], tmp_path, scheduler=scheduler)
+    summary = run_batch("tso_outlier", [whole, *segments], tmp_path, scheduler=dask_scheduler)
     status = {Path(f).name: s for f, s in zip(summary["file"], summary["status"], strict=True)}
     assert status.pop(Path(segments[1]).name) == "failed"
     assert set(status.values()) == {"done"}
@@ -391,14 +327,14 @@ def test_a_task_whose_worker_dies_is_a_failed_row(exposure, scheduler, tmp_path,
 
 @needs_dask
 def test_memory_budget_reaches_the_steps_and_leaves_the_products_unchanged(
-    exposure, scheduler, tmp_path
+    segmented_exposure, dask_scheduler, tmp_path
 ):
-    whole, segments = exposure["uncal"]
+    whole, segments = segmented_exposure["uncal"]
     pipeline = build_step(resolve_step("tso_detector1"), {}, whole, memory_budget=3)
     assert pipeline.tso_jump.memory_budget == 3.0
     assert "memory_budget" not in pipeline.ramp_fit.spec  # jwst's steps are left alone
     code = main(["batch", "tso_jump", *segments, "--output-dir", str(tmp_path),
-                 "--scheduler", scheduler, "--memory-budget", "1", "--quiet"])  # fmt: skip
+                 "--scheduler", dask_scheduler, "--memory-budget", "1", "--quiet"])  # fmt: skip
     assert code == 0
     names = [Path(s).name.replace("_uncal", "_jump") for s in segments]
     groupdq = np.concatenate([arrays(tmp_path / n)["groupdq"] for n in names])

@@ -110,3 +110,48 @@ def test_a_file_is_read_lazily_and_the_products_are_the_same(ramp, tmp_path):
     _same(chunked, in_memory, ("groupdq", "data", "pixeldq"))
     with datamodels.open(path) as untouched:  # the input file is never changed
         np.testing.assert_array_equal(untouched.groupdq, ramp.groupdq)
+
+
+def _mapped(array):
+    base = array
+    while getattr(base, "base", None) is not None:
+        base = base.base
+    return not isinstance(base, np.ndarray)
+
+
+def test_a_scratch_copy_maps_the_scaled_dq_and_takes_the_writes(rateints, tmp_path):
+    path = tmp_path / "jw09999001001_01101_00001-seg001_nrcalong_rateints.fits"
+    rateints.save(path)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    lazy = open_lazily(path, scratch=scratch)
+    assert list(scratch.iterdir()) == []  # unlinked once mapped: never left behind
+    assert _mapped(lazy.dq) and _mapped(lazy.data)  # the BZERO-scaled dq is mapped too
+    np.testing.assert_array_equal(lazy.dq, rateints.dq)
+    np.testing.assert_array_equal(lazy.data, rateints.data)
+    lazy.dq[0, :2] |= np.uint32(OUTLIER)
+    lazy.data[0, 0] = np.nan
+    lazy.close()
+    with datamodels.open(path) as untouched:  # the input file is never changed
+        np.testing.assert_array_equal(untouched.dq, rateints.dq)
+        np.testing.assert_array_equal(untouched.data, rateints.data)
+    # a budgeted step writes its flags into the copy; the products are those in memory
+    out = tmp_path / "out"
+    out.mkdir()
+    chunked = TSOOutlierStep.call(str(path), memory_budget=2, output_dir=str(out))
+    assert list(out.iterdir()) == []
+    _same(chunked, TSOOutlierStep.call(rateints), ("data", "dq", "err", "var_poisson"))
+    corrected = OneOverFStep.call(str(path), memory_budget=1, output_dir=str(out))
+    _same(corrected, OneOverFStep.call(rateints), ("data", "dq", "one_over_f_mask"))
+
+
+def test_unsigned_16_bit_data_are_mapped_with_their_values(tmp_path):
+    uncal = datamodels.Level1bModel(
+        data=np.arange(2 * 3 * 4 * 5, dtype=np.uint16).reshape(2, 3, 4, 5) * np.uint16(1000)
+    )
+    path = tmp_path / "uncal.fits"
+    uncal.save(path)
+    lazy = open_lazily(path, scratch=tmp_path)
+    assert _mapped(lazy.data) and lazy.data.dtype.kind == "u"
+    np.testing.assert_array_equal(lazy.data, uncal.data)
+    lazy.close()

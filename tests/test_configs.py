@@ -44,6 +44,10 @@ OPTIONS = [
     ("tso_steps.trace.step.TraceStep", "tso_steps.trace.tracing.TraceOptions"),
     ("tso_steps.centroid.step.CentroidStep", "tso_steps.centroid.centroiding.CentroidOptions"),
     ("tso_steps.jitter.step.JitterCorrectStep", "tso_steps.jitter.align.AlignmentOptions"),
+    (
+        "tso_steps.aperture.step.MovingApertureStep",
+        "tso_steps.aperture.light_curve.ApertureOptions",
+    ),
 ]
 
 

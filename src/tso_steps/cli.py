@@ -142,6 +142,12 @@ def _add_batch_parser(sub):
         help="working memory per task for tso_jump, tso_outlier and tso_one_over_f (also "
         "inside pipelines): chunks of detector lines, lazy reads, identical products",
     )
+    batch.add_argument(
+        "--separate-segments",
+        action="store_true",
+        help="process each segment alone even when a step uses every integration (less "
+        "memory per task; tso_jump/tso_outlier/tso_one_over_f then stop at segment edges)",
+    )
     batch.add_argument("--quiet", action="store_true", help="only print the summary")
 
 
@@ -169,6 +175,7 @@ def _batch_command(args):
             sweep=args.sweep,
             force=args.force,
             memory_budget=args.memory_budget,
+            join_segments=not args.separate_segments,
         )
     except (PlanError, ValidationError, ValueError, RuntimeError) as error:
         print(f"tso-steps batch: {error}", file=sys.stderr)

@@ -15,6 +15,7 @@ __all__ = [
     "MAD_TO_SIGMA",
     "clipped_rms_last",
     "nanmedian_last",
+    "nanmedian_over_frames",
     "robust_std",
     "robust_std_last",
     "strided_rolling_median",
@@ -48,6 +49,38 @@ def robust_std(values, axis=None, center=None):
     with np.errstate(invalid="ignore"):
         deviation = np.abs(values - center)
     return MAD_TO_SIGMA * np.nanmedian(deviation, axis=axis)
+
+
+def nanmedian_over_frames(frames, samples=4_000_000):
+    """``np.nanmedian(frames, axis=0)`` in float64, by slabs along the second axis.
+
+    The same values as the one call on a float64 copy of the whole stack, without making
+    that copy (or the several cube-sized temporaries ``np.nanmedian`` makes): each slab of
+    about ``samples`` samples is converted and reduced on its own, by one sort
+    (:func:`nanmedian_last`: the middle value, or the mean of the two middle values, as
+    ``np.nanmedian``).
+
+    Parameters
+    ----------
+    frames : ndarray, shape ``(nframes, n, ...)``
+        Any real dtype or byte order; NaN marks unusable samples.
+    samples : int
+        Samples per slab.
+
+    Returns
+    -------
+    ndarray, shape ``frames.shape[1:]``, float64
+        NaN where a pixel has no finite sample.
+    """
+    frames = np.asarray(frames)
+    out = np.empty(frames.shape[1:])
+    per_line = max(int(np.prod(frames.shape[2:], dtype=np.int64)) * frames.shape[0], 1)
+    step = max(1, int(samples) // per_line)
+    for start in range(0, frames.shape[1], step):
+        part = slice(start, start + step)
+        slab = np.moveaxis(np.asarray(frames[:, part], dtype=np.float64), 0, -1)
+        out[part] = nanmedian_last(np.ascontiguousarray(slab))
+    return out
 
 
 def nanmedian_last(values, min_count=1, max_samples=None):

@@ -1,28 +1,35 @@
 """MovingApertureStep: per-integration aperture photometry of an imaging TSO (``tso_aperture``)."""
 
 import logging
-import warnings
 
-import astropy.units as u
 import numpy as np
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
+from tso_steps.aperture.adapter import (
+    catalog_meta,
+    check_imaging,
+    flux_unit,
+    integration_times,
+    measured_centroids,
+    sky_positions,
+    source_centroids,
+)
 from tso_steps.aperture.catalog import build_catalog
+from tso_steps.aperture.light_curve import (
+    ApertureOptions,
+    aperture_light_curve,
+    aperture_radii,
+    median_template,
+)
 from tso_steps.aperture.photometry import (
     FLAG_BITS,
-    aperture_series,
     blank_lost,
     covers_array,
-    default_radii,
     flag_counts,
     scale_fluxes,
-    scaled_radii,
 )
 from tso_steps.atomic import AtomicSaveMixin
-from tso_steps.centroid.centroiding import measure_centroids
-from tso_steps.centroid.window import median_frame
-from tso_steps.exposure import ImagingExposureError, dispersion_axis
 from tso_steps.inputs import (
     Accepts,
     InputError,
@@ -31,10 +38,9 @@ from tso_steps.inputs import (
     check_parameters,
     flag_lost_integrations,
     lost_integrations,
-    median_variance,
+    options_from_step,
     prepare_output,
 )
-from tso_steps.vectors import get_vectors, integration_numbers
 
 __all__ = ["MovingApertureStep"]
 
@@ -59,32 +65,20 @@ def _warn_flags(flags):
             )
 
 
-def _flux_unit(model):
-    """(unit, factor): jwst's convention, MJy/sr becomes Jy through the pixel area."""
-    bunit = model.meta.bunit_data
-    if bunit == "MJy/sr" and model.meta.photometry.pixelarea_steradians:
-        return u.Jy, 1e6 * model.meta.photometry.pixelarea_steradians
-    try:
-        return u.Unit(bunit), 1.0
-    except (TypeError, ValueError):
-        log.warning("Unknown data unit %r: fluxes are given in the data's units.", bunit)
-        return u.dimensionless_unscaled, 1.0
-
-
-def _times(model, nints):
-    numbers = integration_numbers(model, nints)
-    times = {"integration_number": numbers, "MJD": np.full(nints, np.nan)}
-    times["BJD_TDB"] = np.full(nints, np.nan)
-    int_times = getattr(model, "int_times", None)
-    if int_times is not None and len(int_times) > 0:
-        lookup = {int(n): k for k, n in enumerate(int_times["integration_number"])}
-        rows = [lookup.get(int(n)) for n in numbers]
-        if all(r is not None for r in rows):
-            times["MJD"] = np.asarray(int_times["int_mid_MJD_UTC"], dtype=np.float64)[rows]
-            times["BJD_TDB"] = np.asarray(int_times["int_mid_BJD_TDB"], dtype=np.float64)[rows]
-            return times
-    log.warning("No INT_TIMES rows for these integrations: the MJD and BJD_TDB columns are NaN.")
-    return times
+def _check_radii(shape, radii):
+    """An aperture that holds the whole array measures nothing: say so."""
+    ny, nx = shape
+    if covers_array(shape, radii.x, radii.y, radii.radius):
+        raise InputError(
+            f"tso_aperture: an aperture of radius {radii.radius:g} px at ({radii.x:.1f}, "
+            f"{radii.y:.1f}) covers the whole {nx} x {ny} array, leaving no pixel for the "
+            "background: give a smaller radius (or None for one from the PSF size)."
+        )
+    if radii.radius_outer <= radii.radius:
+        raise InputError(
+            f"tso_aperture: radius_outer={radii.radius_outer:g} px must be larger than the "
+            f"aperture radius {radii.radius:g} px."
+        )
 
 
 class MovingApertureStep(AtomicSaveMixin, Step):
@@ -145,158 +139,53 @@ class MovingApertureStep(AtomicSaveMixin, Step):
             if opened:
                 model.close()
 
-    def _check(self, model):
-        try:
-            dispersion_axis(model)
-        except ImagingExposureError:
-            pass
-        else:
-            raise ValueError(
-                f"tso_aperture does aperture photometry of images; exposure type "
-                f"{model.meta.exposure.type!r} is spectroscopic (use extraction instead)."
-            )
-
-    @staticmethod
-    def _check_radii(shape, x, y, radius, r_out):
-        """An aperture that holds the whole array measures nothing: say so."""
-        ny, nx = shape
-        if covers_array(shape, x, y, radius):
-            raise InputError(
-                f"tso_aperture: an aperture of radius {radius:g} px at ({x:.1f}, {y:.1f}) "
-                f"covers the whole {nx} x {ny} array, leaving no pixel for the background: "
-                "give a smaller radius (or None for one from the PSF size)."
-            )
-        if r_out <= radius:
-            raise InputError(
-                f"tso_aperture: radius_outer={r_out:g} px must be larger than the aperture "
-                f"radius {radius:g} px."
-            )
-
-    def _centroids(self, model, mask):
-        vectors = get_vectors(model)
-        have = {"centroid_x", "centroid_y"} <= set(vectors.colnames)
-        if self.centroid_source == "tso_vectors" and not have:
-            raise ValueError(
-                "centroid_source='tso_vectors' but the input has no tso_vectors centroid_x/"
-                "centroid_y: run tso_centroid first."
-            )
-        if have and self.centroid_source != "measure":
-            widths = None
-            if {"psf_width_x", "psf_width_y"} <= set(vectors.colnames):
-                widths = (np.asarray(vectors["psf_width_x"]), np.asarray(vectors["psf_width_y"]))
-            cx, cy = np.asarray(vectors["centroid_x"]), np.asarray(vectors["centroid_y"])
-            return cx, cy, widths, "tso_vectors"
-        table = self._measure(model, mask)
-        widths = (np.asarray(table["psf_width_x"]), np.asarray(table["psf_width_y"]))
-        source = f"measured ({self.centroid_method})"
-        return np.asarray(table["centroid_x"]), np.asarray(table["centroid_y"]), widths, source
-
-    def _measure(self, model, mask):
-        """Centroids and widths as tso_centroid measures them (same weights)."""
-        return measure_centroids(
-            model.data, variance=median_variance(model), mask=mask, method=self.centroid_method
-        )
-
     def _photometry(self, model):
-        self._check(model)
+        check_imaging(model)
+        options = options_from_step(ApertureOptions, self)
         nints = model.data.shape[0]
         # DO_NOT_USE, NaN and inf samples are all masked (an inf would poison every sum)
         mask = bad_samples(model)
         lost = lost_integrations(mask)
-        cx, cy, widths, source = self._centroids(model, mask)
-        template = median_frame(model.data, mask if mask is None or mask.ndim == 3 else None)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            xm, ym = float(np.nanmedian(cx)), float(np.nanmedian(cy))
-        if not np.isfinite(xm + ym):
-            raise ValueError("No integration has a finite centroid.")
-        radius, r_in, r_out = default_radii(
-            template,
-            xm,
-            ym,
-            radius=self.radius,
-            radius_inner=self.radius_inner,
-            radius_outer=self.radius_outer,
+        cx, cy, widths, source = source_centroids(
+            model, mask, self.centroid_source, self.centroid_method
         )
-        self._check_radii(template.shape, xm, ym, radius, r_out)
+        template = median_template(model.data, mask)
+        radii = aperture_radii(template, cx, cy, options)
+        _check_radii(template.shape, radii)
         log.info(
             "Aperture radius %.2f px (%s), annulus %.2f-%.2f px; centroids %s",
-            radius,
+            radii.radius,
             "user" if self.radius is not None else "PSF size of the median frame",
-            r_in,
-            r_out,
+            radii.radius_inner,
+            radii.radius_outer,
             source,
         )
-        radii = radius
-        if self.radius_scale_with_width:
-            if widths is None:
-                table = self._measure(model, mask)
-                widths = (np.asarray(table["psf_width_x"]), np.asarray(table["psf_width_y"]))
-            radii = np.minimum(scaled_radii(radius, *widths), r_in)
-            log.info("Radius scaled with the PSF width: %.2f-%.2f px", radii.min(), radii.max())
-        if self.centering == "fixed":
-            x, y = np.full(nints, xm), np.full(nints, ym)
-        else:
-            x, y = cx, cy
+        if self.radius_scale_with_width and widths is None:
+            widths = measured_centroids(model, mask, self.centroid_method)[2]
         variance = VarianceFrames(model)
-        results = aperture_series(
+        results = aperture_light_curve(
             model.data,
-            x,
-            y,
+            cx,
+            cy,
             radii,
-            r_in,
-            r_out,
+            template=template,
+            widths=widths,
             variance=variance if variance.source else None,
             mask=mask,
-            template=template if self.fill_masked else None,
-            clip_sigma=self.clip_sigma,
-            statistic=self.annulus_statistic,
+            options=options,
         )
         flag_lost_integrations(None, lost, "tso_aperture", "the photometry")
         blank_lost(results, lost)
-        unit, factor = _flux_unit(model)
+        unit, factor = flux_unit(model)
         scale_fluxes(results, factor)
-        sky = None
-        if model.meta.wcs is not None:
-            try:
-                sky = model.meta.wcs(results["aperture_x"], results["aperture_y"])
-            except Exception as err:  # noqa: BLE001 - the WCS is optional decoration
-                log.warning("Could not evaluate the WCS at the aperture centres: %s", err)
-        meta = {
-            "instrument": model.meta.instrument.name,
-            "detector": model.meta.instrument.detector,
-            "channel": model.meta.instrument.channel,
-            "subarray": model.meta.subarray.name,
-            "filter": model.meta.instrument.filter,
-            "pupil": model.meta.instrument.pupil,
-            "target_name": model.meta.target.catalog_name,
-            "exposure_type": model.meta.exposure.type,
-            "source": str(model.meta.filename or ""),
-            "apertures": (
-                f"{self.centering} circular aperture of r={radius:.3f} px (exact overlap); "
-                f"background: {self.annulus_statistic} of the {self.clip_sigma}-sigma clipped "
-                f"annulus r_inner={r_in:.3f}, r_outer={r_out:.3f} px"
-            ),
-            "centering": self.centering,
-            "centroid_source": source,
-            "radius": radius,
-            "radius_inner": r_in,
-            "radius_outer": r_out,
-            "radius_scale_with_width": bool(self.radius_scale_with_width),
-            "annulus_statistic": self.annulus_statistic,
-            "clip_sigma": self.clip_sigma,
-            "variance_source": variance.source,
-            "flag_bits": dict(FLAG_BITS),
-            "cal_step": {"tso_aperture": "COMPLETE"},
-        }
         catalog = build_catalog(
             results,
             unit=unit,
-            times=_times(model, nints),
+            times=integration_times(model, nints),
             centroids=(cx, cy),
             widths=widths,
-            sky=sky,
-            meta=meta,
+            sky=sky_positions(model, results["aperture_x"], results["aperture_y"]),
+            meta=catalog_meta(model, options, radii, source, variance.source, FLAG_BITS),
         )
         _warn_flags(results["flags"])
         net = np.asarray(results["net_aperture_sum"])

@@ -6,6 +6,7 @@ import numpy as np
 from jwst.stpipe import Step
 
 from tso_steps.atomic import AtomicSaveMixin
+from tso_steps.background.adapter import subtract_background
 from tso_steps.background.fitting import side_masks
 from tso_steps.background.masking import illuminated_pixels
 from tso_steps.background.model import (
@@ -124,15 +125,7 @@ class Background2DStep(AtomicSaveMixin, Step):
             BackgroundOptions, self, method=method, dispersion_axis=1 if axis is None else axis
         )
         fit = fit_background(data, usable, options, template=template, discontinuity=step_at)
-        for i in range(data.shape[0]):
-            data[i] -= fit.model(i).astype(data.dtype)
-        result.data = data
-        model_array = fit.cube if fit.cube is not None else fit.shape
-        result.tso_background_model = model_array.astype(np.float32)
-        result.tso_background_mask = fit.used.astype(np.uint8)
-        levels = np.array(fit.levels(), dtype=np.float64)
-        scales = np.array(fit.scales, dtype=np.float64)
-        levels[lost] = scales[lost] = np.nan
+        levels, scales = subtract_background(result, fit, lost)
         add_vectors(
             result,
             {"background_level": levels, "background_scale": scales},

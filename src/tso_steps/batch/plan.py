@@ -38,7 +38,8 @@ EXPOSURE_KEYWORDS = (
     "EXP_TYPE",
 )
 
-_SEGMENT_IN_NAME = re.compile(r"[-_]seg\d+", re.IGNORECASE)
+#: ``-segNNN`` (or ``_segNNN``) in a file name: removed, it names the exposure.
+SEGMENT_IN_NAME = re.compile(r"[-_]seg\d+", re.IGNORECASE)
 
 
 class PlanError(ValueError):
@@ -129,7 +130,7 @@ def read_segment(path):
 
     ids = tuple(header.get(k) for k in EXPOSURE_KEYWORDS)
     if all(v is None for v in ids[:-2]):  # no observation identifiers: group by file name
-        ids = (_SEGMENT_IN_NAME.sub("", path.name.split(".")[0]), *ids[-2:])
+        ids = (SEGMENT_IN_NAME.sub("", path.name.split(".")[0]), *ids[-2:])
     return Segment(
         path=str(path),
         exposure_key=tuple("" if v is None else str(v) for v in ids),
@@ -196,8 +197,15 @@ def group_exposures(paths, unreadable=None):
 
 
 def _value(text):
-    """Value of a ``k=v`` token: kept as the string stpipe's configobj validates."""
-    return text.strip()
+    """Value of a ``k=v`` token, parsed as ``strun`` parses its options.
+
+    A string that configobj validates later, or a list for configobj's list syntax
+    (``a,b`` or ``a,`` with a trailing comma, e.g. a pipeline step's ``post_hooks``).
+    """
+    from configobj import ConfigObj
+
+    value, _ = ConfigObj()._handle_value(text.strip())
+    return value
 
 
 def parse_params(tokens):

@@ -16,6 +16,8 @@ import socket
 from importlib import metadata
 from pathlib import Path
 
+from astropy.table import Table
+
 __all__ = [
     "VERSIONED_PACKAGES",
     "file_digest",
@@ -23,10 +25,14 @@ __all__ = [
     "product_hash",
     "publish",
     "run_hash",
+    "stamp_table",
 ]
 
 #: Packages whose versions enter the hash (a new version of any of them redoes the product).
 VERSIONED_PACKAGES = ("tso-steps", "jwst", "stpipe", "stcal", "stdatamodels", "numpy", "scipy")
+
+#: Metadata key of the provenance record in ECSV products.
+TABLE_KEY = "tso_steps_batch"
 
 _DIGESTS = {}
 
@@ -98,17 +104,39 @@ def provenance_record(inputs, step_class, params, versions, digest):
 
 
 def product_hash(path):
-    """``run_hash`` stored in a product, or None (missing file, no or unreadable node)."""
+    """``run_hash`` stored in a product, or None (missing file, no or unreadable node).
+
+    FITS products carry it in ``meta.tso_steps_batch``, ECSV tables in their metadata
+    (:func:`stamp_table`).
+    """
     from stdatamodels.jwst import datamodels
 
     if not Path(path).is_file():
         return None
     try:
+        if str(path).endswith(".ecsv"):
+            node = Table.read(path, format="ascii.ecsv").meta.get(TABLE_KEY) or {}
+            return node.get("run_hash")
         with datamodels.open(path) as model:
             node = model.meta.instance.get("tso_steps_batch") or {}
             return node.get("run_hash")
     except Exception:  # noqa: BLE001 - a corrupt or foreign file is simply not reusable
         return None
+
+
+def stamp_table(path, record):
+    """Add the provenance ``record`` to the metadata of an ECSV table, in place.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An ECSV product (white light, photometry, ``tso_vectors``).
+    record : dict
+        As written into ``meta.tso_steps_batch`` of the FITS products.
+    """
+    table = Table.read(path, format="ascii.ecsv")
+    table.meta[TABLE_KEY] = dict(record)
+    table.write(path, format="ascii.ecsv", overwrite=True)
 
 
 def publish(staged, output_dir):

@@ -1,7 +1,8 @@
 """``run_batch``: a step, pipeline or ASDF config over many files, on dask workers.
 
-A *task* is one input file, or, for the steps whose statistics span every integration
-(:data:`~tso_steps.batch.segments.HALO_RULES`), all segments of one exposure. Each task
+A *task* is one input file, or, when an enabled step (alone, in a pipeline or as a hook)
+has statistics that span every integration (:data:`~tso_steps.batch.segments.HALO_RULES`),
+all segments of one exposure, run as one file by :mod:`~tso_steps.batch.joined`. Each task
 runs on one worker as ``strun`` would run it (same class, parameters, product names), with
 ``maximum_cores`` forced to 1, writes into a staging folder inside the output folder, stamps
 ``meta.tso_steps_batch`` into every product and moves the products into place with
@@ -22,8 +23,7 @@ from astropy.table import Table
 from tso_steps.batch.execute import BatchProgress, make_executor
 from tso_steps.batch.plan import group_exposures, nested, parse_params, sweep_combinations
 from tso_steps.batch.plan import sweep_folder as folder_name
-from tso_steps.batch.segments import halo_integrations
-from tso_steps.batch.task import build_step, run_task
+from tso_steps.batch.task import build_step, run_task, spanning_steps
 
 __all__ = ["StepTarget", "resolve_step", "run_batch"]
 
@@ -103,6 +103,7 @@ def run_batch(
     force=False,
     processes=True,
     memory_budget=None,
+    join_segments=True,
 ):
     """Run a step, pipeline or config over many files, in parallel, resumably.
 
@@ -131,6 +132,11 @@ def run_batch(
         MB of working memory for each step that takes ``memory_budget`` (tso_jump,
         tso_outlier, tso_one_over_f, also inside pipelines): chunked, lazily read, same
         products. Not part of the provenance hash.
+    join_segments : bool
+        When the step (or a step of the pipeline) uses every integration of a file
+        (tso_jump, tso_outlier, tso_one_over_f), run the segments of each exposure as one
+        and cut the products back per segment, so they do not depend on where the
+        exposure was split (default). False: each segment alone (less memory per task).
 
     Returns
     -------
@@ -146,11 +152,8 @@ def run_batch(
     combinations = sweep_combinations(sweep)
     unreadable = []
     exposures = group_exposures(files, unreadable)
-    tasks = _plan_tasks(target, exposures, base, combinations, output_dir, force)
-    for task in tasks:
-        task["memory_budget"] = memory_budget
-    if tasks:
-        _check_parameters(target, tasks[0])
+    settings = dict(force=force, memory_budget=memory_budget, join=join_segments)
+    tasks = _plan_tasks(target, exposures, base, combinations, output_dir, settings)
     log.info(
         "batch: %s over %d file(s) in %d exposure(s), %d parameter set(s): %d task(s)",
         target.alias or target.class_name,
@@ -217,31 +220,26 @@ def _summary(rows, sweep=False):
     return table
 
 
-def _plan_tasks(target, exposures, base, combinations, output_dir, force):
+def _plan_tasks(target, exposures, base, combinations, output_dir, settings):
+    """One task per file, or per exposure when a step needs the neighbouring segments.
+
+    The step is built once per parameter set (a bad parameter is then one clear error, not
+    a failed row per file), and :func:`~tso_steps.batch.task.spanning_steps` says whether
+    any of its enabled steps uses every integration of a file.
+    """
     environment = {k: os.environ[k] for k in FORWARDED_ENVIRONMENT if k in os.environ}
     tasks = []
     for combination in combinations:
         params = _merge(base, nested(combination))
         folder = folder_name(combination)
         directory = output_dir / folder if folder else output_dir
+        spanning = []
+        if exposures:
+            first = exposures[0].segments[0].path
+            step = build_step(target, params, first, settings["memory_budget"])
+            spanning = spanning_steps(step)
         for exposure in exposures:
-            groups = [[s] for s in exposure.segments]
-            nints = exposure.segments[0].nints
-            joined = (
-                not target.is_pipeline
-                and len(exposure.segments) > 1
-                and halo_integrations(target.alias, params, nints or 0) is not None
-            )
-            if joined and not exposure.contiguous:
-                log.warning(
-                    "batch: segments %s do not tile consecutive integrations (INTSTART/INTEND):"
-                    " each is processed alone, without its neighbours",
-                    ", ".join(Path(s.path).name for s in exposure.segments),
-                )
-                joined = False
-            if joined:
-                groups = [exposure.segments]
-            for group in groups:
+            for group in _groups(exposure, spanning, settings["join"], target):
                 inputs = [s.path for s in group]
                 ident = hashlib.sha1(
                     json.dumps([inputs, target.class_name, folder]).encode()
@@ -254,12 +252,39 @@ def _plan_tasks(target, exposures, base, combinations, output_dir, force):
                         "params": params,
                         "output_dir": str(directory),
                         "sweep": folder,
-                        "force": bool(force),
-                        "joined": joined,
+                        "force": bool(settings["force"]),
+                        "memory_budget": settings["memory_budget"],
+                        "joined": len(group) > 1,
                         "environment": environment,
                     }
                 )
     return tasks
+
+
+def _groups(exposure, spanning, join, target):
+    """The segments of one exposure as tasks: all in one, or one each (with the reason)."""
+    alone = [[s] for s in exposure.segments]
+    if len(exposure.segments) < 2 or not spanning:
+        return alone
+    names = ", ".join(Path(s.path).name for s in exposure.segments)
+    what = f"{', '.join(spanning)} (in {target.alias or target.class_name})"
+    if not join:
+        log.warning(
+            "batch: segments %s are processed one by one (join_segments=False): %s stops "
+            "at each segment's edge",
+            names,
+            what,
+        )
+        return alone
+    if not exposure.contiguous:
+        log.warning(
+            "batch: segments %s do not tile consecutive integrations (INTSTART/INTEND): each"
+            " is processed alone, without its neighbours",
+            names,
+        )
+        return alone
+    log.info("batch: %s uses every integration: segments %s run as one exposure", what, names)
+    return [exposure.segments]
 
 
 def _merge(base, extra):
@@ -270,8 +295,3 @@ def _merge(base, extra):
         else:
             merged[key] = value
     return merged
-
-
-def _check_parameters(target, task):
-    """Build the step once here, so a bad parameter is one clear error, not N failed rows."""
-    build_step(target, task["params"], task["inputs"][0], task.get("memory_budget"))

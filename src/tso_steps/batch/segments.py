@@ -13,22 +13,28 @@ algorithm, recorded in :data:`HALO_RULES`:
 
 A window-sized halo therefore reproduces only the running median: the flags of a segment
 would still depend on where the exposure was split. The halo that makes the result
-independent of the split is the whole exposure, so these steps run once per exposure on
-the joined segments, and each segment's product is cut back out of the result.
+independent of the split is the whole exposure, so these steps (and the pipelines holding
+them) run once per exposure on the joined segments, and each segment's product is cut back
+out of the result (:mod:`tso_steps.batch.joined`).
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from astropy.io import fits
 
+from tso_steps.vectors import INDEX_COLUMN
+
 __all__ = [
     "HALO_RULES",
     "SegmentInfo",
+    "cut_spectra",
     "halo_integrations",
     "join_segments",
     "segment_exposure",
@@ -85,7 +91,7 @@ def halo_integrations(alias, params, nints):
     return int(params[window_name]) // 2
 
 
-def join_segments(segments, infos=None):
+def join_segments(segments, infos=None, scratch=None):
     """One model holding the integrations of ``segments`` (in order).
 
     Parameters
@@ -96,6 +102,10 @@ def join_segments(segments, infos=None):
         segment.
     infos : list, optional
         If given, a `SegmentInfo` per segment is appended to it (for :func:`split_exposure`).
+    scratch : str or `~pathlib.Path`, optional
+        A folder: the joined arrays of images and cubes are then memory maps of (unlinked)
+        files there, and segment files are read memory-mapped, so joining holds file pages,
+        not private memory (a uint32 ``dq`` of a segment is still read: it is stored scaled).
 
     Returns
     -------
@@ -111,7 +121,7 @@ def join_segments(segments, infos=None):
     counts = [_nints(s) for s in segments]
     joined, buffers, first_start, start = None, {}, None, 0
     for segment, count in zip(segments, counts, strict=True):
-        model, opened = _open(segment)
+        model, opened = _open(segment, lazy=scratch is not None)
         try:
             names = _present(model, count)
             if joined is None:
@@ -119,7 +129,12 @@ def join_segments(segments, infos=None):
                 first_start = model.meta.exposure.integration_start or 1
                 for name in names:
                     array = np.asarray(getattr(model, name))
-                    buffers[name] = np.empty((sum(counts), *array.shape[1:]), array.dtype)
+                    shape = (sum(counts), *array.shape[1:])
+                    buffers[name] = (
+                        _mapped_buffer(scratch, shape, array.dtype)
+                        if scratch is not None and array.ndim >= 3
+                        else np.empty(shape, array.dtype)
+                    )
             elif type(model) is not type(joined) or set(names) != set(buffers):
                 raise ValueError(
                     f"Segments of one exposure differ in type or arrays ({type(joined).__name__}"
@@ -160,12 +175,25 @@ def _nints(segment):
     return int(header[f"NAXIS{header['NAXIS']}"])
 
 
-def _open(segment):
+def _open(segment, lazy=False):
     if isinstance(segment, (str, Path)):
         from stdatamodels.jwst import datamodels
 
-        return datamodels.open(segment), True
+        from tso_steps.inputs.budget import open_lazily
+
+        model = open_lazily(segment) if lazy else None
+        return (model or datamodels.open(segment)), True
     return segment, False
+
+
+def _mapped_buffer(folder, shape, dtype):
+    """A writable array of ``shape`` mapped from a new file in ``folder`` (unlinked at once)."""
+    handle, path = tempfile.mkstemp(prefix=".tso_steps-join-", suffix=".raw", dir=folder)
+    os.close(handle)
+    try:
+        return np.memmap(path, dtype=dtype, mode="w+", shape=shape)
+    finally:
+        os.unlink(path)  # the mapping keeps the data until the array is freed
 
 
 class SegmentInfo(NamedTuple):
@@ -202,7 +230,9 @@ def split_exposure(result, segments):
     Yields
     ------
     `~stdatamodels.jwst.datamodels.JwstDataModel`
-        One per segment, in order (a generator, so only one cut-out exists at a time).
+        One per segment, in order (a generator, so only one cut-out exists at a time). Its
+        per-integration arrays are views of ``result``'s: nothing is copied (a result read
+        memory-mapped stays mapped), and changing them changes ``result``.
     """
     start = 0
     for segment in segments:
@@ -247,8 +277,59 @@ def _cut(model, start, count, span, segment_number, filename):
     """Integrations ``start:start + count`` of ``model`` as a new model of its type."""
     names = _present(model, model.data.shape[0])
     piece = _shell(model, names)
-    for name in names:
-        setattr(piece, name, np.asarray(getattr(model, name))[start : start + count].copy())
+    for name in names:  # views: a mapped product stays mapped (saving reads them)
+        setattr(piece, name, np.asarray(getattr(model, name))[start : start + count])
+    exposure = piece.meta.exposure
+    exposure.integration_start, exposure.integration_end = span
+    exposure.segment_number = segment_number
+    piece.meta.filename = filename
+    return piece
+
+
+def cut_spectra(model, span, segment_number, filename):
+    """The integrations ``span`` of an x1dints product (``TSOMultiSpecModel``).
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+        Spectra of a joined exposure: each ``spec_table`` has one row per integration,
+        numbered by ``INT_NUM``.
+    span : tuple of int
+        First and last integration (1-based, inclusive, within the exposure).
+    segment_number : int or None
+        EXSEGNUM of the piece.
+    filename : str
+        Its file name.
+
+    Returns
+    -------
+    `~stdatamodels.jwst.datamodels.TSOMultiSpecModel`
+        The rows of ``span`` in every spectrum, ``int_times`` (and ``int_times_stripe``,
+        ``tso_vectors``) cut by integration number; everything else copied.
+    """
+    first, last = span
+    tables = {
+        "int_times": "integration_number",
+        "int_times_stripe": "integration_number",
+        "tso_vectors": INDEX_COLUMN,
+    }
+    piece = _shell(model, ("spec", *tables))
+
+    def rows(table, column):
+        numbers = np.asarray(table[column])
+        return np.array(table[(numbers >= first) & (numbers <= last)])
+
+    piece.instance["spec"] = [
+        {
+            **{k: copy.deepcopy(v) for k, v in node.items() if k != "spec_table"},
+            "spec_table": rows(node["spec_table"], "INT_NUM"),
+        }
+        for node in model.instance.get("spec", [])
+    ]
+    for name, column in tables.items():
+        table = model.instance.get(name)
+        if table is not None and column in (np.asarray(table).dtype.names or ()):
+            piece.instance[name] = rows(table, column)
     exposure = piece.meta.exposure
     exposure.integration_start, exposure.integration_end = span
     exposure.segment_number = segment_number

@@ -2,13 +2,16 @@
 
 The step is built as ``Step.call``/``strun`` build it (``build_config`` then
 ``from_config_section``), with ``maximum_cores`` forced to 1 in the step and every step of a
-pipeline. Products go to a staging folder in the output folder, get ``meta.tso_steps_batch``
-as they are saved, and are moved into place with :func:`os.replace`; a ledger file per task
-(``.tso_steps_batch/<task>.json``) lists them for the resume test.
+pipeline. A task of several segments runs them as one exposure
+(:func:`~tso_steps.batch.joined.run_exposure`); calwebb_tso3 gets an association. Products
+go to a staging folder in the output folder, get ``meta.tso_steps_batch`` as they are saved
+(ECSV tables: in their metadata), and are moved into place with :func:`os.replace`; a
+ledger file per task (``.tso_steps_batch/<task>.json``) lists them for the resume test.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -18,6 +21,7 @@ import time
 import traceback
 from pathlib import Path
 
+from tso_steps.batch.joined import product_root, run_exposure
 from tso_steps.batch.provenance import (
     file_digest,
     package_versions,
@@ -25,10 +29,11 @@ from tso_steps.batch.provenance import (
     provenance_record,
     publish,
     run_hash,
+    stamp_table,
 )
-from tso_steps.batch.segments import join_segments, split_exposure
+from tso_steps.batch.segments import HALO_RULES
 
-__all__ = ["build_step", "run_task"]
+__all__ = ["build_step", "run_task", "spanning_steps"]
 
 log = logging.getLogger("stpipe.tso_steps.batch")
 
@@ -66,6 +71,61 @@ def _all_steps(step):
         child = getattr(step, name, None)
         if child is not None:
             yield from _all_steps(child)
+
+
+def spanning_steps(step):
+    """Enabled steps whose statistics span the integrations of a file.
+
+    ``step`` itself, the steps of a pipeline and their hooks are searched for the aliases
+    of :data:`~tso_steps.batch.HALO_RULES`.
+
+    Parameters
+    ----------
+    step : `~stpipe.Step`
+        As built by :func:`build_step`.
+
+    Returns
+    -------
+    list of str
+        Empty when each file can be processed alone.
+    """
+    from stpipe import Step
+    from stpipe.utilities import import_class
+
+    found = []
+    for child in _all_steps(step):
+        if child.skip:
+            continue
+        aliases = [child.class_alias]
+        for hook in [*(child.pre_hooks or []), *(child.post_hooks or [])]:
+            if isinstance(hook, str):  # a class path (jwst pipelines given our steps as hooks)
+                try:
+                    aliases.append(import_class(hook.split("(")[0].strip(), Step).class_alias)
+                except Exception:  # noqa: BLE001 - a shell command or unknown class
+                    continue
+        found += [a for a in aliases if a in HALO_RULES and a not in found]
+    return found
+
+
+def _takes_association(step):
+    """calwebb_tso3 and its subclasses run on an association, not on a calints file."""
+    from jwst.pipeline import Tso3Pipeline
+
+    return isinstance(step, Tso3Pipeline)
+
+
+def _association(path, product_name, folder):
+    """A level-3 association of one calints file, written in ``folder`` with a link to it."""
+    from tso_steps.pipelines.tso3 import write_association
+
+    folder = Path(folder)
+    folder.mkdir(exist_ok=True)
+    member = Path(path).name
+    try:  # a member named without a path, as the archive's associations name them
+        (folder / member).symlink_to(Path(path).resolve())
+    except OSError:
+        member = str(Path(path).resolve())
+    return write_association([member], product_name, folder / "tso3_asn.json")
 
 
 def _ledger_path(task):
@@ -154,15 +214,24 @@ def run_task(task):
         for child in _all_steps(step):
             child.save_model = _stamping(child.save_model, record)
         step.output_dir = str(staging)
+        association = None
+        if _takes_association(step):
+            association = functools.partial(_association, folder=staging / "association")
         if task["joined"]:
-            staged = _run_joined(step, inputs, staging)
+            staged = run_exposure(step, inputs, staging, association)
         else:
             step.save_results = True
-            step.run(inputs[0])
-            staged = {inputs[0]: sorted(str(p) for p in staging.iterdir())}
+            path = Path(inputs[0])
+            step.run(str(association(path, product_root(path.name)) if association else path))
+            staged = {inputs[0]: sorted(str(p) for p in staging.iterdir() if p.is_file())}
         if not any(staged.values()):
             raise RuntimeError("the step wrote no product")
-        final = {f: publish(ps, output_dir) for f, ps in staged.items()}
+        for table in {p for ps in staged.values() for p in ps if p.endswith(".ecsv")}:
+            stamp_table(table, record)
+        # a product of the whole exposure (a rate image) is listed with every segment
+        unique = list(dict.fromkeys(p for ps in staged.values() for p in ps))
+        moved = dict(zip(unique, publish(unique, output_dir), strict=True))
+        final = {f: [moved[p] for p in ps] for f, ps in staged.items()}
         _write_ledger(task, digest, final)
         return rows("done", final)
     except (Exception, SystemExit) as error:  # noqa: BLE001 - one bad file must not stop a batch
@@ -184,40 +253,6 @@ def _stamping(save_model, record):
         return save_model(model, *args, **kwargs)
 
     return save
-
-
-def _run_joined(step, inputs, staging):
-    """Run the step once on the joined segments; save each segment's cut-out.
-
-    The segments are joined one at a time and the joined exposure is written to the staging
-    folder, so the step opens a file (as ``strun`` does, without the copy it makes of a
-    model): the peak memory is about that of the step on the whole exposure as one file.
-    """
-    infos = []
-    joined = join_segments(inputs, infos)
-    log.info(
-        "batch: %d segments joined into integrations %d-%d for %s",
-        len(infos),
-        joined.meta.exposure.integration_start,
-        joined.meta.exposure.integration_end,
-        step.class_alias or type(step).__name__,
-    )
-    scratch = Path(staging) / "joined" / Path(inputs[0]).name
-    scratch.parent.mkdir()
-    joined.save(scratch)
-    joined.close()
-    del joined
-    step.save_results = False
-    result = step.run(str(scratch))
-    step.output_use_model = True
-    staged = {}
-    for path, piece in zip(inputs, split_exposure(result, infos), strict=True):
-        saved = step.save_model(piece, force=True)
-        staged[path] = [saved] if isinstance(saved, str) else list(saved)
-        piece.close()
-    result.close()
-    shutil.rmtree(scratch.parent, ignore_errors=True)
-    return staged
 
 
 def _write_ledger(task, digest, final):

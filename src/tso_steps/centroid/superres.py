@@ -31,6 +31,8 @@ from .gauss_newton import weighted_step
 __all__ = ["SuperTemplate", "fit_super_template"]
 
 _MIN_PIXELS = 8
+#: Samples whose part of the normal equations is built at once (bounds the design matrix).
+_SOLVE_BLOCK = 1 << 16
 
 
 def _bspline(t):
@@ -119,14 +121,31 @@ class SuperTemplate:
         A second-difference penalty of relative strength ``smooth`` (per unit of the mean
         data weight per node) keeps the nodes no sample reaches smooth.
         """
-        index, weight, _, _ = self.basis(y, x)
+        self.solve_blocks([(y, x, values, weights)], smooth)
+
+    def solve_blocks(self, blocks, smooth=1e-3):
+        """:meth:`solve` from an iterable of ``(y, x, values, weights)`` blocks of samples.
+
+        The normal equations are summed block by block (and over at most ``_SOLVE_BLOCK``
+        samples at a time): the design matrix of a whole segment, 16 nodes per sample of
+        every integration, would take gigabytes.
+        """
         n = self.fine[0] * self.fine[1]
-        rows = np.repeat(np.arange(len(values)), 16)
-        a = sparse.csr_matrix((weight.ravel(), (rows, index.ravel())), shape=(len(values), n))
-        aw = a.multiply(weights[:, None]).tocsr()
-        normal = (a.T @ aw).tocsc()
-        rhs = a.T @ (weights * values)
-        lam = smooth * float(np.sum(weights)) / n
+        normal = sparse.csc_matrix((n, n))
+        rhs = np.zeros(n)
+        total = 0.0
+        for y, x, values, weights in blocks:
+            total += float(np.sum(weights))
+            for start in range(0, len(values), _SOLVE_BLOCK):
+                part = slice(start, start + _SOLVE_BLOCK)
+                index, weight, _, _ = self.basis(y[part], x[part])
+                rows = np.repeat(np.arange(index.shape[0]), 16)
+                a = sparse.csr_matrix(
+                    (weight.ravel(), (rows, index.ravel())), shape=(index.shape[0], n)
+                )
+                normal = normal + (a.T @ a.multiply(weights[part][:, None]).tocsr()).tocsc()
+                rhs += a.T @ (weights[part] * values[part])
+        lam = smooth * total / n
         normal = normal + lam * _curvature(self.fine)
         self.coeffs = spsolve(normal.tocsc(), rhs).reshape(self.fine)
 
@@ -171,6 +190,26 @@ def _fit_one(tmpl, yy, xx, d, w, c, p, max_iter, tol, fit_scale=True):
     full = np.full((5, 5), np.nan)
     full[: cov.shape[0], : cov.shape[1]] = cov
     return np.array([a, b, tx, ty, s]), full, resid
+
+
+def _template_samples(data, var, keep, yy, xx, params, good, cx, cy):
+    """``(y, x, value, weight)`` of the kept samples in template coordinates, in blocks.
+
+    Blocks of whole integrations of about ``_SOLVE_BLOCK`` samples, so the samples of a
+    segment are never held at once.
+    """
+    ys, xs, vals, wts, count = [], [], [], [], 0
+    for n, i in enumerate(good):
+        a, b, tx, ty, s = params[i]
+        k = keep[i][yy, xx]
+        ys.append(cy + (yy[k] - cy - ty) / s)
+        xs.append(cx + (xx[k] - cx - tx) / s)
+        vals.append((data[i][yy[k], xx[k]] - b) / a)
+        wts.append(a * a / var[i][yy[k], xx[k]])
+        count += ys[-1].size
+        if count >= _SOLVE_BLOCK or n == good.size - 1:
+            yield tuple(np.concatenate(p) for p in (ys, xs, vals, wts))
+            ys, xs, vals, wts, count = [], [], [], [], 0
 
 
 class SuperFit:
@@ -261,21 +300,7 @@ def fit_super_template(
     for _round in range(rounds):
         good = np.flatnonzero(np.isfinite(params[:, 0]))
         # template from every usable sample, mapped to template coordinates
-        ys, xs, vals, wts = [], [], [], []
-        for i in good:
-            a, b, tx, ty, s = params[i]
-            k = keep[i][yy, xx]
-            ys.append(cy + (yy[k] - cy - ty) / s)
-            xs.append(cx + (xx[k] - cx - tx) / s)
-            vals.append((data[i][yy[k], xx[k]] - b) / a)
-            wts.append(a * a / var[i][yy[k], xx[k]])
-        tmpl.solve(
-            np.concatenate(ys),
-            np.concatenate(xs),
-            np.concatenate(vals),
-            np.concatenate(wts),
-            smooth,
-        )
+        tmpl.solve_blocks(_template_samples(data, var, keep, yy, xx, params, good, cx, cy), smooth)
         # shifts are about the template's own light centroid
         ncx, ncy = tmpl.centroid(inside)
         params[:, 2] += cx - ncx

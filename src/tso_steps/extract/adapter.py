@@ -26,12 +26,12 @@ log = logging.getLogger("stpipe.tso_steps.extract")
 def extract_arrays(model, axis):
     """Data, Poisson and read-noise variances and bad mask, dispersion last.
 
-    float32 views where the model's arrays are float32 (no copy of the cube); the extraction
-    converts band-sized pieces to float64.
+    Views of the model's own arrays (no copy of the cube, whatever their byte order: FITS
+    arrays are big-endian); the extraction converts band-sized pieces to float64.
     """
-    cube = to_dispersion_last(np.asarray(model.data, dtype=np.float32), axis)
+    cube = to_dispersion_last(np.asarray(model.data), axis)
     parts = {
-        name: to_dispersion_last(np.asarray(array, dtype=np.float32), axis)
+        name: to_dispersion_last(np.asarray(array), axis)
         for name, array in variance_arrays(model, ("var_poisson", "var_rnoise")).items()
     }
     if "var_rnoise" not in parts:
@@ -44,7 +44,7 @@ def extract_arrays(model, axis):
         log.warning("No VAR_RNOISE: the ERR array is used as read noise, no Poisson model.")
         parts = {"var_rnoise": to_dispersion_last(err2.astype(np.float32), axis)}
     var_r = parts["var_rnoise"]
-    var_p = parts.get("var_poisson", np.zeros_like(var_r))
+    var_p = parts.get("var_poisson", np.broadcast_to(np.float32(0.0), var_r.shape))
     bad = to_dispersion_last(bad_samples(model), axis)
     bad |= ~np.isfinite(var_r) | ~(var_r > 0)
     return cube, var_p, var_r, bad

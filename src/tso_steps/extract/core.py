@@ -9,19 +9,19 @@ import numpy as np
 
 from tso_steps.extract.background import column_levels, smooth_background
 from tso_steps.extract.band import Band, make_band
+from tso_steps.extract.breathing import random_walk_smooth, width_estimates
 from tso_steps.extract.optimal import Extraction, box_extract, horne_extract, poisson_scale
-from tso_steps.extract.profile import (
-    Profile,
-    build_profile,
-    choose_profile_window,
-    normalise_profile,
-)
+from tso_steps.extract.profile import Profile, build_profile, normalise_profile
 from tso_steps.extract.stripes import solve_stripes, stripe_prior
 from tso_steps.parallel import Progress
 
 __all__ = ["ExtractOptions", "OrderResult", "default_halfwidth", "extract_order"]
 
 log = logging.getLogger("stpipe.tso_steps.extract")
+
+#: Bytes of one band-sized float64 array of a chunk of integrations (the extraction holds
+#: about fifteen at once).
+_CHUNK_BYTES = 16e6
 
 
 @dataclass
@@ -37,6 +37,8 @@ class OrderResult:
     profile : `~tso_steps.extract.profile.Profile` or None
     kappa : float
         Poisson variance per unit signal used in the model variance.
+    widths : ndarray, shape ``(nints,)`` or None
+        Relative change of the profile's width in every integration (``fit_width``).
     """
 
     extraction: Extraction
@@ -44,6 +46,7 @@ class OrderResult:
     band: Band
     profile: Profile | None
     kappa: float
+    widths: np.ndarray | None = None
 
 
 def default_halfwidth(fwhm):
@@ -80,8 +83,11 @@ class ExtractOptions:
     background_static : bool
         One background for all integrations (else one per integration).
     profile_window : int
-        Columns the profile is smoothed over; 0: chosen from the data
+        Columns the profile is fitted over; 0: chosen from the data
         (:func:`~tso_steps.extract.profile.choose_profile_window`).
+    fit_width : bool
+        Optimal only: measure the profile's width in every integration (PSF breathing,
+        :mod:`~tso_steps.extract.breathing`) and extract with the profile of that width.
     clip_sigma : float
         Outlier rejection threshold (sigma) inside the optimal extraction (0: off).
     max_iterations : int
@@ -90,8 +96,8 @@ class ExtractOptions:
         With the stripe maps of :func:`extract_order`: per output, the degree of the
         polynomial in the line index fitted as well.
     chunk : int
-        Integrations extracted at a time (memory: about ten band-sized float64 arrays of
-        this many integrations).
+        Integrations extracted at a time with the stripe fit (which pools its prior over a
+        chunk); without it, at most this many and about 16 MB per band-sized array.
     profile_ints : int
         At most this many evenly spaced integrations build the profile.
     """
@@ -102,6 +108,7 @@ class ExtractOptions:
     background_window: int = 31
     background_static: bool = True
     profile_window: int = 0
+    fit_width: bool = True
     clip_sigma: float = 5.0
     max_iterations: int = 4
     line_degree: int = 2
@@ -157,13 +164,19 @@ def extract_order(
     nints, n_cross = cube.shape[0], cube.shape[-2]
     band = make_band(center, int(np.ceil(halfwidth)) + 1 + int(o.background_width), n_cross)
     shifts = np.asarray(shifts, float)
-    chunks = [np.arange(k, min(k + o.chunk, nints)) for k in range(0, nints, o.chunk)]
+    size = o.chunk
+    if labels is None:
+        # integrations are extracted independently: chunks of about _CHUNK_BYTES per
+        # band-sized float64 array keep the temporaries small (the 1/f-aware fit pools its
+        # stripe prior over a chunk, so it keeps ``options.chunk``)
+        size = max(1, min(size, int(_CHUNK_BYTES // (8 * band.rows.size))))
+    chunks = [np.arange(k, min(k + size, nints)) for k in range(0, nints, size)]
 
     def load(sel, sky=None):
-        data = band.gather(np.asarray(cube[sel], dtype=np.float64))
-        vp = band.gather(np.asarray(var_poisson[sel], dtype=np.float64))
-        vr = band.gather(np.asarray(var_rnoise[sel], dtype=np.float64))
-        good = ~band.gather(bad[sel]) & band.valid[None]
+        data = _band_pixels(band, cube, sel, np.float64)
+        vp = _band_pixels(band, var_poisson, sel, np.float64)
+        vr = _band_pixels(band, var_rnoise, sel, np.float64)
+        good = ~_band_pixels(band, bad, sel, bool) & band.valid[None]
         good &= np.isfinite(data) & np.isfinite(vp) & np.isfinite(vr)
         if sky is not None:
             data = np.where(good, data - sky[sel][:, None, :], 0.0)
@@ -184,18 +197,28 @@ def extract_order(
     sample = np.unique(np.linspace(0, nints - 1, min(nints, o.profile_ints)).round().astype(int))
     data, vp, vr, good = load(sample, bkg)
     kappa = poisson_scale(data + bkg[sample][:, None, :], vp, good)  # all the charge
-    profile = None
+    profile = widths = None
     if true_profile is None:
-        window = o.profile_window
-        if not window:
-            window = choose_profile_window(
-                data, vp + vr, good, band.offset, shifts[sample], halfwidth, clip
-            )
-            log.info("Profile smoothed over %d columns (chosen by held-out residuals)", window)
         profile = build_profile(
-            data, vp + vr, good, band.offset, shifts[sample], halfwidth, window, clip
+            data,
+            vp + vr,
+            good,
+            band.offset,
+            shifts[sample],
+            halfwidth,
+            o.profile_window,
+            clip,
+            var_rnoise=vr,
+            kappa=kappa,
+            sky=bkg[sample],
         )
+        if not o.profile_window:
+            log.info(
+                "Profile fitted over %d columns (chosen by held-out residuals)", profile.window
+            )
     del data, vp, vr, good
+    if profile is not None and o.fit_width and o.method == "optimal":
+        widths = _profile_widths(load, chunks, profile, shifts, kappa, bkg, o)
     out = {
         name: np.full((nints, band.lit.size), np.nan)
         for name in ("flux", "var_poisson", "var_rnoise", "npixels")
@@ -206,7 +229,7 @@ def extract_order(
     for sel in chunks:
         data, vp, vr, good = load(sel, bkg)
         if true_profile is None:
-            prof = profile.evaluate(shifts[sel])
+            prof = profile.evaluate(shifts[sel], None if widths is None else widths[sel])
         else:
             inside = np.abs(band.offset[None] - shifts[sel][:, None, None]) <= halfwidth
             prof = band.gather(np.asarray(true_profile[sel], dtype=np.float64))
@@ -231,7 +254,47 @@ def extract_order(
     result = Extraction(rejected=rejected, **out)
     if prior:
         result.stripe_prior = float(np.mean(prior))
-    return OrderResult(extraction=result, background=bkg, band=band, profile=profile, kappa=kappa)
+    return OrderResult(
+        extraction=result, background=bkg, band=band, profile=profile, kappa=kappa, widths=widths
+    )
+
+
+def _profile_widths(load, chunks, profile, shifts, kappa, bkg, o):
+    """Relative profile width of every integration, smoothed in time (PSF breathing)."""
+    nints = shifts.size
+    estimate, variance = np.full(nints, np.nan), np.full(nints, np.nan)
+    sharp = profile.sharp or profile
+    for sel in chunks:
+        data, _, vr, good = load(sel, bkg)
+        prof, sky = sharp.evaluate(shifts[sel]), bkg[sel]
+        res = horne_extract(
+            data, prof, vr, kappa, good, clip=o.clip_sigma, iterations=o.max_iterations, sky=sky
+        )
+        flux = np.nan_to_num(res.flux)
+        model = np.clip(flux[:, None, :] * np.nan_to_num(prof) + sky[:, None, :], 0.0, None)
+        # a smooth flux model: one integration's noisy column fluxes would bias the weights
+        level = flux @ profile.spectrum / max(float(profile.spectrum @ profile.spectrum), 1e-300)
+        smooth = level[:, None] * profile.spectrum[None, :]
+        estimate[sel], variance[sel] = width_estimates(
+            data, prof, sharp.width_derivative(shifts[sel]), vr + kappa * model, res.used, smooth
+        )
+    widths, step = random_walk_smooth(estimate, variance)
+    log.info(
+        "Profile width: %.2g %% rms change over the integrations (random-walk step %.2g %%)",
+        100 * np.std(widths),
+        100 * np.sqrt(step),
+    )
+    return widths
+
+
+def _band_pixels(band, array, sel, dtype):
+    """``band.gather(array[sel])`` as ``dtype``, reading only the band's pixels.
+
+    Indexing the band directly (not whole frames first) keeps the pieces band-sized.
+    """
+    index = np.asarray(sel)[:, None, None]
+    cols = np.arange(band.rows.shape[1])[None, None, :]
+    return np.asarray(array[index, band.rows[None], cols], dtype=dtype)
 
 
 def _stripe_families(band, labels, amplifiers, lines, degree):

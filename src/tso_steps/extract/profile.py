@@ -1,18 +1,22 @@
-"""Spatial profile of a spectral trace built from the exposure itself, moved with the trace.
+"""Spatial profile of a spectral trace fitted from the exposure, finer than the pixels.
 
-Every band pixel ``(k, x)`` (see :mod:`tso_steps.extract.band`) of every integration ``i``,
-divided by the column's flux in that integration, is one sample of the normalised profile at
-the integration's trace shift ``s_i``.  Across integrations each pixel is fitted by a line in
-the shift, ``P_i[k, x] = p[k, x] + (s_i - s0) * g[k, x]``: ``p`` is the profile at the mean
-position and ``g`` its derivative with respect to a cross-dispersion shift, both measured on
-the data's own pixel grid.  Nothing is interpolated in the cross-dispersion direction, so an
-undersampled trace (NIRCam grism, FWHM ~ 2 px) is moved as exactly as its measured shifts
-allow, where shifting a median frame by interpolation is not (Horne 1986 builds the profile
-from the data; Marsh 1989 follows a curved trace by fitting along it).
+Every band pixel (see :mod:`tso_steps.extract.band`) of every integration ``i``, divided by a
+smooth model of the column's flux (the mean spectrum times the integration's white-light
+level), is one sample of the pixel-integrated profile ``P(u)`` at the offset
+``u = row - centre_x - s_i`` of its centre from that integration's trace.  A curved or tilted
+trace, jitter and tilt events put the pixels of neighbouring columns and integrations at many
+sub-pixel phases, so ``P`` is fitted as a continuous function, a cubic B-spline profile seen
+through the pixel boxes (:mod:`tso_steps.extract.pixel_spline`), by weighted least squares.
+Nothing is interpolated between pixels: an undersampled trace (a 1.3 px FWHM core) is
+described by the phases it was seen at, where resampling a median frame is not
+(Horne 1986 builds the profile from the data; Marsh 1989 fits it along a curved trace).
 
-Both ``p`` and ``g`` are then smoothed along the dispersion (a weighted running mean of
-``window`` columns, neighbours resampled to each column's sub-pixel phase so a curved trace
-is followed), clipped to non-negative values, and normalised per column when evaluated.
+The profile may change along the dispersion: each column's least-squares equations are
+summed over ``window`` neighbouring columns (triangular weights), a window chosen by how well
+the profile predicts held-out integrations.  The same coefficients give the profile's
+derivative under a change of width (PSF breathing, :mod:`tso_steps.extract.breathing`).
+Evaluated profiles are clipped to non-negative values, cut to the aperture and normalised
+per column.
 """
 
 from __future__ import annotations
@@ -21,44 +25,81 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+
+from tso_steps.extract.breathing import width_estimates
+from tso_steps.extract.pixel_spline import NormalEquations, PixelSpline
 
 __all__ = ["Profile", "build_profile", "choose_profile_window", "normalise_profile"]
+
+#: Spacing of the tables the profile is evaluated from, pixels (linear interpolation: the
+#: error is below 1e-4 of the peak for a 1.3 px FWHM core)
+_TABLE_STEP = 1.0 / 64
+#: Shift bins (pixels) in which integrations are pooled for the fit: far below the knot
+#: spacing, so pooling changes the fitted profile by < 1e-4 of its peak
+_SHIFT_STEP = 1.0 / 32
+#: Curvature penalties tried (relative to the data's weight, :meth:`NormalEquations.solve`):
+#: from one that only fills what no sample constrains to one that smooths a faint profile
+PENALTY_CANDIDATES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 @dataclass
 class Profile:
-    """Shift-dependent normalised profile of one order on its band.
+    """Normalised profile of one order on its band, for any trace shift and width.
 
     Attributes
     ----------
-    base : ndarray, shape ``(nnodes, nrow, n_disp)``
-        Profile at each node shift (not normalised).
-    slope : ndarray, shape ``(nnodes, nrow, n_disp)``
-        Derivative of the profile with respect to the trace shift at each node, per pixel.
+    grid : ndarray, shape ``(ngrid,)``
+        Offsets from the trace centre at which the tables hold, pixels.
+    value : ndarray, shape ``(ngrid, n_disp)``
+        Pixel-integrated profile of every column (not normalised).
+    width : ndarray, shape ``(ngrid, n_disp)``
+        Its derivative with respect to a relative change of width about the trace centre.
     offset : ndarray, shape ``(nrow, n_disp)``
         Band pixel minus the reference trace centre, pixels.
-    nodes : ndarray, shape ``(nnodes,)``
-        Shifts at which ``base`` holds, pixels (one node unless the shifts spread over more
-        than the bandwidth, e.g. a tilt event); an integration uses its nearest node.
     halfwidth : float
-        Aperture half-width: pixels whose centre is within this distance of the trace centre
-        of an integration get a profile value.
+        Aperture half-width: pixels whose centre is within this distance of an
+        integration's trace centre get a profile value.
+    window : int
+        Columns the profile was fitted over.
+    penalty : float
+        Relative curvature penalty of the fit.
+    spectrum : ndarray, shape ``(n_disp,)`` or None
+        Median column flux of the integrations it was fitted to (0 where not traced).
+    sharp : Profile or None
+        The same fit with the smallest curvature penalty (None: this one), against which
+        integration widths are measured.
     """
 
-    base: np.ndarray
-    slope: np.ndarray
+    grid: np.ndarray
+    value: np.ndarray
+    width: np.ndarray
     offset: np.ndarray
-    nodes: np.ndarray
     halfwidth: float
+    window: int = 1
+    penalty: float = PENALTY_CANDIDATES[0]
+    spectrum: np.ndarray | None = None
+    sharp: Profile | None = None
 
-    def evaluate(self, shifts):
-        """Normalised profile of integrations with the given trace shifts.
+    def _lookup(self, table, u):
+        step = self.grid[1] - self.grid[0]
+        pos = (np.nan_to_num(u, nan=-1e9) - self.grid[0]) / step
+        index = np.clip(np.floor(pos).astype(int), 0, self.grid.size - 2)
+        t = pos - index
+        flat = index * table.shape[1] + np.arange(table.shape[1])
+        lo, hi = table.ravel()[flat], table.ravel()[flat + table.shape[1]]
+        return np.where((t >= 0) & (t <= 1), (1 - t) * lo + t * hi, 0.0)
+
+    def evaluate(self, shifts, widths=None, normalise=True):
+        """Profile of integrations with the given trace shifts (and relative width changes).
 
         Parameters
         ----------
         shifts : ndarray, shape ``(n,)``
             Cross-dispersion shift of each integration's trace, pixels.
+        widths : ndarray, shape ``(n,)``, optional
+            Relative width change of each integration (0: the fitted profile).
+        normalise : bool
+            Clip, cut to the aperture and normalise (else the raw table values).
 
         Returns
         -------
@@ -67,11 +108,33 @@ class Profile:
             the order is not traced).
         """
         shifts = np.asarray(shifts, float)
-        node = np.argmin(np.abs(shifts[:, None] - self.nodes[None, :]), axis=1)
-        ds = (shifts - self.nodes[node])[:, None, None]
-        profile = np.clip(self.base[node] + ds * self.slope[node], 0.0, None)
-        inside = np.abs(self.offset[None] - shifts[:, None, None]) <= self.halfwidth
-        return normalise_profile(np.where(inside, profile, 0.0))
+        u = self.offset[None] - shifts[:, None, None]
+        profile = self._lookup(self.value, u)
+        if widths is not None:
+            widths = np.asarray(widths, float)[:, None, None]
+            profile = profile + widths * self._lookup(self.width, u)
+        if not normalise:
+            return profile
+        inside = np.abs(u) <= self.halfwidth
+        return normalise_profile(np.where(inside, np.clip(profile, 0.0, None), 0.0))
+
+    def width_derivative(self, shifts):
+        """Width derivative on the scale of :meth:`evaluate`'s normalised profile.
+
+        Parameters
+        ----------
+        shifts : ndarray, shape ``(n,)``
+
+        Returns
+        -------
+        ndarray, shape ``(n, nrow, n_disp)``
+        """
+        u = self.offset[None] - np.asarray(shifts, float)[:, None, None]
+        inside = np.abs(u) <= self.halfwidth
+        value = np.where(inside, np.clip(self._lookup(self.value, u), 0.0, None), 0.0)
+        with np.errstate(all="ignore"):
+            scale = 1.0 / value.sum(axis=1, keepdims=True)
+        return np.where(inside, self._lookup(self.width, u), 0.0) * np.nan_to_num(scale)
 
 
 def normalise_profile(profile):
@@ -91,139 +154,54 @@ def normalise_profile(profile):
         return np.where(total > 0, profile / total, np.nan)
 
 
-#: Spacing and width of the profile's nodes in the trace shift, pixels (see build_profile)
-_BANDWIDTH = 0.1
-
-
-def build_profile(
-    data, variance, good, offset, shifts, halfwidth, window=15, clip=5.0, bandwidth=_BANDWIDTH
-):
-    """Fit the shift-dependent profile of one order from all integrations.
-
-    Parameters
-    ----------
-    data : ndarray, shape ``(nints, nrow, n_disp)``
-        Background-subtracted band pixels (any flux unit).
-    variance : ndarray, shape ``(nints, nrow, n_disp)``
-        Their variance.
-    good : ndarray of bool, shape ``(nints, nrow, n_disp)``
-        Usable samples.
-    offset : ndarray, shape ``(nrow, n_disp)``
-        Band pixel minus the reference trace centre, pixels.
-    shifts : ndarray, shape ``(nints,)``
-        Trace shift of every integration, pixels.
-    halfwidth : float
-        Aperture half-width, pixels.
-    window : int
-        Dispersion columns averaged when smoothing (1: no smoothing).
-    clip : float
-        Samples beyond this many sigma from the fit are rejected (cosmic rays).
-    bandwidth : float
-        When the shifts spread over more than twice this (px), the line in the shift is
-        fitted locally at nodes ``bandwidth`` apart with Gaussian weights of this width
-        (cut at two widths), so
-        the profile's curvature in the shift (a tilt event moving the trace by tenths of a
-        pixel) does not bias the local derivative.
-
-    Returns
-    -------
-    Profile
-    """
-    lines = _pixel_lines(data, variance, good, offset, shifts, halfwidth, clip, bandwidth)
-    return lines.smoothed(offset, halfwidth, window)
-
-
-def _pixel_lines(data, variance, good, offset, shifts, halfwidth, clip, bandwidth):
-    """Per-pixel lines in the shift and column weights (:func:`build_profile` before smoothing)."""
-    shifts = np.asarray(shifts, float)
-    if np.ptp(shifts) <= 2 * bandwidth:
-        nodes = np.array([np.mean(shifts)])
-    else:
-        grid = np.arange(shifts.min(), shifts.max() + bandwidth, bandwidth)
-        nodes = grid[np.unique(np.argmin(np.abs(shifts[:, None] - grid[None, :]), axis=1))]
-    near = np.abs(offset) <= halfwidth + 1.0
-    # pixels bad in every integration (all-NaN slices) are expected; they get no weight
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        median = np.nanmedian(np.where(good, data, np.nan), axis=0)
-        median = np.nan_to_num(median)
-        spectrum = np.sum(np.where(near, median, 0.0), axis=0)
-        # each integration's scale from samples near the median: one corrupted sample (a
-        # cosmic ray, a +-1e30 readout fault) must not rescale its whole integration
-        typical = good & (np.abs(data - median) <= clip * np.sqrt(np.abs(variance)))
-        columns = np.sum(np.where(near, np.where(typical, data, median), 0.0), axis=1)
-        bright = spectrum > 0.2 * np.nanmax(spectrum)
-        scale = columns[:, bright].sum(axis=1) / spectrum[bright].sum()
-        norm = spectrum[None, None, :] * scale[:, None, None]
-        ratio = np.where(good, data / norm, 0.0)
-        weight = np.where(good & (norm > 0) & (variance > 0), norm**2 / variance, 0.0)
-    weight = np.nan_to_num(weight)
-    ratio = np.nan_to_num(ratio)
-    bases, slopes = [], []
-    for node in nodes:
-        u = (shifts - node) / bandwidth
-        # compact Gaussian: a far cluster's lever arm would dominate the local slope
-        kernel = 1.0 if nodes.size == 1 else np.where(np.abs(u) < 2, np.exp(-0.5 * u**2), 0.0)
-        base, slope = _fit_line(ratio, weight * np.reshape(kernel, (-1, 1, 1)), shifts - node, clip)
-        bases.append(base)
-        slopes.append(slope)
-    # columns count by their profile signal-to-noise in the smoothing
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        colvar = np.nansum(np.where(near, np.nanmedian(np.where(good, variance, np.nan), 0), 0), 0)
-        column_weight = np.nan_to_num(np.clip(spectrum, 0, None) ** 2 / colvar)
-    column_weight[~np.isfinite(offset[0])] = 0.0
-    return _PixelLines(np.array(bases), np.array(slopes), column_weight, nodes)
-
-
 @dataclass
-class _PixelLines:
-    """Unsmoothed per-pixel lines in the shift (the part of a profile that needs the data)."""
+class _Fit:
+    """What the profile fit needs of a set of integrations (all arrays ``(n, nrow, n_disp)``)."""
 
-    bases: np.ndarray
-    slopes: np.ndarray
-    column_weight: np.ndarray
-    nodes: np.ndarray
+    data: np.ndarray
+    good: np.ndarray
+    shifts: np.ndarray
+    offset: np.ndarray
+    spline: PixelSpline
+    reach: float  # samples whose centre lies within this of the trace are fitted
 
-    def smoothed(self, offset, halfwidth, window):
-        """The :class:`Profile` these lines give when smoothed over ``window`` columns."""
-        outside = ~(np.abs(offset) <= halfwidth + 1.0)
-        w = self.column_weight
-        base = np.array([_smooth_along_trace(b, offset, w, window) for b in self.bases])
-        slope = np.array([_smooth_along_trace(g, offset, w, window) for g in self.slopes])
-        base[:, outside] = 0.0
-        slope[:, outside] = 0.0
-        return Profile(
-            base=np.clip(base, 0.0, None),
-            slope=slope,
-            offset=offset,
-            nodes=self.nodes,
-            halfwidth=float(halfwidth),
+    def equations(self, flux, variance):
+        """Normal equations of ``data / flux ~ P(u)``, integrations pooled in shift bins."""
+        n, nrow, ndisp = self.data.shape
+        u = self.offset[None] - self.shifts[:, None, None]
+        use = self.good & (np.abs(u) <= self.reach) & (flux > 0) & (variance > 0)
+        with np.errstate(all="ignore"):
+            weight = np.where(use, flux**2 / variance, 0.0).reshape(n, -1)
+            weighted = np.where(use, flux * self.data / variance, 0.0).reshape(n, -1)
+        pool, centres = _shift_pool(self.shifts)
+        weight, weighted = pool @ weight, pool @ weighted
+        u = (self.offset[None] - centres[:, None, None]).reshape(centres.size, -1)
+        cols = np.broadcast_to(np.arange(ndisp), (centres.size, nrow, ndisp))
+        keep = weight > 0
+        return NormalEquations.accumulate(
+            self.spline,
+            u[keep],
+            cols.reshape(centres.size, -1)[keep],
+            weight[keep],
+            weighted[keep] / weight[keep],
+            ndisp,
         )
 
 
-def _fit_line(ratio, weight, t, clip):
-    """Weighted line ``ratio = base + t * slope`` per pixel across integrations, clipped."""
-    t = np.asarray(t, float)[:, None, None]
-    base = slope = None
-    for _ in range(2):
-        w0, w1, w2 = weight.sum(0), (weight * t).sum(0), (weight * t * t).sum(0)
-        r0, r1 = (weight * ratio).sum(0), (weight * ratio * t).sum(0)
-        det = w0 * w2 - w1 * w1
-        with np.errstate(all="ignore"):
-            solvable = det > 1e-12 * np.maximum(w0, 1e-300) ** 2
-            base = np.where(solvable, (w2 * r0 - w1 * r1) / det, r0 / w0)
-            slope = np.where(solvable, (w0 * r1 - w1 * r0) / det, 0.0)
-        base, slope = np.nan_to_num(base), np.nan_to_num(slope)
-        resid2 = (ratio - base[None] - t * slope[None]) ** 2 * weight
-        weight = np.where(resid2 > clip**2, 0.0, weight)
-    return base, slope
-
-
-#: Sub-pixel sampling (1/8 px) of the offset grid on which profiles are smoothed; the
-#: cubic re-interpolation from it differs from smoothing at each column's exact phase by
-#: < 3e-4 of the profile peak on a 1.2 px FWHM trace (tests/test_extract.py)
-_OVERSAMPLE = 8
+def _shift_pool(shifts):
+    """Linear-interpolation weights pooling integrations into shift bins, and bin centres."""
+    shifts = np.asarray(shifts, float)
+    nbins = int(np.ceil(np.ptp(shifts) / _SHIFT_STEP)) + 2
+    if nbins >= shifts.size:
+        return np.eye(shifts.size), shifts
+    centres = shifts.min() + _SHIFT_STEP * np.arange(nbins)
+    pos = (shifts - centres[0]) / _SHIFT_STEP
+    low = np.clip(np.floor(pos).astype(int), 0, nbins - 2)
+    t = pos - low
+    pool = np.zeros((nbins, shifts.size))
+    pool[low, np.arange(shifts.size)] = 1 - t
+    pool[low + 1, np.arange(shifts.size)] += t
+    return pool, centres
 
 
 def _triangle_sum(values, half):
@@ -231,7 +209,7 @@ def _triangle_sum(values, half):
 
     Samples beyond the ends count as zero.  A triangle is a box of ``half + 1`` samples
     convolved with itself, so two cumulative-sum box filters give it in O(n) whatever the
-    window (a direct sum costs ``window`` passes over the band).
+    window.
     """
     size = half + 1
     out = values
@@ -243,58 +221,190 @@ def _triangle_sum(values, half):
     return out[..., size - 1 : size - 1 + n] / size
 
 
-def _smooth_along_trace(values, offset, column_weight, window):
-    """Weighted running mean along the dispersion at each column's own sub-pixel phase.
+def _solve(equations, spline, offset, halfwidth, window, penalty):
+    """The :class:`Profile` of equations summed over ``window`` columns."""
+    if window > 1:
+        equations = equations.smoothed(lambda a: _triangle_sum(a, int(window) // 2))
+    coeffs = equations.solve(penalty)
+    grid, value = spline.table(coeffs, _TABLE_STEP)
+    _, width = spline.table(coeffs, _TABLE_STEP, kind="width")
+    return Profile(grid, value, width, offset, float(halfwidth), int(window), float(penalty))
 
-    Every column is resampled (cubic spline along the column) onto a common grid of offsets
-    from the trace centre, the weighted triangular running mean is taken along the
-    dispersion on that grid, and the result is interpolated back to each column's rows.
+
+def _column_flux(data, profile, variance, good):
+    """Weighted least-squares flux of every column with a normalised profile."""
+    p = np.nan_to_num(profile)
+    w = np.where(good & (p > 0) & (variance > 0), 1.0 / np.where(variance > 0, variance, 1), 0)
+    with np.errstate(all="ignore"):
+        return np.nan_to_num(np.sum(w * p * data, axis=1) / np.sum(w * p * p, axis=1))
+
+
+def _smooth_flux(flux, lit):
+    """Median spectrum times each integration's white-light level (bright columns), and it."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        spectrum = np.nan_to_num(np.nanmedian(np.where(flux != 0, flux, np.nan), axis=0))
+        spectrum = np.where(lit, spectrum, 0.0)
+        bright = spectrum > 0.2 * np.max(spectrum, initial=0.0)
+        level = flux[:, bright].sum(axis=1) / max(spectrum[bright].sum(), 1e-300)
+    return spectrum[None, :] * np.where(np.isfinite(level), level, 0.0)[:, None], spectrum
+
+
+def _first_flux(data, variance, good, offset, shifts, reach, clip):
+    """Column fluxes before any profile: robust column sums near the trace."""
+    near = np.abs(offset[None] - shifts[:, None, None]) <= reach
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.nan_to_num(np.nanmedian(np.where(good, data, np.nan), axis=0))
+        # samples far from the median frame (a cosmic ray, a +-1e30 readout fault) must not
+        # rescale their whole integration
+        typical = good & (np.abs(data - median) <= clip * np.sqrt(np.abs(variance)))
+        return np.sum(np.where(near, np.where(typical, data, median), 0.0), axis=1)
+
+
+def build_profile(
+    data,
+    variance,
+    good,
+    offset,
+    shifts,
+    halfwidth,
+    window=0,
+    clip=5.0,
+    *,
+    var_rnoise=None,
+    kappa=0.0,
+    sky=None,
+    iterations=3,
+):
+    """Fit the profile of one order from a set of integrations.
+
+    Parameters
+    ----------
+    data : ndarray, shape ``(nints, nrow, n_disp)``
+        Background-subtracted band pixels (any flux unit).
+    variance : ndarray, shape ``(nints, nrow, n_disp)``
+        Their variance (used until a model variance exists).
+    good : ndarray of bool, shape ``(nints, nrow, n_disp)``
+        Usable samples.
+    offset : ndarray, shape ``(nrow, n_disp)``
+        Band pixel minus the reference trace centre, pixels (NaN: column not traced).
+    shifts : ndarray, shape ``(nints,)``
+        Trace shift of every integration, pixels.
+    halfwidth : float
+        Aperture half-width, pixels.
+    window : int
+        Dispersion columns the profile is fitted over (1: every column alone); 0: chosen by
+        :func:`choose_profile_window`.  The curvature penalty is chosen the same way.
+    clip : float
+        Samples beyond this many sigma from the model are left out of the fit.
+    var_rnoise : ndarray, shape ``(nints, nrow, n_disp)``, optional
+        Read-noise variance: with it the weights become the model variance
+        ``var_rnoise + kappa * max(flux * P + sky, 0)``.
+    kappa : float
+        Poisson variance per unit signal.
+    sky : ndarray, shape ``(nints, n_disp)``, optional
+        Background subtracted from ``data``.
+    iterations : int
+        Rounds of (profile, fluxes, model variance, clipping).
+
+    Returns
+    -------
+    Profile
     """
-    nrow, ndisp = values.shape
-    if window <= 1:
-        return values.copy()
-    half = int(window) // 2
-    start = np.nan_to_num(offset[0])  # offset of band row 0 per column
-    coeffs = ndimage.spline_filter(np.nan_to_num(values), order=3, mode="nearest")
-    low, high = start.min(), nrow - 1 + start.max()
-    grid = low + np.arange(int(np.ceil((high - low) * _OVERSAMPLE)) + 1) / _OVERSAMPLE
-    columns = np.arange(ndisp, dtype=float)
-    rows_at = grid[:, None] - start[None, :]
-    rectified = ndimage.map_coordinates(
-        coeffs,
-        [rows_at.ravel(), np.broadcast_to(columns, rows_at.shape).ravel()],
-        order=3,
-        mode="nearest",
-        prefilter=False,
-    ).reshape(rows_at.shape)
-    weight = np.asarray(column_weight, float)
-    wsum = _triangle_sum(weight[None, :], half)[0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(wsum > 0, _triangle_sum(rectified * weight[None, :], half) / wsum, 0.0)
-    where = (np.arange(nrow)[:, None] + start[None, :] - low) * _OVERSAMPLE
-    smooth = ndimage.map_coordinates(
-        mean,
-        [where.ravel(), np.broadcast_to(columns, where.shape).ravel()],
-        order=3,
-        mode="nearest",
-    ).reshape(nrow, ndisp)
-    return np.where(wsum[None, :] > 0, smooth, values)
+    shifts = np.asarray(shifts, float)
+    lit = np.isfinite(offset[0])
+    offset = np.where(np.isfinite(offset), offset, np.nan)
+    reach = float(halfwidth) + 1.0
+    spline = PixelSpline(-reach, reach)
+    good = good & np.isfinite(data) & lit[None, None, :]
+    data = np.where(good, data, 0.0)
+    sky = np.zeros((data.shape[0], data.shape[2])) if sky is None else np.asarray(sky)
+    fit = _Fit(data, good, shifts, offset, spline, reach)
+    flux, _ = _smooth_flux(_first_flux(data, variance, good, offset, shifts, reach, clip), lit)
+    var = np.asarray(variance, float)
+    profile = None
+    for it in range(max(int(iterations), 1)):
+        full = np.broadcast_to(flux[:, None, :], data.shape)
+        if it == 0:
+            window, penalty = _choose(fit, full, var, halfwidth, clip, window)
+        equations = fit.equations(full, var)
+        profile = _solve(equations, spline, offset, halfwidth, window, penalty)
+        prof = np.nan_to_num(profile.evaluate(shifts))
+        column = _column_flux(data, prof, var, good)
+        flux, profile.spectrum = _smooth_flux(column, lit)
+        if var_rnoise is not None:
+            model = np.clip(flux[:, None, :] * prof + sky[:, None, :], 0.0, None)
+            var = var_rnoise + kappa * model
+        if clip > 0:  # cosmic rays and bad pixels the DQ missed
+            resid = data - column[:, None, :] * prof
+            fit.good = good & ~(resid**2 > clip**2 * var)
+    if penalty > PENALTY_CANDIDATES[0]:
+        # a smoothed faint profile is biased by an amount that depends on the sub-pixel
+        # phase; widths are measured against the least-biased fit
+        profile.sharp = _solve(equations, spline, offset, halfwidth, window, PENALTY_CANDIDATES[0])
+    return profile
 
 
 #: Smoothing windows tried by :func:`choose_profile_window`, columns (a factor ~2 apart)
 WINDOW_CANDIDATES = (5, 15, 31, 61, 121, 241, 481, 961, 1921, 3841)
 
 
-def choose_profile_window(data, variance, good, offset, shifts, halfwidth, clip=5.0):
-    """Smoothing window of the profile that best predicts integrations it was not built from.
+def _choose(fit, flux, variance, halfwidth, clip, window=0):
+    """Window (unless given) and then penalty of the best held-out prediction."""
+    nints, _, ndisp = fit.data.shape
+    if nints < 4:
+        return window or WINDOW_CANDIDATES[1], PENALTY_CANDIDATES[1]
+    train, test = np.arange(0, nints, 2), np.arange(1, nints, 2)
+    part = _Fit(
+        fit.data[train], fit.good[train], fit.shifts[train], fit.offset, fit.spline, fit.reach
+    )
+    equations = part.equations(flux[train], variance[train])
+    d, good, var = fit.data[test], fit.good[test], variance[test]
+    inside = np.abs(fit.offset[None] - fit.shifts[test][:, None, None]) <= halfwidth
+    cap = clip**2 if clip > 0 else np.inf
 
-    For each candidate window the profile is built from the even integrations and the odd
+    def cost(window, penalty):
+        profile = _solve(equations, fit.spline, fit.offset, halfwidth, window, penalty)
+        p = np.nan_to_num(profile.evaluate(fit.shifts[test]))
+        column = _column_flux(d, p, var, good)
+        resid = d - column[:, None, :] * p
+        # each held-out integration gets its own width: a window must not win by absorbing
+        # breathing into the profile (a width step at a tilt event looks like phase structure)
+        width, _, change = width_estimates(
+            resid,
+            p,
+            profile.width_derivative(fit.shifts[test]),
+            var,
+            good & inside,
+            column,
+            return_change=True,
+        )
+        resid = resid - np.nan_to_num(width)[:, None, None] * change
+        # every aperture pixel counts, also where a noisy profile was clipped to zero; capped
+        # at the rejection level: a sample the extraction would reject (a cosmic ray, a
+        # corrupted pixel) must not decide
+        with np.errstate(all="ignore"):
+            resid = np.where(good & inside, resid**2 / var, 0.0)
+        return float(np.sum(np.minimum(np.nan_to_num(resid, nan=0.0, posinf=cap), cap)))
+
+    if not window:
+        # past twice the band's length a window is already one profile for the whole band
+        windows = [w for w in WINDOW_CANDIDATES if w <= 2 * ndisp + 1] or [WINDOW_CANDIDATES[0]]
+        window = min(windows, key=lambda w: cost(w, PENALTY_CANDIDATES[1]))
+    penalty = min(PENALTY_CANDIDATES, key=lambda q: cost(window, q))
+    return int(window), float(penalty)
+
+
+def choose_profile_window(data, variance, good, offset, shifts, halfwidth, clip=5.0):
+    """Dispersion window of the profile fit that best predicts integrations it was not fitted to.
+
+    The profile is fitted to the even integrations for each candidate window and the odd
     ones are extracted with it (profile-weighted flux per column); the summed weighted
     residual ``sum((D - f P)^2 / V)`` of the odd integrations measures the profile's noise
     (large for a faint source and a short window) plus its bias (a long window averaging
     over a profile that changes along the dispersion).  The window with the smallest
-    held-out residual wins; candidates stop past twice the band's length (a nearly flat
-    average over all columns).
+    held-out residual wins; candidates stop past twice the band's length.
 
     Parameters
     ----------
@@ -305,37 +415,12 @@ def choose_profile_window(data, variance, good, offset, shifts, halfwidth, clip=
     -------
     int
     """
-    nints, _, ndisp = data.shape
-    if nints < 4:
-        return WINDOW_CANDIDATES[1]
-    train, test = np.arange(0, nints, 2), np.arange(1, nints, 2)
-    var = np.where(good & (variance > 0), variance, np.inf)
-    best, best_cost = WINDOW_CANDIDATES[1], np.inf
-    # the lines need the data once; only their smoothing depends on the window
-    lines = _pixel_lines(
-        data[train],
-        variance[train],
-        good[train],
-        offset,
-        shifts[train],
-        halfwidth,
-        clip,
-        _BANDWIDTH,
-    )
-    for window in WINDOW_CANDIDATES:
-        if window > 2 * ndisp + 1:
-            break  # already (nearly) a flat average over the whole band
-        prof = lines.smoothed(offset, halfwidth, window).evaluate(shifts[test])
-        p = np.nan_to_num(prof)
-        d = np.where(good[test], data[test], 0.0)
-        w = np.where(p > 0, 1.0 / var[test], 0.0)
-        with np.errstate(all="ignore"):
-            flux = np.nan_to_num(np.sum(w * p * d, axis=1) / np.sum(w * p * p, axis=1))
-        inside = (np.abs(offset[None] - shifts[test][:, None, None]) <= halfwidth) & good[test]
-        resid = np.where(inside, (d - flux[:, None, :] * p) ** 2 / var[test], 0.0)
-        # capped at the rejection level: a sample the extraction would reject (a cosmic ray,
-        # a corrupted pixel) must not decide the window
-        cost = float(np.sum(np.minimum(np.nan_to_num(resid, nan=0.0, posinf=clip**2), clip**2)))
-        if cost < best_cost:
-            best, best_cost = window, cost
-    return int(best)
+    shifts = np.asarray(shifts, float)
+    lit = np.isfinite(offset[0])
+    reach = float(halfwidth) + 1.0
+    good = good & np.isfinite(data) & lit[None, None, :]
+    data = np.where(good, data, 0.0)
+    fit = _Fit(data, good, shifts, offset, PixelSpline(-reach, reach), reach)
+    flux, _ = _smooth_flux(_first_flux(data, variance, good, offset, shifts, reach, clip), lit)
+    full = np.broadcast_to(flux[:, None, :], data.shape)
+    return _choose(fit, full, np.asarray(variance, float), halfwidth, clip)[0]

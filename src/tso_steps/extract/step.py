@@ -57,7 +57,8 @@ class OptimalExtractStep(AtomicSaveMixin, Step):
     line_degree = integer(min=0, max=5, default=2)  # one_over_f: per-output polynomial degree in the line index (slow 1/f under the trace)
     background_width = integer(min=0, default=None)  # rows beyond the aperture for the local background (default 4; 0 for NIS_SOSS; 0: none)
     background_window = integer(min=1, default=31)  # dispersion pixels the local background is averaged over
-    profile_window = integer(min=0, default=0)  # dispersion pixels the spatial profile is smoothed over; 0: chosen by held-out residuals
+    profile_window = integer(min=0, default=0)  # dispersion pixels the spatial profile is fitted over; 0: chosen by held-out residuals
+    fit_width = boolean(default=True)  # optimal only: fit the profile's width in every integration (PSF breathing)
     clip_sigma = float(min=0, default=5.0)  # reject pixels beyond this many sigma from the profile model (0: no rejection)
     max_iterations = integer(min=0, default=4)  # rejection iterations (one pixel per column each)
     norders = integer(min=1, max=3, default=None)  # orders to extract when the trace is measured here (default: all the trace step finds)

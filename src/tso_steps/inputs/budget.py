@@ -7,17 +7,22 @@ then do the per-pixel work chunk by chunk; every chunk-dependent quantity was re
 the products are bit-identical whatever the budget (``tests/test_budget.py``).
 
 With a budget and a FITS file name as input the file is also opened lazily
-(:func:`open_lazily`): its arrays are memory maps, so only the chunk being worked on is
-read. What still lives in memory whatever the budget is listed per step in
-``docs/batch.rst`` ("Bounded memory").
+(:func:`open_lazily`): its arrays are memory maps of a scratch copy, so only the chunk being
+worked on is read and what the step writes goes to the copy's pages, not to private memory.
+What still lives in memory whatever the budget is listed per step in ``docs/batch.rst``
+("Bounded memory").
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
+import numpy as np
 from astropy.io import fits
 from stdatamodels.jwst import datamodels
 
@@ -26,6 +31,7 @@ __all__ = [
     "budget_bytes",
     "chunk_spans",
     "open_lazily",
+    "scratch_directory",
     "wants_lazy_input",
 ]
 
@@ -121,19 +127,61 @@ def chunk_spans(
     return [(s, min(s + per_chunk, n_lines)) for s in range(0, n_lines, per_chunk)]
 
 
-def open_lazily(path, cls=None):
-    """Open a FITS product with its arrays memory-mapped (read when a chunk is used).
+def scratch_directory(step, path=None):
+    """Where a budgeted step may put the scratch copy of its input, or None.
 
-    Arrays stored with ``BZERO``/``BSCALE`` (the uint32 DQ arrays) cannot be mapped; they
-    are read into memory (``pixeldq`` is one frame; a rateints ``dq`` is a whole cube).
-    Writing to a mapped array changes only this process's copy (copy-on-write), never the
-    file.
+    The step's ``output_dir`` (the product goes there too), else the working directory, if
+    it is writable and has room for a copy of ``path``.
+
+    Parameters
+    ----------
+    step : `~stpipe.Step`
+    path : str or `~pathlib.Path`, optional
+        The input file (its size is the room needed).
+
+    Returns
+    -------
+    `~pathlib.Path` or None
+    """
+    directory = Path(getattr(step, "output_dir", None) or os.getcwd())
+    try:
+        room = shutil.disk_usage(directory).free
+        needed = 0 if path is None else Path(path).stat().st_size
+    except OSError:
+        return None
+    if not os.access(directory, os.W_OK) or room < 2 * needed:
+        log.warning(
+            "No room for a scratch copy of the input in %s: the changes the step makes are "
+            "held in private memory (copy-on-write)",
+            directory,
+        )
+        return None
+    return directory
+
+
+def open_lazily(path, cls=None, scratch=None):
+    """Open a FITS product with its image arrays memory-mapped (read when a chunk is used).
+
+    Without ``scratch`` the input file is mapped copy-on-write: the file is never changed,
+    and every page a step writes becomes private memory of the process. Arrays stored with
+    ``BZERO`` (the uint32 DQ arrays) are read into memory (``pixeldq`` is one frame; a
+    rateints ``dq`` is a whole cube).
+
+    With ``scratch`` (a directory) the file is first copied there and the copy is mapped
+    shared and writable, so what a step writes goes to the copy's page cache, which the
+    kernel writes back and can drop, instead of private memory. In the copy, unsigned
+    integer arrays stored with ``BZERO`` (``dq``, ``pixeldq``, uint16 ``data``) are
+    converted in place to their unsigned values (which flips the top bit) and mapped too.
+    The copy is unlinked as soon as it is mapped: it takes disk space until the model is
+    closed and never outlives the process.
 
     Parameters
     ----------
     path : str or `~pathlib.Path`
     cls : type, optional
         Datamodel class; default the one named by the file's ``DATAMODL`` keyword.
+    scratch : str or `~pathlib.Path`, optional
+        Directory of the scratch copy (:func:`scratch_directory`).
 
     Returns
     -------
@@ -143,28 +191,90 @@ def open_lazily(path, cls=None):
     path = Path(path)
     if path.suffix.lower() not in (".fits", ".fit", ".fts"):
         return None
-    hdulist = fits.open(path, memmap=True)
+    with fits.open(path) as header_only:
+        name = str(header_only[0].header.get("DATAMODL", ""))
+    cls = cls or getattr(datamodels, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, datamodels.JwstDataModel)):
+        return None
+    copy = None
+    if scratch is not None:
+        handle, copy = tempfile.mkstemp(prefix=".tso_steps-", suffix=".fits", dir=scratch)
+        os.close(handle)
+        shutil.copyfile(path, copy)
+    hdulist = fits.open(copy or path, memmap=True)
     try:
-        if cls is None:
-            cls = getattr(datamodels, str(hdulist[0].header.get("DATAMODL", "")), None)
-        if not (isinstance(cls, type) and issubclass(cls, datamodels.JwstDataModel)):
-            hdulist.close()
-            return None
-        scaled = [
-            index
-            for index, hdu in enumerate(hdulist)
-            if hdu.is_image
-            and hdu.header.get("NAXIS", 0)
-            and any(key in hdu.header for key in ("BZERO", "BSCALE", "BLANK"))
-        ]
-        if scaled:
-            with fits.open(path, memmap=False) as plain:
-                for index in scaled:
-                    hdulist[index].data = plain[index].data
+        read = _map_arrays(hdulist, copy, path)
         model = cls(hdulist)
     except Exception:
         hdulist.close()
         raise
+    finally:
+        if copy is not None:
+            os.unlink(copy)  # the mappings keep the data until the model is closed
     model._tso_steps_hdulist = hdulist  # keeps the mapped file open as long as the model
-    log.debug("Opened %s memory-mapped (%d array(s) read: scaled)", path.name, len(scaled))
+    log.debug(
+        "Opened %s memory-mapped (%s; %d array(s) read: scaled)",
+        path.name,
+        "shared scratch copy" if copy else "copy-on-write",
+        read,
+    )
     return model
+
+
+# FITS BITPIX -> big-endian dtype of the stored values
+_STORED = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+# bytes of a scaled array converted to unsigned at once in the scratch copy
+_CONVERT_BLOCK = 1 << 22
+
+
+def _map_arrays(hdulist, copy, original):
+    """Give each image HDU its mapped array; returns the number of arrays read instead."""
+    read = 0
+    for index, hdu in enumerate(hdulist):
+        header = hdu.header
+        if not hdu.is_image or not header.get("NAXIS", 0):
+            continue
+        scaled = any(key in header for key in ("BZERO", "BSCALE", "BLANK"))
+        if copy is None:
+            if scaled:  # astropy scales into a new array: read it from the original file
+                with fits.open(original, memmap=False) as plain:
+                    hdu.data = plain[index].data
+                read += 1
+            continue
+        bitpix = header["BITPIX"]
+        shape = tuple(header[f"NAXIS{i}"] for i in range(header["NAXIS"], 0, -1))
+        stored = np.memmap(
+            copy, dtype=_STORED[bitpix], mode="r+", offset=hdu.fileinfo()["datLoc"], shape=shape
+        )
+        if scaled:
+            unsigned = _as_unsigned(stored, header)
+            if unsigned is None:  # a real scaling (BSCALE, float BZERO): read it
+                hdu.data = np.array(hdu.data)
+                read += 1
+                continue
+            stored = unsigned
+        hdu.data = stored
+    return read
+
+
+def _as_unsigned(stored, header):
+    """The stored signed integers as the unsigned values they encode, in place, or None.
+
+    FITS stores unsigned integers as signed ones with ``BZERO = 2**(bits - 1)``; adding it
+    is the same as flipping the top bit, done here block by block in the shared mapping.
+    """
+    bits = 8 * stored.dtype.itemsize
+    if (
+        stored.dtype.kind != "i"
+        or header.get("BSCALE", 1) != 1
+        or header.get("BZERO") != 2 ** (bits - 1)
+        or "BLANK" in header
+    ):
+        return None
+    unsigned = stored.view(f">u{stored.dtype.itemsize}")
+    flat = unsigned.reshape(-1)
+    top = np.array(1 << (bits - 1), dtype=unsigned.dtype)
+    step = max(1, _CONVERT_BLOCK // stored.dtype.itemsize)
+    for start in range(0, flat.size, step):
+        flat[start : start + step] ^= top
+    return unsigned

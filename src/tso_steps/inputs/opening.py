@@ -11,7 +11,7 @@ import numpy as np
 from stdatamodels.jwst import datamodels
 
 from tso_steps.inputs.accepts import Accepts, InputError, WrongProductError, describe
-from tso_steps.inputs.budget import open_lazily, wants_lazy_input
+from tso_steps.inputs.budget import open_lazily, scratch_directory, wants_lazy_input
 from tso_steps.inputs.checks import _check_type, check_time_series
 
 __all__ = [
@@ -29,7 +29,7 @@ log = logging.getLogger("stpipe.tso_steps.inputs")
 
 
 # --- opening --------------------------------------------------------------------------------
-def open_input(input_data, accepts, lazy=False):
+def open_input(input_data, accepts, lazy=False, scratch=None):
     """Open a path, a datamodel or a one-element list as a datamodel, with clear errors.
 
     Parameters
@@ -40,6 +40,9 @@ def open_input(input_data, accepts, lazy=False):
     lazy : bool
         Memory-map the arrays of a FITS file (:func:`~tso_steps.inputs.budget.open_lazily`)
         instead of reading them.
+    scratch : str or `~pathlib.Path`, optional
+        With ``lazy``: map a writable scratch copy made in this directory, so the step's
+        changes are not held in private memory.
 
     Returns
     -------
@@ -81,15 +84,15 @@ def open_input(input_data, accepts, lazy=False):
     path = Path(input_data)
     if not path.exists():
         raise FileNotFoundError(f"{step}: input file {str(path)!r} does not exist.")
-    return _open_path(path, accepts, lazy), True
+    return _open_path(path, accepts, lazy, scratch), True
 
 
-def _open_path(path, accepts, lazy=False):
+def _open_path(path, accepts, lazy=False, scratch=None):
     step = accepts.step
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = _read(path, None, lazy)
+            model = _read(path, None, lazy, scratch)
         except Exception as error:  # noqa: BLE001 - every reader failure gets one message
             raise InputError(
                 f"{step}: cannot read {str(path)!r} as a JWST product ({type(error).__name__}: "
@@ -117,13 +120,13 @@ def _open_path(path, accepts, lazy=False):
     if "ramp" in accepts.products and not isinstance(model, datamodels.RampModel):
         if data is not None and np.ndim(data) == 4:  # uncal (Level1bModel) and relatives
             model.close()
-            model = _read(path, datamodels.RampModel, lazy)
+            model = _read(path, datamodels.RampModel, lazy, scratch)
     return model
 
 
-def _read(path, cls, lazy):
+def _read(path, cls, lazy, scratch=None):
     """``cls(path)`` (or ``datamodels.open``), memory-mapped when ``lazy`` and possible."""
-    model = open_lazily(path, cls) if lazy else None
+    model = open_lazily(path, cls, scratch) if lazy else None
     if model is None:
         model = datamodels.open(path) if cls is None else cls(str(path))
     return model
@@ -150,7 +153,11 @@ def prepare_output(step, input_data, accepts):
     ------
     FileNotFoundError, InputError, WrongProductError, ImagingExposureError
     """
-    model, opened = open_input(input_data, accepts, lazy=wants_lazy_input(step))
+    lazy = wants_lazy_input(step)
+    scratch = None
+    if lazy and isinstance(input_data, (str, os.PathLike)) and Path(input_data).is_file():
+        scratch = scratch_directory(step, input_data)
+    model, opened = open_input(input_data, accepts, lazy=lazy, scratch=scratch)
     try:
         _check_type(model, accepts)
         check_time_series(model, accepts)

@@ -15,6 +15,7 @@ __all__ = [
     "error_variance",
     "flag_lost_integrations",
     "flag_nonfinite",
+    "lost_in",
     "lost_integrations",
     "median_variance",
     "variance_arrays",
@@ -74,7 +75,7 @@ def error_variance(model):
     return np.asarray(err, dtype=np.float64) ** 2
 
 
-def bad_samples(model, bits=DO_NOT_USE, nonfinite=True):
+def bad_samples(model, bits=DO_NOT_USE, nonfinite=True, integration=None):
     """Samples not to use: DQ has any of ``bits`` (and, by default, the data are not finite).
 
     Parameters
@@ -85,20 +86,45 @@ def bad_samples(model, bits=DO_NOT_USE, nonfinite=True):
         DQ bits that make a sample unusable.
     nonfinite : bool
         Also mark NaN and infinite data.
+    integration : int, optional
+        Only this integration (0-based): no cube-sized temporaries.
 
     Returns
     -------
-    ndarray of bool, shape of ``model.data``
+    ndarray of bool
+        Shape of ``model.data``, or of one integration.
     """
-    data = model.data
+    full = model.data.shape
+    index = slice(None) if integration is None else integration
+    data = model.data[index]
     bad = ~np.isfinite(data) if nonfinite else np.zeros(data.shape, dtype=bool)
     dq = getattr(model, "dq", None) if model.hasattr("dq") else None
     if dq is not None and dq.size:
-        if dq.shape == data.shape:
-            bad |= (dq & bits) != 0
-        elif dq.shape == data.shape[1:]:
-            bad |= ((dq & bits) != 0)[None]
+        if dq.shape == full:
+            bad |= (dq[index] & bits) != 0
+        elif dq.shape == full[1:]:
+            frame = (dq & bits) != 0
+            bad |= frame if integration is not None else frame[None]
     return bad
+
+
+def lost_in(model, bits=DO_NOT_USE):
+    """Integrations of a model with no usable sample, read one integration at a time.
+
+    The same as ``lost_integrations(bad_samples(model, bits))`` without a cube of flags
+    (or of ``dq & bits``) in memory.
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+    bits : int
+
+    Returns
+    -------
+    ndarray of bool, shape ``(nints,)``
+    """
+    nints = model.data.shape[0]
+    return np.array([bad_samples(model, bits, integration=i).all() for i in range(nints)])
 
 
 def median_variance(model, rows=16):
@@ -252,23 +278,37 @@ def flag_nonfinite(model, who):
 
 
 class VarianceFrames:
-    """Per-integration variance images: VAR_POISSON + VAR_RNOISE + VAR_FLAT, else ERR**2.
+    """Variance of any part of the cube, read when asked for: the sum of the variance arrays.
 
-    ``frames[i]`` is integration ``i``'s variance (float64), read when asked for, so a cube
-    of variances is never held in memory.  ``source`` names what was read (None: nothing
-    usable, the model has no variance).
+    ``frames[key]`` (any numpy index of the data's shape, e.g. ``frames[i]`` for integration
+    ``i`` or ``frames[:, rows]`` for a slab of rows) is the float64 sum of the model's usable
+    ``names`` arrays there (VAR_POISSON + VAR_RNOISE + VAR_FLAT by default), else ERR**2,
+    so a cube of float64 variances is never held in memory.  ``source`` names what is read
+    (None: nothing usable, the model has no variance).
+
+    Parameters
+    ----------
+    model : `~stdatamodels.jwst.datamodels.JwstDataModel`
+    names : tuple of str
+        Variance arrays to sum (the usable ones among them, in this order).
+    orient : callable, optional
+        Applied to every array before indexing (e.g. a transposing view), so ``key``
+        indexes the caller's orientation.
     """
 
-    def __init__(self, model):
-        self.parts = list(variance_arrays(model).values())
+    def __init__(self, model, names=VARIANCE_NAMES, orient=None):
+        orient = orient or (lambda array: array)
+        parts = variance_arrays(model, names)
+        self.parts = [orient(array) for array in parts.values()]
+        err = getattr(model, "err", None) if model.hasattr("err") else None
         self.err = None
-        if not self.parts and error_variance(model) is not None:
-            self.err = model.err
-        self.source = (
-            "var_poisson+var_rnoise" if self.parts else ("err" if self.err is not None else None)
-        )
+        if not self.parts and _usable(err, model.data.shape):
+            self.err = orient(err)
+        self.source = "+".join(parts) if self.parts else ("err" if self.err is not None else None)
+        self.shape = orient(model.data).shape
+        self.ndim = len(self.shape)
 
-    def __getitem__(self, i):
+    def __getitem__(self, key):
         if self.parts:
-            return np.sum([np.asarray(p[i], dtype=np.float64) for p in self.parts], axis=0)
-        return np.asarray(self.err[i], dtype=np.float64) ** 2
+            return np.sum([np.asarray(p[key], dtype=np.float64) for p in self.parts], axis=0)
+        return np.asarray(self.err[key], dtype=np.float64) ** 2

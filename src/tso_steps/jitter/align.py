@@ -16,6 +16,7 @@ import numpy as np
 
 from tso_steps.jitter.resample import shift_array, shift_dq
 from tso_steps.motion import measure_shifts
+from tso_steps.stats import nanmedian_over_frames
 
 __all__ = [
     "Alignment",
@@ -97,21 +98,27 @@ def measure_alignment(frames, options=None, **settings):
     o = replace(options or AlignmentOptions(), **settings)
     reference, region, iterations = o.reference, o.region, o.iterations
     max_pixels, max_error = o.max_pixels, o.max_error
-    frames = np.asarray(frames, dtype=np.float64)
+    # the frames as they are (a float64 copy of a segment would be a third of its file);
+    # every piece the measurement uses is converted to float64 where it is read
+    frames = np.asarray(frames)
     ndim = frames.ndim - 1
     sub = frames if region is None else frames[(slice(None), *region)]
     if reference == "median":
-        ref = np.nanmedian(sub, axis=0)
+        ref = nanmedian_over_frames(sub)
     else:
-        ref = sub[int(reference)]
+        ref = np.asarray(sub[int(reference)], dtype=np.float64)
     result = None
+    aligned = None
     for npass in range(iterations):
         result = measure_shifts(sub, reference=ref, max_pixels=max_pixels)
         if reference != "median" or npass == iterations - 1:
             break
         shifts = np.where(np.isfinite(result.shifts), result.shifts, 0.0)
-        aligned = np.stack([_undo(f, s) for f, s in zip(sub, shifts, strict=True)])
-        ref = np.nanmedian(aligned, axis=0)
+        if aligned is None:
+            aligned = np.empty(sub.shape)
+        for i, s in enumerate(shifts):
+            aligned[i] = _undo(np.asarray(sub[i], dtype=np.float64), s)
+        ref = nanmedian_over_frames(aligned)
     errors = result.errors
     usable = np.nanmedian(errors, axis=0) <= max_error if np.isfinite(errors).any() else None
     if usable is None:

@@ -8,15 +8,13 @@ from stdatamodels.jwst import datamodels
 
 from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.inputs import (
-    DO_NOT_USE,
     Accepts,
     InputError,
-    bad_samples,
     flag_lost_integrations,
-    lost_integrations,
     options_from_step,
     prepare_output,
 )
+from tso_steps.jitter.adapter import cube_frames, realign_cube, realign_spectrum, spectrum_frames
 from tso_steps.jitter.align import (
     AlignmentOptions,
     applied_moves,
@@ -26,9 +24,6 @@ from tso_steps.jitter.align import (
     measure_alignment,
     measured_shifts,
     missing_shifts,
-    realign_dq_frames,
-    realign_error_frames,
-    realign_frames,
     trace_after_jitter,
 )
 from tso_steps.trace import measure_trace
@@ -42,13 +37,6 @@ log = logging.getLogger("stpipe.tso_steps.jitter")
 
 #: What tso_jitter takes: spectroscopic calints/rateints or x1dints of a time series.
 ACCEPTS = Accepts("tso_jitter", ("cube", "slit", "x1dints"), exposure="tso", min_shape=(3, 3))
-
-_VAR_ARRAYS = ("var_poisson", "var_rnoise", "var_flat")
-_SPEC_FLUX = ("FLUX", "SURF_BRIGHT", "BACKGROUND")
-_SPEC_ERR = {"FLUX_ERROR": "FLUX", "SB_ERROR": "SURF_BRIGHT", "BKGD_ERROR": "BACKGROUND"}
-_SPEC_VAR = tuple(
-    f"{p}_VAR_{k}" for p in ("FLUX", "SB", "BKGD") for k in ("POISSON", "RNOISE", "FLAT")
-)
 
 
 class JitterCorrectStep(AtomicSaveMixin, Step):
@@ -138,20 +126,16 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
         return (slice(y0, y1), slice(x0, x1))
 
     def _images(self, model):
-        data = np.asarray(model.data, dtype=np.float64)
+        data, lost = cube_frames(model)
         axis = dispersion_axis(model)
-        lost = lost_integrations(bad_samples(model))
         reference = self._reference(data.shape[0], lost)
         region = self._region(data.shape[1:])
-        # a lost integration (e.g. all DO_NOT_USE but finite) must not enter the reference
         frames = np.where(lost[:, None, None], np.nan, data) if lost.any() else data
         alignment = measure_alignment(
             frames, options_from_step(AlignmentOptions, self, reference=reference, region=region)
         )
         traced = None
         if self.cross_dispersion == "trace" and region is None and reference == "median":
-            # The trace fit models the pixel-integrated profile: unbiased where a spline
-            # registration underestimates shifts of an undersampled core by up to ~20 %.
             ref, positions, _ = measure_trace(model)
             slope = mean_slope(ref.center, ref.column_error)
             follow_trace(
@@ -174,60 +158,30 @@ class JitterCorrectStep(AtomicSaveMixin, Step):
             return True
         applied = _applied_moves(shifts, axis, traced)
         if traced is not None:
-            # what tso_extract must follow in the resampled product
             _, trace_shift, slope = traced
             add_vectors(
                 model,
                 {"trace_shift_after_jitter": trace_after_jitter(trace_shift, slope, applied, axis)},
             )
-        dq = np.asarray(model.dq) if model.hasattr("dq") and model.dq.size else None
-        realign_frames(data, applied, out=model.data)
-        if model.hasattr("err") and model.err.shape == data.shape:
-            realign_error_frames(model.err, applied, out=model.err)
-        for name in _VAR_ARRAYS:
-            if model.hasattr(name) and getattr(model, name).shape == data.shape:
-                realign_frames(getattr(model, name), applied, True, out=getattr(model, name))
-        if dq is not None and dq.shape == data.shape:
-            realign_dq_frames(dq, applied, out=model.dq)
+        realign_cube(model, data, applied)
         return True
 
     def _spectra(self, model):
         measured = False
         for n, spec in enumerate(model.spec):
-            table = spec.spec_table
-            flux = np.asarray(table["FLUX"], dtype=np.float64)
-            bad = ~np.isfinite(flux)
-            if "DQ" in table.columns.names:
-                bad |= (np.asarray(table["DQ"]) & DO_NOT_USE) != 0
-            lost = lost_integrations(bad)
-            reference = self._reference(flux.shape[0], lost)
-            frames = np.where(lost[:, None], np.nan, flux) if lost.any() else flux
+            frames, lost = spectrum_frames(spec.spec_table)
+            reference = self._reference(frames.shape[0], lost)
             options = options_from_step(AlignmentOptions, self, reference=reference, region=None)
             alignment = measure_alignment(frames, options)
             shifts = _report(alignment, ("dispersion",), self.max_error, lost)
-            nints = flux.shape[0]
             if n == 0:
-                add_vectors(model, {"shift_dispersion": shifts[:, 0]}, nints=nints)
+                add_vectors(model, {"shift_dispersion": shifts[:, 0]}, nints=frames.shape[0])
                 _report_missing(shifts, lost)
             if not np.isfinite(shifts).any():
                 continue
             measured = True
-            if not self.resample:
-                continue
-            names = table.columns.names
-            for name in _SPEC_FLUX:
-                if name in names:
-                    table[name][...] = realign_frames(np.asarray(table[name], float), shifts)
-            for name in _SPEC_VAR:
-                if name in names:
-                    table[name][...] = realign_frames(np.asarray(table[name], float), shifts, True)
-            for name in _SPEC_ERR:
-                if name in names:
-                    table[name][...] = realign_error_frames(table[name], shifts)
-            if "DQ" in names:
-                table["DQ"][...] = realign_dq_frames(table["DQ"], shifts)
-            if "DQ" in names and lost.any():
-                table["DQ"][lost] |= DO_NOT_USE
+            if self.resample:
+                realign_spectrum(spec.spec_table, shifts, lost)
         return measured
 
 

@@ -160,6 +160,23 @@ def fit_frame_regressors(samples, nints, clip=5.0, iterations=3):
     rows = np.isfinite(design).all(axis=1)
     weight[:, ~rows] = 0.0
     design = np.where(rows[:, None], design, 0.0)
+    # Start from a robust model (the reference frame times the median ratio): a large event
+    # (a snowball over thousands of pixels) would pull a first least-squares fit so far that
+    # the clip then drops the good pixels instead of the event.
+    level = samples.design[:, 0]
+    bright = rows & (np.abs(level) > 5.0 * samples.sigma)
+    if bright.sum() >= 20:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(weight[:, bright] > 0, series[:, bright] / level[bright], np.nan)
+        start = nanmedian_last(ratio)
+        start = np.where(np.isfinite(start), start, 1.0)
+        first = (series - start[:, None] * level[None, :]) / samples.sigma
+        spread = robust_std_last(np.where(weight > 0, first, np.nan))
+        seeded = np.where(np.abs(first) > clip * np.fmax(spread, 1.0)[:, None], 0.0, weight)
+    else:
+        seeded = weight
+    usable = weight
+    weight = seeded
     for _ in range(iterations):
         normal = np.einsum("ik,kp,kq->ipq", weight, design, design)
         rhs = np.einsum("ik,kp,ik->ip", weight, design, series)
@@ -168,7 +185,8 @@ def fit_frame_regressors(samples, nints, clip=5.0, iterations=3):
         ok[finite] = np.linalg.cond(normal[finite]) < 1e12
         coeffs[ok] = np.linalg.solve(normal[ok], rhs[ok][..., None])[..., 0]
         residual = (series - coeffs @ design.T) / samples.sigma
-        weight[np.abs(residual) > clip] = 0.0
+        # each round clips against the latest fit (the seed only steers the first one)
+        weight = np.where(np.abs(residual) > clip, 0.0, usable)
     coeffs = coeffs / scale
     good = ok & np.isfinite(coeffs).all(axis=1) & (coeffs[:, 0] > 0)
     if good.sum() < max(2, nints // 2):

@@ -10,7 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from tso_steps.one_over_f.outputs import learn_output_model
-from tso_steps.one_over_f.scene import bright_pixels, fit_source, pixel_weights, static_stripes
+from tso_steps.one_over_f.scene import (
+    bright_pixels,
+    fit_source,
+    pixel_weights,
+    static_stripes,
+    weights_from_variance,
+)
 from tso_steps.one_over_f.stripes import fit_stripes, segment_times, stripe_image
 from tso_steps.one_over_f.wiener import level_covariance
 
@@ -59,19 +65,32 @@ class _Cleaner:
 
     def residuals(self, frames, scene, scaled, stripes=None):
         """``frames - scene`` with the source part scaled per frame, and the scales."""
-        clean, source = scene[0], scene[1]
         if not scaled:
-            return frames - clean, np.ones(frames.shape[0])
-        base = clean - source
+            return frames - scene[0], np.ones(frames.shape[0])
+        coeffs = self.source_coefficients(frames, scene, stripes)
+        return self.subtract_source(frames, scene, coeffs), coeffs[:, 0].astype(np.float64)
+
+    def source_coefficients(self, frames, scene, stripes=None):
+        """Least-squares scale and shifts of the source in each frame, ``(nframes, 3)``."""
+        clean, source = scene[0], scene[1]
         reference = source if source.ndim == 2 else np.nanmean(source, axis=0)
-        starless = frames - base if stripes is None else frames - base - stripes
+        starless = frames - (clean - source)
+        if stripes is not None:
+            starless = starless - stripes
         # the source scales (transit) and moves (jitter): fit it and its two derivatives
-        filled = np.nan_to_num(source)
-        basis = [source, *np.gradient(filled, axis=(-2, -1))]
         bright = bright_pixels(reference, self.source, self.dark)
-        coeffs = fit_source(starless, basis, bright).astype(np.float32)
+        return fit_source(starless, _source_basis(source), bright).astype(np.float32)
+
+    def subtract_source(self, frames, scene, coeffs, rows=slice(None)):
+        """``frames - scene`` with the source scaled and shifted by ``coeffs``.
+
+        ``frames`` may be the rows ``rows`` of the frames only (a 2-D scene): the result is
+        then those rows of the whole frames' residuals, element for element.
+        """
+        clean, source = scene[0], scene[1]
+        basis = [b[..., rows, :] for b in _source_basis(source)]
         model = sum(c[:, None, None] * b for c, b in zip(coeffs.T, basis, strict=True))
-        return frames - base - model, coeffs[:, 0].astype(np.float64)
+        return frames - (clean - source)[..., rows, :] - model
 
     def measure(self, frames, scene, weights, scaled):
         """Stripes of frames and the source-model scales.
@@ -92,28 +111,32 @@ class _Cleaner:
             stripes = self.stripes(residuals, weights)
         return stripes, scale
 
-    def learn_covariance(self, residuals, weights):
-        """Fit the level covariance (``method='wiener'``) on residual frames' dark pixels."""
-        if self.method != "wiener":
-            return
-        levels, variance, measured = self._dark_levels(residuals, weights)
-        n_cells = measured.shape[1]
-        self.covariance = level_covariance(levels, variance, measured, max_lag=min(n_cells - 1, 64))
+    def learn(self, levels, variance, measured, outputs=True):
+        """Fit what every frame then shares, from the dark levels of a sample of frames.
 
-    def learn_outputs(self, residuals, weights):
-        """Fit the outputs' mutual regression once (``method='lines'``, several outputs).
-
-        Every chunk of frames then uses the same model, so the result does not depend on
-        how the frames are cut into chunks.
+        ``method='wiener'``: the level covariance; ``method='lines'`` with several outputs:
+        the outputs' mutual regression. Each frame's levels then depend on that frame
+        alone, so the result does not depend on how the frames are cut into chunks.
+        Arguments as returned by :meth:`dark_levels` (stacked over the sample);
+        ``outputs=False`` fits the covariance only.
         """
-        if self.method != "lines" or self.layout.namp < 2:
-            return
-        self.outputs = learn_output_model(*self._dark_levels(residuals, weights))
+        if self.method == "wiener":
+            n_cells = measured.shape[1]
+            self.covariance = level_covariance(
+                levels, variance, measured, max_lag=min(n_cells - 1, 64)
+            )
+        elif outputs and self.layout.namp >= 2:
+            self.outputs = learn_output_model(levels, variance, measured)
 
-    def _dark_levels(self, residuals, weights):
+    def learns(self, outputs=True):
+        """True when :meth:`learn` fits anything (it needs the sample's dark levels)."""
+        return self.method == "wiener" or (outputs and self.layout.namp >= 2)
+
+    def dark_levels(self, residuals, weights):
         """Measured levels of residual frames' dark pixels in read-time order.
 
-        Returns ``(levels, variance, measured)``, each ``(nframes, ncells)``.
+        Returns ``(levels, variance, measured)``, each ``(nframes, ncells)``; each frame's
+        are its own (frames can be measured a few at a time).
         """
         fit = fit_stripes(
             self.layout.to_lines(residuals),
@@ -129,9 +152,17 @@ class _Cleaner:
         return fit.levels[:, order], fit.variance[:, order], ~fit.filled[:, order]
 
     def weights(self, residuals, good, scene):
+        """Inverse-variance pixel weights from residual frames (:func:`pixel_weights`)."""
+        return pixel_weights(residuals, *self._weighting(good, scene))
+
+    def weights_from_variance(self, variance, good, scene):
+        """The same weights from each pixel's variance over the residual frames."""
+        return weights_from_variance(variance, *self._weighting(good, scene))
+
+    def _weighting(self, good, scene):
         use = good & (self.dark | self.use_source_model)
         source = scene[1] if scene[1].ndim == 2 else np.nanmean(scene[1], axis=0)
-        return pixel_weights(residuals, use, self.dark & good, source)
+        return use, self.dark & good, source
 
     def stripes(self, residuals, weights):
         """Stripe frames measured on residual frames (NaN = unusable)."""
@@ -149,3 +180,8 @@ class _Cleaner:
         )
         self.filled.append(float(fit.filled.mean()))
         return stripe_image(fit, self.layout)
+
+
+def _source_basis(source):
+    """The source image(s) and their derivatives along y and x."""
+    return [source, *np.gradient(np.nan_to_num(source), axis=(-2, -1))]

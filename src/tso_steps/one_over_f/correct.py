@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tso_steps.one_over_f.cleaner import METHODS, _Cleaner
+from tso_steps.one_over_f.sample import learn_from_sample
 from tso_steps.one_over_f.scene import (
     MAX_MODEL_FRAMES,
     MAX_VARIANCE_FRAMES,
@@ -184,13 +185,29 @@ def clean_cube(
     )
     median = nanmedian_frames(get_frames, nframes, cube.shape[1:], block=options.median_block)
     model = cleaner.clean_model(median)
-    sample = np.unique(np.linspace(0, nframes - 1, min(nframes, MAX_VARIANCE_FRAMES)).astype(int))
-    residuals, _ = cleaner.residuals(get_frames(sample), model, scaled=True)
+    sample = _variance_sample(nframes)
     good = np.isfinite(model).all(axis=0) & ~bad.all(axis=0)
-    weights = cleaner.weights(residuals, good, model)
-    cleaner.learn_covariance(residuals, weights)
-    cleaner.learn_outputs(residuals, weights)
-    del residuals
+    coeffs = np.concatenate(
+        [
+            cleaner.source_coefficients(get_frames(sample[start : start + chunk]), model)
+            for start in range(0, sample.size, chunk)
+        ]
+    )
+
+    def residual_rows(positions, rows):
+        frames = get_frames(sample[positions], rows)
+        return cleaner.subtract_source(frames, model, coeffs[positions], rows)
+
+    weights = learn_from_sample(
+        cleaner,
+        residual_rows,
+        sample.size,
+        cube.shape[1:],
+        good,
+        model,
+        rows=_sample_rows(options, sample.size, cube.shape[-1]),
+        chunk=chunk,
+    )
     rms = np.zeros(nframes)
     scale = np.ones(nframes)
     starts = range(0, nframes, chunk)
@@ -274,22 +291,36 @@ def clean_ramp(
         modelling.update()
 
     # weights: group 0 (kTC, bias residuals) apart from the differences
-    sample = np.unique(np.linspace(0, nints - 1, min(nints, MAX_VARIANCE_FRAMES)).astype(int))
+    sample = _variance_sample(nints)
     # a kind that is unusable everywhere (e.g. MIRI's last group, DO_NOT_USE in every pixel)
     # says nothing about which pixels are good; only the usable kinds decide
     usable_kinds = np.isfinite(models).any(axis=(0, 2, 3))
     good = np.all(np.isfinite(models[:, usable_kinds]), axis=(0, 1))
     if bad is not None:
         good &= ~bad
-    first, _ = cleaner.residuals(kind_frames(sample, 0), models[:, 0], scaled=False)
-    weights_first = cleaner.weights(first, good, models[:, 0])
-    del first
+    pieces = dict(rows=_sample_rows(options, sample.size, shape[-1]), chunk=options.chunk)
+
+    def first_rows(positions, rows):
+        return kind_frames(sample[positions], 0, rows) - models[0, 0][rows]
+
+    weights_first = learn_from_sample(
+        cleaner, first_rows, sample.size, shape, good, models[:, 0], learn=False, **pieces
+    )
     if ngroups > 1:
         pairs = [(i, 1 + (j % (ngroups - 1))) for j, i in enumerate(sample)]
-        diffs = np.stack([kind_frames(np.array([i]), k)[0] - models[0, k] for i, k in pairs])
-        weights_diff = cleaner.weights(diffs, good, models[:, 1:])
-        cleaner.learn_covariance(diffs, weights_diff)
-        del diffs
+
+        def difference_rows(positions, rows):
+            return np.stack(
+                [
+                    kind_frames(np.array([i]), k, rows)[0] - models[0, k][rows]
+                    for i, k in (pairs[p] for p in positions)
+                ]
+            )
+
+        weights_diff = learn_from_sample(
+            cleaner, difference_rows, len(pairs), shape, good, models[:, 1:], outputs=False,
+            **pieces,
+        )  # fmt: skip
     rms = np.zeros(nints)
     scale = np.ones(nints)
     log.info("tso_one_over_f: measuring and removing stripes in %d integrations", nints)
@@ -306,3 +337,13 @@ def clean_ramp(
         data[integration] -= np.cumsum(stripes, axis=0, dtype=np.float32)
         progress.update()
     return CleanSummary(rms, scale, float(np.mean(cleaner.filled)), bool(options.source_model))
+
+
+def _variance_sample(nframes):
+    """Frames (spread over the exposure) whose residuals set the weights."""
+    return np.unique(np.linspace(0, nframes - 1, min(nframes, MAX_VARIANCE_FRAMES)).astype(int))
+
+
+def _sample_rows(options, nframes, nx):
+    """Image rows of every sample frame held at once: half a median block (more copies)."""
+    return max(1, options.median_block // (2 * nframes * nx))

@@ -21,15 +21,19 @@ __all__ = [
     "bright_pixels",
     "fit_source",
     "nanmedian_frames",
+    "pixel_variance",
     "pixel_weights",
     "signal_image",
     "static_stripes",
+    "weights_from_variance",
 ]
 
 # Samples (frames) used for the median model and the per-pixel variance, and the number of
 # pixel values held at once while computing a median: enough for a clean model, bounded RAM.
 MAX_MODEL_FRAMES = 201
 MAX_VARIANCE_FRAMES = 64
+# Fewer residual frames than this: one spatial scatter instead of each pixel's own.
+MIN_VARIANCE_FRAMES = 5
 MEDIAN_BLOCK = 2**24
 
 
@@ -112,19 +116,41 @@ def static_stripes(model, weights, layout, odd_even, min_pixels, kappa, window):
 def pixel_weights(residuals, use, dark, source_image, noisy=10.0):
     """Inverse variance of each pixel from a noise model ``v0 + b * source``.
 
-    ``v0`` is the median scatter (over residual frames) of the unilluminated pixels and
-    ``b`` the median excess variance per unit of source signal of the bright pixels (photon
-    noise), so the weights do not follow the noise of any one pixel's own scatter (which
-    would bias the levels).  Pixels scattering ``noisy`` times more than the model predicts
-    (hot, unstable) get no weight.
+    The variance of each pixel over the residual frames (:func:`pixel_variance`; with
+    fewer than 5 frames, the spatial scatter of the unilluminated pixels) goes to
+    :func:`weights_from_variance`.
+    """
+    if residuals.shape[0] >= MIN_VARIANCE_FRAMES:
+        var_pixel = pixel_variance(residuals)
+    else:  # too few frames for a per-pixel scatter: the spatial scatter of dark pixels
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            spatial = robust_std_last(residuals[:, dark].ravel(), min_count=1)
+        var_pixel = np.full(residuals.shape[1:], spatial**2)
+    return weights_from_variance(var_pixel, use, dark, source_image, noisy)
+
+
+def pixel_variance(residuals):
+    """Robust variance of each pixel over residual frames ``(nframes, ...)``.
+
+    Per pixel, so it can be computed a few rows at a time.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        if residuals.shape[0] >= 5:
-            var_pixel = robust_std_last(np.moveaxis(residuals, 0, -1), min_count=1) ** 2
-        else:  # too few frames for a per-pixel scatter: the spatial scatter of dark pixels
-            spatial = robust_std_last(residuals[:, dark].ravel(), min_count=1)
-            var_pixel = np.full(residuals.shape[1:], spatial**2)
+        return robust_std_last(np.moveaxis(residuals, 0, -1), min_count=1) ** 2
+
+
+def weights_from_variance(var_pixel, use, dark, source_image, noisy=10.0):
+    """Inverse variance of each pixel from a noise model ``v0 + b * source``.
+
+    ``v0`` is the median variance ``var_pixel`` of the unilluminated pixels and ``b`` the
+    median excess variance per unit of source signal of the bright pixels (photon noise),
+    so the weights do not follow the noise of any one pixel's own scatter (which would bias
+    the levels).  Pixels scattering ``noisy`` times more than the model predicts (hot,
+    unstable) get no weight.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         reference = dark & np.isfinite(var_pixel)
         v0 = np.median(var_pixel[reference]) if reference.any() else np.nan
         if not np.isfinite(v0) or v0 <= 0:

@@ -14,10 +14,9 @@ from tso_steps.inputs import (
     SATURATED,
     Accepts,
     InputError,
-    bad_samples,
     check_parameters,
     flag_lost_integrations,
-    lost_integrations,
+    lost_in,
     options_from_step,
     prepare_output,
 )
@@ -210,8 +209,9 @@ class OneOverFStep(AtomicSaveMixin, Step):
     @staticmethod
     def _lost(model, is_ramp, pixel_bad):
         """Integrations without one usable sample (their rms cannot be measured)."""
-        if not is_ramp:
-            return lost_integrations(bad_samples(model) | pixel_bad)
+        if not is_ramp:  # bad_samples(model) | pixel_bad, one integration at a time
+            cube_dq = model.hasattr("dq") and model.dq.shape == model.data.shape
+            return lost_in(model, _BAD_PIXEL if cube_dq else DO_NOT_USE)
         lost = np.zeros(model.data.shape[0], dtype=bool)
         group_dq = model.groupdq if model.groupdq.shape == model.data.shape else None
         for i in range(model.data.shape[0]):
@@ -228,7 +228,12 @@ class OneOverFStep(AtomicSaveMixin, Step):
         shape = model.data.shape[-2:] if is_ramp else model.data.shape
         if dq is None or dq.shape != shape:
             return np.zeros(shape, dtype=bool)
-        return (dq & _BAD_PIXEL) != 0
+        if is_ramp:
+            return (dq & _BAD_PIXEL) != 0
+        bad = np.empty(shape, dtype=bool)
+        for integration, frame in enumerate(dq):  # no cube of dq & bits
+            np.not_equal(frame & _BAD_PIXEL, 0, out=bad[integration])
+        return bad
 
     def _mask(self, model, data, pixel_bad):
         """Unilluminated pixels to use, and the source pixels (for the source-model scale)."""

@@ -278,6 +278,7 @@ def detect_cube_outliers(
     bad_bits=1,
     *,
     design=None,
+    motion_pixels=None,
     relative_flux=None,
     line_axis=1,
     segments=None,
@@ -301,6 +302,9 @@ def detect_cube_outliers(
         DQ bits that mark unusable samples (DO_NOT_USE = 1).
     design : ndarray, shape ``(nints, k)``, optional
         Motion regressors; None or ``k = 0`` for no motion term.
+    motion_pixels : ndarray of bool, shape ``(ny, nx)``, optional
+        Pixels that get the motion regression (default all; see
+        :func:`~tso_steps.outlier.detect.motion_sensitive`).
     relative_flux : ndarray, shape ``(nints,)``, optional
         Default: :func:`cube_relative_flux`.
     line_axis : int
@@ -339,8 +343,11 @@ def detect_cube_outliers(
         block = lines.read(data, start, stop, np.float32)
         bad = _mask(block, None if dq is None else lines.read(dq, start, stop, dq.dtype), bad_bits)
         err_block = None if err is None else lines.read(err, start, stop, np.float32)
+        rows = None
+        if motion_pixels is not None:
+            rows = np.asarray(motion_pixels).ravel()[lines.frame_index(start, stop)]
         flags, model, done = flag_series(
-            block, bad, flux, design, err_block, options, lines.groups(start, stop)
+            block, bad, flux, design, err_block, options, lines.groups(start, stop), rows
         )
         pix, ints = np.nonzero(flags)
         flat = ints.astype(np.int64) * npix + lines.frame_index(start, stop)[pix]

@@ -31,6 +31,7 @@ from tso_steps.outlier.timeseries import (
     fit_regressors,
     group_median,
     masked_median,
+    regressor_leverage,
     robust_scale,
     sampled_rolling_median,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "fast_regressors",
     "flag_block",
     "flag_series",
+    "motion_sensitive",
     "noise_and_floor",
     "series_relative_flux",
 ]
@@ -48,7 +50,20 @@ __all__ = [
 log = logging.getLogger("stpipe.tso_steps.outlier")
 
 
-def flag_block(y, bad0, flux, design, noise, floor, threshold, window, step, iterations, groups=()):
+def flag_block(
+    y,
+    bad0,
+    flux,
+    design,
+    noise,
+    floor,
+    threshold,
+    window,
+    step,
+    iterations,
+    groups=(),
+    motion_rows=None,
+):
     """Flag outliers in a block of pixel time series (see the module docstring).
 
     Parameters
@@ -75,6 +90,9 @@ def flag_block(y, bad0, flux, design, noise, floor, threshold, window, step, ite
     groups : sequence of ndarray of int
         Rows sharing a common-mode offset (see :func:`timeseries.group_median`); empty for
         none.
+    motion_rows : ndarray of bool, shape ``(npix,)``, optional
+        Rows that get the motion regression (default all); the others have no motion term
+        (see :func:`motion_sensitive`).
 
     Returns
     -------
@@ -100,6 +118,7 @@ def flag_block(y, bad0, flux, design, noise, floor, threshold, window, step, ite
     flags = np.zeros_like(bad0)
     baseline = np.empty_like(norm)
     motion = np.zeros_like(norm) if ncoef else 0.0
+    leverage = np.zeros(norm.shape) if ncoef else None
     common = 0.0
     sigma = np.zeros(npix)
     rows = np.arange(npix)
@@ -112,6 +131,9 @@ def flag_block(y, bad0, flux, design, noise, floor, threshold, window, step, ite
         sub_norm = norm[rows]
         sub_common = common[rows] if np.ndim(common) else common
         if ncoef:
+            # Start each refit from no motion: a motion term fitted before an outlier was
+            # masked carries that outlier, and would pass it on through the baseline.
+            motion[rows] = 0.0
             filled = fill_masked(sub_norm - motion[rows] - sub_common, sub_mask)
         else:
             filled = fill_masked(sub_norm - sub_common, sub_mask)
@@ -119,12 +141,21 @@ def flag_block(y, bad0, flux, design, noise, floor, threshold, window, step, ite
         if ncoef:
             fast = sub_norm - baseline[rows] - sub_common
             coef = fit_regressors(np.where(sub_mask, 0.0, fast), ~sub_mask, regressors)
+            # A sample's own regression takes h of its value: studentize, so an outlier in
+            # an integration of extreme measured motion is not absorbed by the fit
+            hat = regressor_leverage(~sub_mask, regressors)
+            if motion_rows is not None:
+                coef[~motion_rows[rows]] = 0.0
+                hat[~motion_rows[rows]] = 0.0
             motion[rows] = coef @ regressors.T
+            leverage[rows] = hat
         residual = norm - baseline - motion
         if groups and done <= 2:
             common = group_median(residual, mask, groups)
         residual -= common
         residual /= noise
+        if ncoef:
+            residual /= np.sqrt(1.0 - np.minimum(leverage, 0.99)).astype(residual.dtype)
         sigma[rows] = robust_scale(residual[rows], sub_mask)
         with np.errstate(invalid="ignore"):
             new_flags = (np.abs(residual) > threshold * np.fmax(sigma, floor)[:, None]) & ~bad0
@@ -135,6 +166,39 @@ def flag_block(y, bad0, flux, design, noise, floor, threshold, window, step, ite
         mask = bad0 | flags
     model = (baseline + motion + common) * flux
     return flags, model, done
+
+
+def motion_sensitive(reference, noise, motion_rms, nterms, nints):
+    """Pixels whose motion signal is worth a regression (Mallows' Cp / Akaike criterion).
+
+    A motion regression of ``nterms`` coefficients fitted to ``nints`` samples costs
+    ``nterms / nints`` of the noise variance (it also fits noise, and absorbs part of any
+    outlier); it pays where the expected motion signal, ``|grad R| s + |laplacian R| s^2 / 2``
+    for an image ``R`` moved by ``s`` pixels rms, has a larger variance than that.  Faint
+    pixels away from the source (snowball halos, showers in the background) get no
+    regression, so a pixel hit several times is not fitted with motion terms it cannot have.
+
+    Parameters
+    ----------
+    reference : ndarray, shape ``(ny, nx)``
+        Median frame (NaN where unknown).
+    noise : ndarray, shape ``(ny, nx)``
+        Noise of one sample (e.g. the median ERR).
+    motion_rms : float
+        Root-sum-square of the motion regressors' rms, pixels.
+    nterms, nints : int
+
+    Returns
+    -------
+    ndarray of bool, shape ``(ny, nx)``
+    """
+    image = np.where(np.isfinite(reference), reference, 0.0)
+    gradients = np.gradient(image)
+    slope = np.sqrt(sum(g * g for g in gradients))
+    curvature = np.abs(sum(np.gradient(g, axis=k) for k, g in enumerate(gradients)))
+    signal = slope * motion_rms + 0.5 * curvature * motion_rms**2
+    with np.errstate(invalid="ignore"):
+        return ~(signal**2 <= nterms / nints * noise**2)
 
 
 def fast_regressors(design, window, rcond=1e-3):
@@ -297,12 +361,12 @@ def detect_series_outliers(
     return flags.T.reshape(series.shape), model.T.reshape(series.shape)
 
 
-def flag_series(block, bad, flux, design, err=None, options=None, groups=()):
+def flag_series(block, bad, flux, design, err=None, options=None, groups=(), motion_rows=None):
     """Noise model, floor and fit-and-flag passes of a block of series (see :func:`flag_block`).
 
     Parameters
     ----------
-    block, bad, flux, design, groups
+    block, bad, flux, design, groups, motion_rows
         As in :func:`flag_block`.
     err : ndarray, shape like ``block``, optional
         The pipeline's ERR of every sample (see :func:`noise_and_floor`).
@@ -329,4 +393,5 @@ def flag_series(block, bad, flux, design, err=None, options=None, groups=()):
         step,
         o.max_iterations,
         groups,
+        motion_rows,
     )

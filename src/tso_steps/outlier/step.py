@@ -9,21 +9,27 @@ from stdatamodels.jwst import datamodels
 from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.inputs import (
     DO_NOT_USE,
-    OUTLIER,
     Accepts,
-    bad_samples,
     flag_lost_integrations,
-    lost_integrations,
+    lost_in,
     options_from_step,
     prepare_output,
 )
 from tso_steps.inputs.budget import MEMORY_BUDGET_SPEC
-from tso_steps.motion import measure_shifts, motion_design_matrix
+from tso_steps.outlier.adapter import (
+    apply_flags,
+    apply_spectral_flags,
+    cube_arrays,
+    measured_motion,
+    motion_design,
+    spectral_series,
+    typical_noise,
+)
 from tso_steps.outlier.cube import cube_relative_flux, detect_cube_outliers, reference_frames
-from tso_steps.outlier.detect import OutlierOptions, detect_series_outliers
+from tso_steps.outlier.detect import OutlierOptions, detect_series_outliers, motion_sensitive
 from tso_steps.parallel import resolve_workers
 from tso_steps.readout import LineLayout
-from tso_steps.vectors import add_vectors, get_vectors
+from tso_steps.vectors import add_vectors
 
 __all__ = ["TSOOutlierStep"]
 
@@ -31,30 +37,6 @@ log = logging.getLogger("stpipe.tso_steps.outlier")
 
 #: What tso_outlier takes: rateints/calints or x1dints of a time series (any image size).
 ACCEPTS = Accepts("tso_outlier", ("cube", "slit", "x1dints"), exposure="tso", min_shape=(1, 1))
-
-#: tso_vectors columns that describe the motion of the source, in order of preference.
-MOTION_COLUMNS = (
-    "shift_dispersion",
-    "shift_cross_dispersion",
-    "trace_position",
-    "centroid_x",
-    "centroid_y",
-)
-
-
-# x1dints columns that become NaN at a flagged (not replaced) sample.
-_SPEC_VALUE_COLUMNS = (
-    "FLUX",
-    "FLUX_ERROR",
-    "FLUX_VAR_POISSON",
-    "FLUX_VAR_RNOISE",
-    "FLUX_VAR_FLAT",
-    "SURF_BRIGHT",
-    "SB_ERROR",
-    "SB_VAR_POISSON",
-    "SB_VAR_RNOISE",
-    "SB_VAR_FLAT",
-)
 
 
 class TSOOutlierStep(AtomicSaveMixin, Step):
@@ -113,59 +95,26 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
         result.meta.cal_step.tso_outlier = "COMPLETE"
         return result
 
-    def _design(self, model, measure):
-        """Motion regressors from tso_vectors or from ``measure()`` (a callable)."""
-        if self.motion == "none":
-            return None, "none"
-        vectors = get_vectors(model)
-        # a column of NaN (e.g. tso_jitter could not measure that axis) carries no motion
-        present = [
-            c
-            for c in MOTION_COLUMNS
-            if c in vectors.colnames and np.isfinite(np.asarray(vectors[c], dtype=float)).any()
-        ]
-        if self.motion == "vectors" and not present:
-            raise ValueError(
-                f"motion='vectors' but tso_vectors has none of the columns {MOTION_COLUMNS}."
-            )
-        if present and self.motion in ("auto", "vectors"):
-            shifts = np.stack([np.asarray(vectors[c], dtype=np.float64) for c in present], 1)
-            source = "tso_vectors " + ", ".join(present)
-        else:
-            shifts = measure()
-            source = "shifts measured against the median frame"
-            if shifts is None:
-                log.info("No significant motion: no motion regressors")
-                return None, "none"
-        design = motion_design_matrix(shifts, order=self.motion_degree)
-        rms = np.nanstd(shifts, axis=0)
-        log.info(
-            "Motion regressors from %s (RMS %s px): %d terms",
-            source,
-            ", ".join(f"{v:.3g}" for v in rms),
-            design.shape[1],
-        )
-        return design, source
-
     def _flag_cube(self, model, workers):
-        data = model.data
+        data, err, dq = cube_arrays(model)
         nints = data.shape[0]
-        err = model.err if model.hasattr("err") and model.err.shape == data.shape else None
-        dq = model.dq if model.hasattr("dq") and model.dq.shape == data.shape else None
         reference = reference_frames(data, dq, DO_NOT_USE, workers, self.memory_budget)
         if not np.isfinite(reference).any():
             raise ValueError("tso_outlier: every sample is NaN or DO_NOT_USE.")
         flux = cube_relative_flux(data, reference, dq, DO_NOT_USE)
-
-        def measure():
-            try:
-                result = measure_shifts(data, reference=reference, max_pixels=4000, calibrate=False)
-            except ValueError as error:
-                log.warning("Could not measure motion: %s", error)
-                return None
-            return _significant(result)
-
-        design, _ = self._design(model, measure)
+        design, _, motion_rms = motion_design(
+            model, self.motion, self.motion_degree, lambda: measured_motion(data, reference)
+        )
+        sensitive = None
+        noise = typical_noise(err)
+        if design is not None and noise is not None:
+            sensitive = motion_sensitive(reference, noise, motion_rms, design.shape[1], nints)
+            log.info(
+                "Motion regression on %d of %d pixels (where the motion signal outweighs "
+                "the cost of fitting it)",
+                sensitive.sum(),
+                sensitive.size,
+            )
         # a cut-out (calints from extract_2d) keeps the outputs of its subarray
         lines = LineLayout.from_model(model, data.shape[1:], step="tso_outlier", required=False)
         found = detect_cube_outliers(
@@ -174,6 +123,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
             dq,
             DO_NOT_USE,
             design=design,
+            motion_pixels=sensitive,
             relative_flux=flux,
             line_axis=lines.fast_axis,
             segments=lines.amplifier_map(),
@@ -181,13 +131,9 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
             max_workers=workers,
             memory_budget=self.memory_budget,
         )
-        if dq is None:
-            model.dq = np.zeros(data.shape, dtype=np.uint32)
-            dq = model.dq
-        self._apply_flags(model, dq, found.indices, found.model_values)
-        fraction = found.counts / data[0].size
-        lost = lost_integrations(bad_samples(model))
-        fraction = np.where(lost, np.nan, fraction)
+        apply_flags(model, found.indices, found.model_values, self.replace)
+        lost = lost_in(model)
+        fraction = np.where(lost, np.nan, found.counts / data[0].size)
         add_vectors(model, {"outlier_fraction": fraction}, nints=nints)
         flag_lost_integrations(model, lost, "tso_outlier", "outlier_fraction")
         log.info(
@@ -201,36 +147,18 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
             "replaced by the model" if self.replace else "set to NaN",
         )
 
-    def _apply_flags(self, model, dq, indices, values):
-        """OR the flags into DQ and replace or blank the flagged values (flat indices)."""
-        if self.replace:
-            np.put(model.data, indices, values)
-            np.put(dq, indices, dq.flat[indices] | np.uint32(OUTLIER))
-            return
-        np.put(dq, indices, dq.flat[indices] | np.uint32(OUTLIER | DO_NOT_USE))
-        for name in ("data", "err", "var_poisson", "var_rnoise", "var_flat"):
-            if model.hasattr(name) and getattr(model, name).shape == model.data.shape:
-                np.put(getattr(model, name), indices, np.nan)
-
     def _flag_spectra(self, model):
         nints = None
         total = None
         for number, spec in enumerate(model.spec):
-            table = spec.spec_table
-            flux = np.asarray(table["FLUX"], dtype=np.float64)
+            flux, flux_error, bad = spectral_series(spec)
             nints = flux.shape[0]
-            flux_error = np.asarray(table["FLUX_ERROR"], dtype=np.float64)
-            bad = (np.asarray(table["DQ"]) & DO_NOT_USE) != 0
-
-            def measure(flux=flux, bad=bad):
-                spectra = np.where(bad, np.nan, flux)
-                try:
-                    return _significant(measure_shifts(spectra, max_pixels=4000, calibrate=False))
-                except ValueError as exc:
-                    log.warning("Could not measure spectral shifts: %s", exc)
-                    return None
-
-            design, _ = self._design(model, measure)
+            design, _, _ = motion_design(
+                model,
+                self.motion,
+                self.motion_degree,
+                lambda flux=flux, bad=bad: measured_motion(np.where(bad, np.nan, flux)),
+            )
             flags, predicted = detect_series_outliers(
                 flux,
                 flux_error,
@@ -238,7 +166,7 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
                 design=design,
                 options=options_from_step(OutlierOptions, self),
             )
-            self._apply_spectral_flags(table, flags, predicted)
+            apply_spectral_flags(spec.spec_table, flags, predicted, self.replace)
             counts = flags.sum(axis=1)
             total = counts if total is None else total + counts
             log.info(
@@ -250,31 +178,3 @@ class TSOOutlierStep(AtomicSaveMixin, Step):
             )
         nbins = sum(np.asarray(s.spec_table["FLUX"]).shape[1] for s in model.spec)
         add_vectors(model, {"outlier_fraction": total / nbins}, nints=nints)
-
-    def _apply_spectral_flags(self, table, flags, predicted):
-        if self.replace:
-            flux = table["FLUX"]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                ratio = predicted / flux
-            flux[flags] = predicted[flags]
-            if "SURF_BRIGHT" in table.dtype.names:
-                table["SURF_BRIGHT"][flags] *= ratio[flags]
-            table["DQ"][flags] |= np.uint32(OUTLIER)
-            return
-        table["DQ"][flags] |= np.uint32(OUTLIER | DO_NOT_USE)
-        for name in _SPEC_VALUE_COLUMNS:
-            if name in table.dtype.names:
-                table[name][flags] = np.nan
-
-
-def _significant(result):
-    """Measured shifts along the axes where the motion exceeds the measurement noise."""
-    keep = result.significant_axes()
-    log.info(
-        "Measured shifts: RMS %s px, per-frame error %s px",
-        ", ".join(f"{v:.3g}" for v in np.nanstd(result.shifts, axis=0)),
-        ", ".join(f"{v:.2g}" for v in np.nanmedian(result.errors, axis=0)),
-    )
-    if not keep.any():
-        return None
-    return result.shifts[:, keep]

@@ -9,7 +9,10 @@ knows about data models; they are candidates for :mod:`tso_steps.stats`.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from scipy import ndimage
 
 from tso_steps.stats import MAD_TO_SIGMA
 
@@ -197,6 +200,39 @@ def robust_scale(residual, bad):
     return np.where(count >= 3, rms, mad)
 
 
+def regressor_leverage(good, design, ridge=1e-6):
+    """Leverage of every sample in its row's fit by :func:`fit_regressors`.
+
+    The diagonal of the hat matrix, ``h = x_t (X'WX + ridge)^-1 x_t'`` for a good sample
+    (0 for a bad one): the fraction of a sample's own value that its fitted regression
+    takes up.  A residual is ``(1 - h)`` times the deviation it would have in a fit without
+    that sample, and its variance is ``(1 - h) sigma^2``.
+
+    Parameters
+    ----------
+    good : ndarray of bool, shape ``(npix, ntime)``
+    design : ndarray, shape ``(ntime, k)``
+    ridge : float
+        As in :func:`fit_regressors`.
+
+    Returns
+    -------
+    ndarray of float64, shape ``(npix, ntime)``
+    """
+    ntime, k = design.shape
+    full = np.linalg.inv(design.T @ design + ridge * ntime * np.eye(k))
+    shared = np.einsum("tk,kl,tl->t", design, full, design)
+    hat = np.where(good, shared[None, :], 0.0)
+    partial = np.flatnonzero(~good.all(axis=1))
+    if partial.size:
+        weight = good[partial].astype(np.float64)
+        outer = (design[:, :, None] * design[:, None, :]).reshape(ntime, k * k)
+        gram = (weight @ outer).reshape(-1, k, k) + ridge * ntime * np.eye(k)
+        inverse = np.linalg.inv(gram)
+        hat[partial] = np.einsum("tk,pkl,tl->pt", design, inverse, design) * weight
+    return hat
+
+
 def fit_regressors(residual, good, design, ridge=1e-6):
     """Per-row weighted least-squares fit of a residual on shared regressors.
 
@@ -258,16 +294,100 @@ def group_median(y, bad, groups, min_good=5):
     for index in groups:
         values = y[index]
         unusable = bad[index] | ~np.isfinite(values)
-        size = index.shape[1]
-        middle = [(size - 1) // 2, size // 2]
-        ordered = np.partition(
-            _split_infinities(values.transpose(0, 2, 1), unusable.transpose(0, 2, 1)),
-            middle,
-            axis=-1,
-        )
-        with np.errstate(invalid="ignore"):
-            median = 0.5 * (ordered[..., middle[0]] + ordered[..., middle[1]])
-        ngood = size - unusable.sum(axis=1)
-        median[(ngood < min_good) | ~np.isfinite(median)] = 0.0
-        result[index] = median[:, None, :]
+        for _ in range(_EVENT_PASSES):
+            median, ngood = _group_median(values, unusable, min_good)
+            # Cosmic-ray events only add charge: a halo covering much of a short line
+            # (NIRSpec's 32-pixel columns) would pull the median up, so samples far above
+            # it are left out and the median taken again.
+            scatter = _group_scatter(values, unusable, median)
+            high = values > (median + _EVENT_SIGMA * scatter)[:, None, :]
+            if not (high & ~unusable).any():
+                break
+            unusable = unusable | high
+        median, ngood = _group_median(values, unusable, min_good)
+        if values.shape[1] < _SHORT_SEGMENT:
+            median = _drop_event_offsets(median)
+        result[index] = (median * _offset_gain(values, unusable, median, ngood))[:, None, :]
     return result
+
+
+def _drop_event_offsets(median):
+    """Replace one-integration spikes of a group's offset by its running median over time.
+
+    An event that covers most of a short line (a snowball halo on a 32-pixel NIRSpec
+    column) adds a large positive offset at one time, which would remove the event from its
+    own pixels.  Line-correlated noise and pointing changes move offsets too, but a step
+    (a tilt) or a drift persists over neighbouring integrations, so only offsets far above
+    the running median of ``_EVENT_WINDOW`` integrations, in robust sigma of the offsets'
+    successive differences, are taken as events.
+    """
+    if median.shape[1] < _EVENT_WINDOW:
+        return median
+    trend = ndimage.median_filter(median, size=(1, _EVENT_WINDOW), mode="nearest")
+    departure = median - trend
+    # noise of the offsets from their successive differences: blind to steps and drifts,
+    # and not shrunk the way departures from a running median through each point are
+    step = np.abs(np.diff(median, axis=1))
+    spread = MAD_TO_SIGMA / np.sqrt(2.0) * np.median(step, axis=1, keepdims=True)
+    spike = (departure > _EVENT_OFFSET_SIGMA * spread) & (spread > 0)
+    return np.where(spike, trend, median)
+
+
+#: Segments shorter than this (pixels) can be mostly covered by one snowball or shower,
+#: whose halos reach tens of pixels; longer ones hold an event in far fewer than half
+#: their pixels, so their medians are not pulled by it and are left as measured.
+_SHORT_SEGMENT = 128
+
+#: Running-median window (integrations) and threshold (robust sigma) of event offsets.
+_EVENT_WINDOW = 5
+_EVENT_OFFSET_SIGMA = 5.0
+
+
+#: Passes and threshold (robust sigma above the median) of the one-sided event clip.
+_EVENT_PASSES = 3
+_EVENT_SIGMA = 3.0
+
+
+def _group_median(values, unusable, min_good):
+    """Median over each group's good rows at every time, and the number of good rows."""
+    size = values.shape[1]
+    middle = [(size - 1) // 2, size // 2]
+    ordered = np.partition(
+        _split_infinities(values.transpose(0, 2, 1), unusable.transpose(0, 2, 1)),
+        middle,
+        axis=-1,
+    )
+    with np.errstate(invalid="ignore"):
+        median = 0.5 * (ordered[..., middle[0]] + ordered[..., middle[1]])
+    ngood = size - unusable.sum(axis=1)
+    median[(ngood < min_good) | ~np.isfinite(median)] = 0.0
+    return median, ngood
+
+
+def _group_scatter(values, unusable, median):
+    """Robust scatter of each group's good rows about its median, at every time."""
+    deviation = np.where(unusable, np.nan, np.abs(values - median[:, None, :]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return MAD_TO_SIGMA * np.nanmedian(deviation, axis=1)
+
+
+def _offset_gain(values, unusable, median, ngood):
+    """Wiener gain of each group's offsets: the share of their variance that is not noise.
+
+    The median of ``n`` samples of scatter ``s`` has a variance of about ``pi/2 s^2 / n``;
+    where the offsets over time vary little more than that (no line-correlated noise, a
+    short line), subtracting them only adds noise and the bias of any event covering the
+    line, so they are scaled down by ``1 - noise / total`` (per group, over all times).
+
+    Returns
+    -------
+    ndarray, shape ``(ngroups, 1)``
+    """
+    scatter = _group_scatter(values, unusable, median)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        noise = np.nanmean(0.5 * np.pi * scatter**2 / np.maximum(ngood, 1), axis=1)
+        total = np.nanmean(median.astype(np.float64) ** 2, axis=1)
+        gain = np.clip(1.0 - noise / total, 0.0, 1.0)
+    return np.where(np.isfinite(gain), gain, 0.0)[:, None].astype(median.dtype)

@@ -20,22 +20,19 @@ pinned jwst.  The tests and ``tso-steps demo`` use this chain.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
-from jwst.associations.asn_from_list import asn_from_list
-from jwst.associations.lib.rules_level3_base import DMS_Level3_Base
 from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
 from tso_steps.pipelines.detector1 import TSODetector1Pipeline
 from tso_steps.pipelines.image2 import TSOImage2Pipeline
 from tso_steps.pipelines.spec2 import TSOSpec2Pipeline
-from tso_steps.pipelines.tso3 import TSOTso3Pipeline
+from tso_steps.pipelines.tso3 import TSOTso3Pipeline, write_association
 from tso_steps.simulate.references import write_noise_references
 
 __all__ = [
@@ -343,12 +340,7 @@ def run_simulated_chain(
     stage2.run(str(rateints))
     calints = directory / f"{name}_calints.fits"
 
-    asn = asn_from_list([calints.name], rule=DMS_Level3_Base, product_name=name)
-    asn.data["asn_type"] = "tso3"
-    _, serialized = asn.dump(format="json")
-    asn_path = directory / f"{name}_tso3_asn.json"
-    asn_path.write_text(serialized)
-    json.loads(serialized)  # fail here, not inside jwst, if the association is malformed
+    asn_path = write_association([calints.name], name, directory / f"{name}_tso3_asn.json")
     tso3 = build(TSOTso3Pipeline, "tso_tso3")
     tso3.save_results = True
     tso3.run(str(asn_path))

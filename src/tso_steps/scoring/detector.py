@@ -73,9 +73,7 @@ def score_jump_flags(groupdq, cosmic_rays, sigma, min_sigma=6.0):
         pixel-group difference), ``fp_isolated`` (the same, excluding the 8 neighbours of a
         hit), ``flagged`` (all flags).
     """
-    i, g, y, x, amp = (
-        np.asarray(cosmic_rays[k]) for k in ("integration", "group", "y", "x", "amplitude")
-    )
+    i, g, y, x, amp = _jumps_per_sample(cosmic_rays, groupdq.shape)
     flags = (groupdq[:, 1:] & JUMP_DET) != 0  # group 0 cannot carry a detectable jump
     visible = g >= 1  # a hit before the first read leaves no step
     true = np.zeros(flags.shape, bool)
@@ -95,6 +93,23 @@ def score_jump_flags(groupdq, cosmic_rays, sigma, min_sigma=6.0):
         "fp_isolated": float((flags & ~near).sum() / flags.size),
         "flagged": int(flags.sum()),
     }
+
+
+def _jumps_per_sample(cosmic_rays, shape):
+    """``(integration, group, y, x, amplitude)`` with the rows of one sample summed.
+
+    A pixel can take several rows in one group (a snowball pixel that also receives another
+    hit's IPC leak, the negative IPC row of a hit): the step in its ramp is their sum.
+    """
+    columns = [np.asarray(cosmic_rays[k]) for k in ("integration", "group", "y", "x")]
+    amp = np.asarray(cosmic_rays["amplitude"], dtype=float)
+    if amp.size == 0:
+        return (*columns, amp)
+    nints, ngroups, ny, nx = shape
+    flat = np.ravel_multi_index(columns, (nints, ngroups, ny, nx))
+    unique, inverse = np.unique(flat, return_inverse=True)
+    total = np.bincount(inverse, weights=amp)
+    return (*np.unravel_index(unique, (nints, ngroups, ny, nx)), total)
 
 
 def cosmic_ray_rate_effect(shape, cosmic_rays):

@@ -3,8 +3,9 @@
 ``simulate_tso`` produces an uncal-like :class:`~stdatamodels.jwst.datamodels.RampModel`, a
 rateints-like :class:`~stdatamodels.jwst.datamodels.CubeModel` and a :class:`SimulationTruth`
 for NIRCam grism and imaging TSO, NIRISS/SOSS, NIRSpec BOTS and MIRI LRS slitless.  Every
-effect (transit, jitter, cosmic rays, 1/f and amplifier offsets, background, photon and read
-noise, saturation) can be switched off or given its own amplitude, and is returned as truth::
+effect (transit, jitter, cosmic rays with snowballs and showers, 1/f and amplifier offsets,
+background, photon and read noise, saturation, inter-pixel capacitance) can be switched off
+or given its own amplitude, and is returned as truth::
 
     from tso_steps.simulate import simulate_tso
 
@@ -13,7 +14,7 @@ noise, saturation) can be switched off or given its own amplitude, and is return
 """
 
 from .core import SimulationResult, simulate_tso
-from .effects import Background, CosmicRays, DetectorNoise, Jitter
+from .effects import Background, CosmicRays, DetectorNoise, Ipc, Jitter
 from .models import BARYCENTRIC_CORRECTION, TT_MINUS_UTC, int_times_table
 from .modes import MODES, READOUT_PATTERNS, get_mode
 from .ramp import ReadPlan
@@ -34,6 +35,7 @@ __all__ = [
     "Background",
     "CosmicRays",
     "DetectorNoise",
+    "Ipc",
     "Jitter",
     "ModeSpec",
     "ReadPlan",

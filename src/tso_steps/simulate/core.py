@@ -14,10 +14,12 @@ from .effects import (
     Background,
     CosmicRays,
     DetectorNoise,
+    Ipc,
     Jitter,
     TransitParameters,
     resolve_effect,
 )
+from .events import ipc_kernel
 from .exposure import add_rate_effect, run_integrations
 from .models import int_times_table, set_metadata
 from .modes import READOUT_PATTERNS, get_mode
@@ -83,6 +85,7 @@ def simulate_tso(
     target="SIM-TSO",
     psf_family="default",
     breathing=False,
+    ipc=False,
 ):
     """Simulate a JWST time-series exposure with known, switchable effects.
 
@@ -166,6 +169,13 @@ def simulate_tso(
         PSF width breathing: a smooth FWHM drift plus a step at the tilt event (per-cent
         level, drawn from the seed), about the profile's centroid; the per-integration FWHM
         factor is ``truth.width_scale``.
+    ipc : bool, float, mapping or Ipc
+        Inter-pixel capacitance (a number: the side-neighbour coupling ``alpha``): the read
+        frames are the collected charge convolved with a 3 x 3 kernel; the truth's
+        ``source_image`` is convolved alike and ``truth.cosmic_rays`` lists what each hit
+        leaks into its neighbours (rows of kind ``ipc``).  Large cosmic-ray events
+        (snowballs, showers) are switched on through ``cosmic_rays``
+        (:class:`CosmicRays` ``snowball_rate``, ``shower_rate``).
 
     Returns
     -------
@@ -243,7 +253,9 @@ def simulate_tso(
         "saturation": spec.full_well if saturation is True else (float(saturation) or None),
         "source": bool(source),
         "breathing": resolve_effect(breathing, Breathing, "breathing"),
+        "ipc": resolve_effect(ipc, Ipc, "ipc"),
     }
+    kernel = ipc_kernel(effects["ipc"])
     seq = np.random.SeedSequence(seed)
     # A sixth stream for breathing leaves the first five (and every existing result) as they were.
     rng_jitter, rng_cr, rng_photon, rng_read, rng_corr, rng_breathe = (
@@ -278,7 +290,7 @@ def simulate_tso(
             spec.background_step if bg.step is None else (bg.step or None),
         )
     shifts = jitter_offsets(effects["jitter"], nints, rng_jitter)
-    crs = draw_cosmic_rays(effects["cosmic_rays"], nints, shape, plan, rng_cr)
+    crs = draw_cosmic_rays(effects["cosmic_rays"], nints, shape, plan, rng_cr, ipc=kernel)
     add_rate_effect(crs, plan)
     noise_cfg = effects["one_over_f"]
     if noise_cfg is not None and one_over_f_spectrum:
@@ -306,6 +318,7 @@ def simulate_tso(
         want_ramp="ramp" in products,
         want_cube="rateints" in products,
         keep_group_noise=keep_group_noise,
+        ipc=kernel,
     )
 
     meta = dict(

@@ -18,6 +18,7 @@ __all__ = [
     "Background",
     "CosmicRays",
     "DetectorNoise",
+    "Ipc",
     "Jitter",
     "TransitParameters",
     "resolve_effect",
@@ -59,11 +60,33 @@ class CosmicRays:
     events : sequence or `~astropy.table.Table` or None
         Explicit hits added to the random ones: rows ``(integration, group, y, x, amplitude)``
         (0-based indices, DN), e.g. a Table with those columns.
+    snowball_rate : float
+        Snowballs per pixel per second of integration (0: none): a round core of
+        ``snowball_radius`` pixels at ``snowball_amplitude`` DN per pixel (log-uniform; may
+        exceed the full well) in a halo starting at ``halo_fraction`` of the core level and
+        falling off by e over each core radius, drawn out to where it falls below 0.5 DN.
+    snowball_radius, snowball_amplitude, halo_fraction : tuple of float
+        Ranges drawn from per snowball (pixels, DN, fraction).
+    shower_rate : float
+        Showers per pixel per second (0: none): elongated Gaussian deposits with major-axis
+        sigma in ``shower_size`` pixels (minor axis 0.2-0.6 of it) and peak
+        ``shower_amplitude`` DN (log-uniform), every pixel above 2 % of the peak.
+    shower_size, shower_amplitude : tuple of float
+        Ranges drawn from per shower.
+
+    Every pixel of a snowball or shower is a row of ``truth.cosmic_rays`` (column ``kind``).
     """
 
     rate: float = 5e-5
     amplitude_range: tuple[float, float] = (100.0, 5000.0)
     events: object = None
+    snowball_rate: float = 0.0
+    snowball_radius: tuple[float, float] = (1.0, 4.0)
+    snowball_amplitude: tuple[float, float] = (5e3, 4e4)
+    halo_fraction: tuple[float, float] = (0.005, 0.03)
+    shower_rate: float = 0.0
+    shower_size: tuple[float, float] = (3.0, 12.0)
+    shower_amplitude: tuple[float, float] = (10.0, 100.0)
 
 
 @dataclass(frozen=True)
@@ -132,7 +155,27 @@ class Background:
     step: tuple[float, float] | None | bool = None
 
 
-_SCALAR_FIELD = {Jitter: "rms", CosmicRays: "rate", Background: "rate"}
+@dataclass(frozen=True)
+class Ipc:
+    """Inter-pixel capacitance: a symmetric 3 x 3 kernel that conserves the signal.
+
+    The read signal of every pixel is the collected charge convolved with the kernel (H2RG
+    nearest-neighbour coupling is of order 0.5-1 %; the defaults are representative values,
+    not a calibration of any JWST detector).
+
+    Parameters
+    ----------
+    alpha : float
+        Fraction of a pixel's signal read in each of its four side neighbours.
+    alpha_diagonal : float
+        Fraction read in each of its four diagonal neighbours.
+    """
+
+    alpha: float = 0.006
+    alpha_diagonal: float = 0.0006
+
+
+_SCALAR_FIELD = {Jitter: "rms", CosmicRays: "rate", Background: "rate", Ipc: "alpha"}
 
 
 def resolve_effect(value, cls, name):

@@ -78,6 +78,7 @@ def run_integrations(
     want_ramp,
     want_cube,
     keep_group_noise,
+    ipc=None,
 ):
     """Simulate and fit every integration.
 
@@ -111,6 +112,8 @@ def run_integrations(
         Keep the 4-D ramp; compute the rateints arrays.
     keep_group_noise : bool
         Keep the correlated noise of every group.
+    ipc : ndarray, shape ``(3, 3)``, optional
+        Inter-pixel capacitance kernel applied to the read frames.
 
     Returns
     -------
@@ -141,6 +144,8 @@ def run_integrations(
         name: np.asarray(cosmic_rays[name])
         for name in ("first_read", "group", "y", "x", "amplitude", "rate_effect")
     }
+    # IPC rows (a hit's leak into its neighbours) are added like hits but not flagged
+    direct = np.asarray(cosmic_rays["kind"]) != "ipc"
 
     for i in range(nints):
         rate = scene.source(i, shifts[i]) + background
@@ -168,11 +173,13 @@ def run_integrations(
             correlated=noise,
             hits=hits,
             full_well=full_well,
+            ipc=ipc,
         )
         groups = (groups + bias).astype(np.float32)
         jumps = np.arange(bounds[i], bounds[i + 1])
         jumps = jumps[cr["group"][jumps] >= 1] if flag_jumps else jumps[:0]
-        gdq[cr["group"][jumps], cr["y"][jumps], cr["x"][jumps]] |= dqflags.group["JUMP_DET"]
+        flagged = jumps[direct[jumps]]
+        gdq[cr["group"][flagged], cr["y"][flagged], cr["x"][flagged]] |= dqflags.group["JUMP_DET"]
         if want_ramp:
             out.ramp[i] = groups
             out.groupdq[i] = gdq
@@ -188,5 +195,5 @@ def run_integrations(
             out.dq[i][nvalid < ngroups] |= dqflags.pixel["SATURATED"]
             out.dq[i][nvalid < 2] |= dqflags.pixel["DO_NOT_USE"]
         np.subtract.at(out.data[i], (cr["y"][jumps], cr["x"][jumps]), cr["rate_effect"][jumps])
-        out.dq[i, cr["y"][jumps], cr["x"][jumps]] |= dqflags.pixel["JUMP_DET"]
+        out.dq[i, cr["y"][flagged], cr["x"][flagged]] |= dqflags.pixel["JUMP_DET"]
     return out

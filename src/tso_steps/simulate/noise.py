@@ -8,6 +8,8 @@ import numpy as np
 import scipy.fft
 from astropy.table import Table
 
+from .events import draw_large_events, ipc_rows
+
 __all__ = ["CorrelatedNoise", "draw_cosmic_rays", "jitter_offsets"]
 
 log = logging.getLogger("stpipe.tso_steps.simulate")
@@ -43,7 +45,7 @@ def jitter_offsets(config, nints, rng):
     return shifts
 
 
-def draw_cosmic_rays(config, nints, shape, plan, rng):
+def draw_cosmic_rays(config, nints, shape, plan, rng, ipc=None):
     """Cosmic-ray hits of an exposure.
 
     A hit at time ``t`` after a pixel's reset adds its amplitude to every frame read after
@@ -60,16 +62,21 @@ def draw_cosmic_rays(config, nints, shape, plan, rng):
     plan : ReadPlan
         Frame read times of an integration.
     rng : `numpy.random.Generator`
+    ipc : ndarray, shape ``(3, 3)``, optional
+        IPC kernel of the frames: every hit's leak into its neighbours is listed too.
 
     Returns
     -------
     `~astropy.table.Table`
         Columns ``integration``, ``group``, ``y``, ``x`` (0-based), ``amplitude`` (DN),
-        ``time`` (s after the integration's reset) and ``first_read`` (index of the first
-        read frame that includes the hit), sorted by integration.
+        ``time`` (s after the integration's reset), ``first_read`` (index of the first
+        read frame that includes the hit) and ``kind`` (``hit``, ``snowball``, ``shower``,
+        or ``ipc``: what a hit leaks into a neighbour through the IPC kernel, and a negative
+        row at the hit itself for what it loses; leaks below 0.5 DN are neglected), sorted
+        by integration.
     """
-    names = ("integration", "group", "y", "x", "amplitude", "time", "first_read")
-    dtypes = (np.int32, np.int32, np.int32, np.int32, np.float64, np.float64, np.int32)
+    names = ("integration", "group", "y", "x", "amplitude", "time", "first_read", "kind")
+    dtypes = (np.int32, np.int32, np.int32, np.int32, np.float64, np.float64, np.int32, "U8")
     if config is None:
         return Table(names=names, dtype=dtypes)
     ny, nx = shape
@@ -96,6 +103,26 @@ def draw_cosmic_rays(config, nints, shape, plan, rng):
         amplitude = np.concatenate([amplitude, events[:, 4]])
         time = np.concatenate([time, plan.read_times[first] - 0.5 * plan.frame_time])
         first_read = np.concatenate([first_read, first])
+    kind = np.full(integ.size, "hit", dtype="U8")
+    kinds, large = draw_large_events(config, nints, shape, active, rng)
+    for name, (li, ly, lx, la, lt) in zip(kinds, large, strict=True):
+        integ, y, x = np.concatenate([integ, li]), np.concatenate([y, ly]), np.concatenate([x, lx])
+        amplitude, time = np.concatenate([amplitude, la]), np.concatenate([time, lt])
+        first_read = np.concatenate([first_read, np.searchsorted(plan.read_times, lt, "right")])
+        kind = np.concatenate([kind, np.full(li.size, name, dtype="U8")])
+    if ipc is not None and integ.size:
+        source, iy, ix, ia = ipc_rows(ipc, integ, y, x, amplitude, shape)
+        own = amplitude * (ipc[1, 1] - 1.0)  # what each hit's own pixel loses
+        source = np.concatenate([source, np.arange(integ.size)])
+        iy, ix, ia = np.concatenate([iy, y]), np.concatenate([ix, x]), np.concatenate([ia, own])
+        integ, y, x = (
+            np.concatenate([integ, integ[source]]),
+            np.concatenate([y, iy]),
+            np.concatenate([x, ix]),
+        )
+        amplitude, time = np.concatenate([amplitude, ia]), np.concatenate([time, time[source]])
+        first_read = np.concatenate([first_read, first_read[source]])
+        kind = np.concatenate([kind, np.full(source.size, "ipc", dtype="U8")])
     order = np.argsort(integ, kind="stable")
     table = Table(
         [
@@ -106,13 +133,19 @@ def draw_cosmic_rays(config, nints, shape, plan, rng):
             amplitude[order],
             time[order],
             first_read[order],
+            kind[order],
         ],
         names=names,
         dtype=dtypes,
     )
     table["amplitude"].unit = "DN"
     table["time"].unit = "s"
-    log.info("Cosmic rays: %d hits in %d integrations", len(table), nints)
+    log.info(
+        "Cosmic rays: %d hits (%s) in %d integrations",
+        int(np.sum(kind == "hit")),
+        ", ".join(f"{np.sum(kind == k)} {k} rows" for k in ("snowball", "shower", "ipc")),
+        nints,
+    )
     return table
 
 

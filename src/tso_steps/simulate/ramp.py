@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 from stdatamodels.jwst.datamodels import dqflags
 
 __all__ = ["ReadPlan", "sample_integration", "slope"]
@@ -143,6 +144,7 @@ def sample_integration(
     correlated=None,
     hits=(),
     full_well=None,
+    ipc=None,
 ):
     """Read frames of one integration and average them into groups.
 
@@ -165,6 +167,9 @@ def sample_integration(
         ``(first_read, y, x, amplitude)`` cosmic rays, DN.
     full_well : float or None
         Saturation level, DN: frames clip there and groups reaching it are flagged.
+    ipc : ndarray, shape ``(3, 3)``, optional
+        Inter-pixel capacitance kernel: the photo-charge is read convolved with it (the
+        ``hits`` carry their own coupling, as rows of their neighbours).
 
     Returns
     -------
@@ -180,6 +185,8 @@ def sample_integration(
         frames = counts / gain
     else:
         frames = rate[None] * times[:, None, None] / gain
+    if ipc is not None:  # edges: the pixels beyond read like the edge pixel
+        frames = ndimage.convolve(frames, ipc[None], mode="nearest")
     for first, y, x, amplitude in hits:
         frames[first:, y, x] += amplitude
     shape = (plan.ngroups, plan.nframes, *rate.shape)

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.table import Table
+from scipy import ndimage
+
+from .events import ipc_kernel
 
 __all__ = ["SimulationTruth", "build_truth"]
 
@@ -195,7 +198,12 @@ class SimulationTruth:
         -------
         ndarray, shape ``(ny, nx)``
         """
-        return self._scene.source(integration, self.shifts[integration]) / self.gain
+        return self._read(self._scene.source(integration, self.shifts[integration]) / self.gain)
+
+    def _read(self, image):
+        """What the detector reads of a charge image: with IPC, its convolution."""
+        kernel = ipc_kernel(self.effects.get("ipc"))
+        return image if kernel is None else ndimage.convolve(image, kernel, mode="nearest")
 
     def rate_image(self, integration, background=True):
         """Noiseless rate of one integration, DN/s: source plus (optionally) background.
@@ -214,7 +222,7 @@ class SimulationTruth:
         ndarray, shape ``(ny, nx)``
         """
         image = self.source_image(integration)
-        return image + self.background if background else image
+        return image + self._read(self.background) if background else image
 
     def spectral_light_curves(self):
         """Relative flux per integration, order and dispersion pixel (nominal wavelengths).

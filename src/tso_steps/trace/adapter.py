@@ -11,7 +11,7 @@ import logging
 
 import numpy as np
 
-from tso_steps.inputs import bad_samples, error_variance, variance_arrays
+from tso_steps.inputs import VarianceFrames, bad_samples
 from tso_steps.trace.geometry import dispersion_axis, expected_orders, to_dispersion_last
 from tso_steps.trace.soss_prior import SossTracePrior
 from tso_steps.trace.tracing import NoTraceError, TraceOptions, trace_cube
@@ -90,28 +90,32 @@ def _soss_priors(model, norders):
         return None
     subarray = model.meta.subarray.name
     log.info("SOSS reference trace: pastasoss traces at PWCPOS %.4f deg as the prior", pwcpos)
+    shared = {}  # one wheel angle and one offset for both orders
+    ystart = model.meta.subarray.ystart
     return tuple(
-        SossTracePrior(float(pwcpos), k + 1, str(subarray), model.meta.subarray.ystart)
-        if k < 2
-        else None
+        SossTracePrior(float(pwcpos), k + 1, str(subarray), ystart, shared) if k < 2 else None
         for k in range(norders)
     )
 
 
 def trace_arrays(model, axis):
-    """Data, variance and bad-sample mask, dispersion along the last axis."""
-    cube = to_dispersion_last(np.asarray(model.data, dtype=np.float64), axis)
-    parts = variance_arrays(model, ("var_poisson", "var_rnoise"))
-    variance = None
-    for part in parts.values():
-        part = np.asarray(part, dtype=np.float64)
-        variance = part if variance is None else variance + part
-    if variance is None:
-        variance = error_variance(model)
-        if variance is None:
-            log.warning("No usable variance arrays: all pixels weighted equally.")
-            variance = np.ones_like(model.data, dtype=np.float64)
-    variance = to_dispersion_last(variance, axis)
+    """Data, variance and bad-sample mask, dispersion along the last axis.
+
+    The data are the model's own array (a view, no float64 copy of the cube) and the
+    variance a :class:`~tso_steps.inputs.VarianceFrames` that sums VAR_POISSON and
+    VAR_RNOISE (else squares ERR) in float64 for the part of the cube asked for; the
+    algorithm converts the pieces it works on to float64, so the values are those of a
+    float64 cube without holding one.
+    """
+    cube = to_dispersion_last(np.asarray(model.data), axis)
+    variance = VarianceFrames(
+        model, ("var_poisson", "var_rnoise"), orient=lambda a: to_dispersion_last(a, axis)
+    )
+    if variance.source is None:
+        log.warning("No usable variance arrays: all pixels weighted equally.")
+        variance = np.broadcast_to(np.float64(1.0), cube.shape)
     bad = to_dispersion_last(bad_samples(model), axis)
-    bad |= ~np.isfinite(variance) | (variance <= 0)
+    for i in range(cube.shape[0]):  # frame by frame: no cube-sized temporaries
+        var = variance[i]
+        bad[i] |= ~np.isfinite(var) | (var <= 0)
     return cube, variance, bad

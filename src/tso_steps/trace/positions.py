@@ -220,16 +220,23 @@ def _padded_spectrum(reference):
     with np.errstate(all="ignore"):
         wiener = np.clip(1.0 - noise / power, 0.0, 1.0)
     wiener[0] = 1.0
-    return spectrum * np.where(np.isfinite(wiener), wiener, 1.0)[:, None], freq
+    filtered = spectrum * np.where(np.isfinite(wiener), wiener, 1.0)[:, None]
+    # stored (n_disp, nfreq): the transforms then run along the contiguous axis
+    return np.ascontiguousarray(filtered.T), freq
 
 
 def _shifted(spectrum, freq, dy, n_cross):
-    """Median frame moved by ``dy`` (per integration) and its derivative along y."""
-    phase = np.exp(-2j * np.pi * freq[None, :, None] * dy[:, None, None])
+    """Median frame moved by ``dy`` (per integration) and its derivative along y.
+
+    ``spectrum`` is ``(n_disp, nfreq)`` (:func:`_padded_spectrum`); the results are
+    ``(ndy, n_cross, n_disp)`` views.  Transforming along the contiguous last axis gives
+    the same numbers as along the rows of a ``(nfreq, n_disp)`` spectrum, twice as fast.
+    """
+    phase = np.exp(-2j * np.pi * freq[None, None, :] * dy[:, None, None])
     moved = spectrum[None] * phase
-    model = np.fft.irfft(moved, n=2 * n_cross, axis=1)[:, :n_cross]
-    slope = np.fft.irfft(moved * (2j * np.pi * freq[None, :, None]), n=2 * n_cross, axis=1)
-    return model, slope[:, :n_cross]
+    model = np.fft.irfft(moved, n=2 * n_cross, axis=-1)[..., :n_cross]
+    slope = np.fft.irfft(moved * (2j * np.pi * freq[None, None, :]), n=2 * n_cross, axis=-1)
+    return model.transpose(0, 2, 1), slope[..., :n_cross].transpose(0, 2, 1)
 
 
 class _Mover:

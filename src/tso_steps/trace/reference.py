@@ -10,10 +10,13 @@ phase, so the template is effectively oversampled (the "effective PSF" idea of A
 King 2000 applied to one dimension); the template keeps SOSS's two horns and wide wings and
 NIRCam's undersampled core.  The template's centre is the midpoint of its half-maximum edges
 (the centre of symmetry of a symmetric profile; on SOSS's two-horned profile it does not move
-with the horns' changing heights).  Each column is then fitted with ``a * T(y - c) + b``
-(Gauss-Newton in ``c``, weights ``1/variance``, samples beyond ``clip`` sigma rejected, so bad
-pixels and cosmic rays do not pull the centre), and the centres are smoothed along the
-dispersion.
+with the horns' changing heights), or, when a shape model is given as a prior, that model's
+own centre convention (pastasoss's for SOSS, :mod:`~tso_steps.trace.soss_centre`), so that
+the model's fitted offset measures the source's position, not a difference between centre
+definitions.  Each column is then fitted
+with ``a * T(y - c) + b`` (Gauss-Newton in ``c``, weights ``1/variance``, samples beyond
+``clip`` sigma rejected, so bad pixels and cosmic rays do not pull the centre), and the
+centres are smoothed along the dispersion.
 
 The smooth trace is not one global low-order polynomial (a cubic is off by 2-7 px on a real
 SOSS order 1): it is a penalised cubic smoothing spline through the per-column centres,
@@ -21,7 +24,8 @@ weighted by their errors, its stiffness chosen by generalised cross-validation (
 S/N sets how much structure it follows) and outlying columns rejected iteratively.  When a
 physical shape model is given (``prior``: pastasoss's SOSS traces for the header's pupil-wheel
 position, see :mod:`~tso_steps.trace.soss_prior`), the windows are centred on it from the
-start and the smooth trace is that model with its wheel angle and offset fitted to the data.
+start and the smooth trace is that model with its wheel angle and offset fitted to the data
+(for SOSS one angle and one offset shared by both orders).
 """
 
 from __future__ import annotations
@@ -98,7 +102,7 @@ def _smooth_trace(columns, centers, errors, degree, prior):
     return poly(columns), good
 
 
-def _fit_segments(filled, good, weight, centers, halfwidth, segment, undersampled_fwhm):
+def _fit_segments(filled, good, weight, centers, halfwidth, segment, undersampled_fwhm, centre):
     """Template build + column fit + centroid zero point, per segment of columns.
 
     Templates are local because the profile width changes along the dispersion (by ~40 %
@@ -116,7 +120,7 @@ def _fit_segments(filled, good, weight, centers, halfwidth, segment, undersample
     for part in np.array_split(cols, nseg):
         local = np.full(n_disp, np.nan)
         local[part] = centers[part]
-        template = build_template(filled, local, halfwidth)
+        template = build_template(filled, local, halfwidth, centre)
         if template is None:  # no flux in these columns
             continue
         c, e, _, s = fit_columns(filled * good, weight, local, template, halfwidth)
@@ -157,6 +161,29 @@ def _initial_centres(found, k, prior, columns):
     return centers, fwhm
 
 
+def _on_span(smooth, lit, n_cross):
+    """The smooth curve over the span of lit columns and on the array; NaN elsewhere."""
+    columns = np.arange(lit.size)
+    span = np.flatnonzero(lit)
+    centers = np.array(smooth, dtype=np.float64)
+    centers[(columns < span[0]) | (columns > span[-1])] = np.nan
+    centers[(centers < -0.5) | (centers > n_cross - 0.5)] = np.nan
+    return centers
+
+
+def _refit_priors(result, priors, n_cross):
+    """Fit every order's prior again once all orders are measured.
+
+    A prior may tie orders together (SOSS: one pupil-wheel angle and one pointing for both
+    orders), so an order's last fit, made before the next order was measured, is superseded.
+    """
+    for k, prior in enumerate(priors[: result.center.shape[0]]):
+        lit = np.isfinite(result.column_center[k])
+        if prior is not None and lit.sum() >= 3:
+            fitted = prior.fit(result.column_center[k], result.column_error[k])
+            result.center[k] = _on_span(fitted.center, lit, n_cross)
+
+
 def reference_trace(
     image,
     variance=None,
@@ -189,8 +216,11 @@ def reference_trace(
         Columns sharing one empirical template, pixels.
     priors : list, optional
         Per order, ``None`` or a shape model with ``initial(n_disp)`` (first-guess centres)
-        and ``fit(centers, errors)`` (returns an object with ``center`` and ``used``), e.g.
-        :class:`~tso_steps.trace.soss_prior.SossTracePrior`.
+        and ``fit(centers, errors)`` (returns an object with ``center`` and ``used``), and
+        optionally ``profile_centre(u, value)`` (the model's centre convention, see
+        :func:`~tso_steps.trace.template.build_template`), e.g.
+        :class:`~tso_steps.trace.soss_prior.SossTracePrior`.  Priors are fitted again once
+        every order is measured, so priors sharing parameters across orders see them all.
     undersampled_fwhm : float
         Templates narrower than this FWHM (pixels) get a centre-of-mass zero point.
 
@@ -229,10 +259,11 @@ def reference_trace(
             continue
         centers[(centers < -0.5) | (centers > n_cross - 0.5)] = np.nan
         halfwidth = max(1.5 * fwhm, 3.0) + 1.0
+        centre = getattr(prior, "profile_centre", None)  # the model's own centre convention
         templates, lit, fit, error = [], np.zeros(n_disp, dtype=bool), None, None
         for _ in range(3):
             fit, error, snr, templates = _fit_segments(
-                filled, good, weight, centers, halfwidth, segment, undersampled_fwhm
+                filled, good, weight, centers, halfwidth, segment, undersampled_fwhm, centre
             )
             lit = np.isfinite(fit) & (snr > min_snr)
             if lit.sum() < 3:
@@ -241,10 +272,7 @@ def reference_trace(
             smooth, _ = _smooth_trace(
                 columns, np.where(lit, fit, np.nan), error, degree, prior and prior.fit
             )
-            span = np.flatnonzero(lit)
-            centers = np.array(smooth, dtype=np.float64)
-            centers[(columns < span[0]) | (columns > span[-1])] = np.nan
-            centers[(centers < -0.5) | (centers > n_cross - 0.5)] = np.nan
+            centers = _on_span(smooth, lit, n_cross)
         if lit.sum() < 3 or not templates:
             continue
         result.center[k] = centers
@@ -253,4 +281,5 @@ def reference_trace(
         result.fwhm[k] = np.median([t.fwhm for t in templates])
         result.halfwidth[k] = halfwidth
         result.templates[k] = templates
+    _refit_priors(result, priors, n_cross)
     return result

@@ -76,7 +76,7 @@ def fill_bad(image, good):
     return filled
 
 
-def build_template(image, centers, halfwidth):
+def build_template(image, centers, halfwidth, centre=None):
     """Empirical profile: columns spline-resampled around their centres and median-combined.
 
     Parameters
@@ -87,6 +87,11 @@ def build_template(image, centers, halfwidth):
         Current centre per column (NaN: column not used).
     halfwidth : float
         Half-extent of the template, pixels.
+    centre : callable, optional
+        ``centre(u, value) -> float``: where the profile ``value`` sampled on offsets ``u``
+        (pixels) has its centre; the template is shifted so that this point is 0, so column
+        fits return centres in that convention.  NaN rejects the template.  Default: the
+        midpoint of the half-maximum edges of the main lobe.
 
     Returns
     -------
@@ -118,12 +123,12 @@ def build_template(image, centers, halfwidth):
     value = np.where(np.isfinite(value) & ~edge, value, 0.0)
     if not value.max() > 0:
         return None
-    # Centre: midpoint of the half-maximum edges of the main lobe.  For a symmetric profile
-    # this is its centre of symmetry; for SOSS's two-horned profile, whose horn heights change
-    # along the order, it does not follow the horns (a centroid in a window does, by up to
-    # 1 px on the real program 1512 frame), and a neighbouring order or contaminant inside
-    # the fitting window does not enter it.
-    centre = _edge_centre(u, value)
+    # Default centre: midpoint of the half-maximum edges of the main lobe.  For a symmetric
+    # profile this is its centre of symmetry; for SOSS's two-horned profile, whose horn
+    # heights change along the order, it does not follow the horns (a centroid in a window
+    # does, by up to 1 px on the real program 1512 frame), and a neighbouring order or
+    # contaminant inside the fitting window does not enter it.
+    centre = (centre or _edge_centre)(u, value)
     if not np.isfinite(centre):
         return None
     shifted = np.interp(u, u - centre, value, left=0.0, right=0.0)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tso_steps.stats import nanmedian_last
 from tso_steps.trace.pixel_profile import fit_pixel_profiles
 from tso_steps.trace.positions import integration_positions
 from tso_steps.trace.reference import fill_bad, reference_trace
@@ -67,7 +68,8 @@ def trace_cube(cube, variance, bad, options):
     cube : ndarray, shape ``(nints, n_cross, n_disp)``
         Integrations, dispersion along the last axis.
     variance : ndarray, same shape
-        Per-sample variance.
+        Per-sample variance (or any object with ``shape``, ``ndim`` and numpy indexing,
+        such as :class:`~tso_steps.inputs.VarianceFrames`: only slabs are read).
     bad : ndarray of bool, same shape
         Samples not to use.
     options : TraceOptions
@@ -150,17 +152,37 @@ def _pixel_profiles(mean, variance, ref, found, max_fwhm):
     return profiles
 
 
-def _stack(cube, variance, bad, clip=5.0):
+def _stack(cube, variance, bad, clip=5.0, samples=4_000_000):
     """Clipped mean frame and its variance.
 
     A clipped mean rather than a median: the template's noise enters every integration's
     fit, and a mean has pi/2 times less of it; samples more than ``clip`` sigma from the
-    median (cosmic rays) are left out.
+    median (cosmic rays) are left out.  Computed on slabs of cross-dispersion rows of about
+    ``samples`` samples (every pixel's statistics are over integrations only), so the
+    float64 temporaries stay small whatever the length of the segment.
     """
+    nints, n_cross, n_disp = cube.shape
+    mean = np.empty((n_cross, n_disp))
+    mean_var = np.empty((n_cross, n_disp))
+    step = max(1, samples // max(nints * n_disp, 1))
+    for y0 in range(0, n_cross, step):
+        rows = slice(y0, y0 + step)
+        mean[rows], mean_var[rows] = _stack_rows(
+            np.asarray(cube[:, rows], dtype=np.float64),
+            np.asarray(variance[:, rows], dtype=np.float64),
+            bad[:, rows],
+            clip,
+        )
+    return mean, mean_var
+
+
+def _stack_rows(cube, variance, bad, clip):
+    """:func:`_stack` on one slab of rows."""
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        clean = np.where(bad, np.nan, cube)
-        median = np.nanmedian(clean, axis=0)
+        # one sort along a contiguous last axis: the same medians as np.nanmedian, faster
+        clean = np.where(bad, np.nan, cube).transpose(1, 2, 0).copy()
+        median = nanmedian_last(clean)
         keep = ~bad & (np.abs(cube - median) <= clip * np.sqrt(variance))
         count = keep.sum(axis=0)
         mean = np.where(count > 0, np.sum(np.where(keep, cube, 0.0), axis=0) / count, median)
