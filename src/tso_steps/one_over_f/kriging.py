@@ -72,8 +72,13 @@ def source_basis(source, dispersion_axis=None, spacing=16.0, threshold=None):
     coordinate = np.arange(image.shape[dispersion_axis], dtype=np.float64)
     hats = []
     for j in range(knots.size):
-        hat = np.interp(coordinate, knots, np.eye(knots.size)[j], left=float(j == 0),
-                        right=float(j == knots.size - 1))
+        hat = np.interp(
+            coordinate,
+            knots,
+            np.eye(knots.size)[j],
+            left=float(j == 0),
+            right=float(j == knots.size - 1),
+        )
         hats.append(image * (hat[None, :] if dispersion_axis == 1 else hat[:, None]))
     return [*hats, *shifts]
 
@@ -101,8 +106,9 @@ class ReadTimeKriging:
         Clipping threshold of the unit means.
     """
 
-    def __init__(self, layout, dark, usable, cov, weights, basis=None, size=16, budget=4096,
-                 kappa=4.0):
+    def __init__(
+        self, layout, dark, usable, cov, weights, basis=None, size=16, budget=4096, kappa=4.0
+    ):
         self.shape = layout.ticks.shape
         self.timeline = ReadTimeline.from_layout(layout)
         self.kappa = kappa
@@ -174,8 +180,15 @@ class ReadTimeKriging:
         normal -= (means * unit_weight[:, None]).T @ means
         regressors = np.zeros((n_obs, len(basis)))
         regressors[units.group[lit]] = means
-        profile = {"pixels": pixels, "owner": lit[owner], "weight": weight, "images": images,
-                   "unit_means": means, "unit_of": owner, "normal": normal}
+        profile = {
+            "pixels": pixels,
+            "owner": lit[owner],
+            "weight": weight,
+            "images": images,
+            "unit_means": means,
+            "unit_of": owner,
+            "normal": normal,
+        }
         return regressors, profile
 
     def _profile_rhs(self, values, unit_level):
@@ -231,8 +244,18 @@ class ReadTimeKriging:
         return tl.to_lines(out, self.shape)
 
 
-def fit_read_time_model(layout, residuals, dark, usable, source, basis=None, size=16,
-                        budget=4096, kappa=4.0, max_frames=32):
+def fit_read_time_model(
+    layout,
+    residuals,
+    dark,
+    usable,
+    source,
+    basis=None,
+    size=16,
+    budget=4096,
+    kappa=4.0,
+    max_frames=32,
+):
     """Measure the read-time covariance and noise on residual frames and build the model.
 
     Parameters
@@ -275,8 +298,9 @@ def fit_read_time_model(layout, residuals, dark, usable, source, basis=None, siz
     cov, white = fit_tick_covariance(series, observed)
     del series, observed
     signal = np.clip(np.nan_to_num(tl.series(source)), 0.0, None)
-    slope = _photon_slope(tl, values, usable_t=tl.series(usable), dark=dark_t, signal=signal,
-                          white=white)
+    slope = _photon_slope(
+        tl, values, usable_t=tl.series(usable), dark=dark_t, signal=signal, white=white
+    )
     variance = white[tl.amp] + slope * signal
     weights_t = np.where(tl.series(usable), 1.0 / np.maximum(variance, 1e-300), 0.0)
     weights = tl.to_lines(weights_t, layout.ticks.shape)

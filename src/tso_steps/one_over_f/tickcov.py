@@ -109,8 +109,9 @@ def _bin_long_lags(values, pairs):
         w = pairs[lo:hi]
         total = w.sum(axis=0)
         means.append(
-            np.divide((values[lo:hi] * w).sum(0), total, out=np.full(total.shape, np.nan),
-                      where=total > 0)
+            np.divide(
+                (values[lo:hi] * w).sum(0), total, out=np.full(total.shape, np.nan), where=total > 0
+            )
         )
         centres.append(0.5 * (lo + hi - 1))
     centres, means = np.array(centres), np.array(means)
