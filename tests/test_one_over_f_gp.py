@@ -92,6 +92,32 @@ def test_gp_reduces_white_light_excess_noise(name):
     assert result.meta.cal_step.tso_one_over_f == "COMPLETE"
 
 
+def _slopes(ramp, group_time):
+    """Least-squares slopes (DN/s) of every pixel of every integration."""
+    t = np.arange(ramp.shape[1]) - (ramp.shape[1] - 1) / 2
+    return (np.tensordot(ramp, t, axes=([1], [0])) / (t**2).sum() / group_time).astype(np.float32)
+
+
+def test_gp_corrects_ramp_groups_through_differences():
+    kwargs = dict(nints=16, ngroups=5, seed=3, cosmic_rays=False)
+    sim = simulate_tso("NRS_BRIGHTOBJ", products=("ramp",), keep_group_noise=True, **kwargs)
+    quiet = dict(photon_noise=False, read_noise=False, one_over_f=False)
+    noiseless = simulate_tso("NRS_BRIGHTOBJ", products=("rateints",), **quiet, **kwargs)
+    ramp = sim.ramp
+    result = OneOverFStep(method="gp").run(ramp)
+    group_time = ramp.meta.exposure.group_time
+    floor = _slopes(ramp.data - sim.truth.group_noise, group_time)
+    nl = noiseless.rateints.data
+    before = correlated_noise_ratio(_slopes(ramp.data, group_time), floor, nl, sim.truth, None)
+    after = correlated_noise_ratio(_slopes(result.data, group_time), floor, nl, sim.truth, None)
+    print(f"NRS_BRIGHTOBJ ramp gp: white light of slopes {before:.3f} -> {after:.3f}")
+    assert after <= 1.10 < before  # measured 3.049 -> 1.039 (method='auto': 1.184)
+    # every group: the group-to-group 1/f summed along each fast line
+    steps = np.diff(result.data - (ramp.data - sim.truth.group_noise), axis=1).sum(axis=2)
+    injected = np.diff(sim.truth.group_noise, axis=1).sum(axis=2)
+    assert np.std(steps) < 0.6 * np.std(injected)  # measured 0.493 (auto: 0.466)
+
+
 # -------------------------------------------------------------------------------------------
 # bad input
 
