@@ -9,7 +9,8 @@ spectrum stays in the floor, like read noise).  Methods, all on the same data in
 * ``oracle``: the TRUE mean correlated noise of every fast line and output subtracted
   (:func:`tso_steps.scoring.line_level_oracle`): the best any one-level-per-line
   correction can do;
-* ``tso_one_over_f`` with each ``method`` (``lines``, ``wiener``), in this process;
+* ``tso_one_over_f`` with each ``method`` (``auto``, ``lines``, ``wiener``, ``gp``; default
+  ``lines wiener gp``, choose with ``--methods``), in this process;
 * jwst ``clean_flicker_noise`` (``fit_method='median'``, ``skip=False``, its default
   ``background_method='median'``: the TSO setting ``'median_image'`` needs assign_wcs
   reference files an offline run lacks), in its own process (it refuses MIRI LRS).
@@ -33,6 +34,7 @@ Usage::
 
     python benchmarks/bench_one_over_f.py                    # everything -> results/one_over_f.md
     python benchmarks/bench_one_over_f.py NRC_TSGRISM-4out --spectra sim a1.3+knee
+    python benchmarks/bench_one_over_f.py NIS_SOSS --spectra sim --methods auto gp
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ SPECTRA = {
     "a1.3+knee": {"alpha": 1.3, "knee": 50.0},
     "a1.0+knee+white": {"alpha": 1.0, "knee": 20.0, "white": 0.2},
 }
-METHODS = ("lines", "wiener")
+METHODS = ("lines", "wiener", "gp")
 
 
 # ------------------------------------------------------------------------------------------
@@ -117,7 +119,7 @@ def score(data, ctx):
     return out
 
 
-def run_case(name, spectrum, workdir):
+def run_case(name, spectrum, workdir, methods=METHODS):
     from tso_steps.one_over_f.step import OneOverFStep
     from tso_steps.readout import LineLayout, ReadoutGeometry
     from tso_steps.scoring import depth_recovery, line_level_oracle
@@ -143,7 +145,7 @@ def run_case(name, spectrum, workdir):
     rows = [("uncorrected", score(sim.rateints.data, ctx), None)]
     oracle = line_level_oracle(sim.rateints.data, sim.truth.one_over_f, layout)
     rows.append(("oracle (true line levels)", score(oracle, ctx), None))
-    for method in METHODS:
+    for method in methods:
         start = time.perf_counter()
         data = OneOverFStep(method=method).run(sim.rateints).data
         rows.append((f"tso_one_over_f {method}", score(data, ctx), time.perf_counter() - start))
@@ -178,19 +180,31 @@ def _table(results):
     return "\n".join(lines)
 
 
+def _option(argv, flag, choices):
+    """Values after ``flag`` (up to the next ``--`` flag) and argv without them."""
+    if flag not in argv:
+        return None, argv
+    at = argv.index(flag)
+    end = next((i for i in range(at + 1, len(argv)) if argv[i].startswith("--")), len(argv))
+    values = argv[at + 1 : end]
+    unknown = [v for v in values if v not in choices]
+    if unknown:
+        raise SystemExit(f"{flag}: unknown {unknown}; choose from {list(choices)}")
+    return values, argv[:at] + argv[end:]
+
+
 def main(argv):
-    spectra = list(SPECTRA)
-    if "--spectra" in argv:
-        at = argv.index("--spectra")
-        spectra = [a for a in argv[at + 1 :] if a in SPECTRA]
-        argv = argv[:at]
+    spectra, argv = _option(argv, "--spectra", SPECTRA)
+    spectra = spectra or list(SPECTRA)
+    methods, argv = _option(argv, "--methods", ("auto", "lines", "wiener", "gp"))
+    methods = methods or METHODS
     names = [a for a in argv if a in CASES] or list(CASES)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             for spectrum in spectra:
                 print(f"running {name} {spectrum} ...", flush=True)
-                results.append(run_case(name, spectrum, Path(tmp)))
+                results.append(run_case(name, spectrum, Path(tmp), methods))
                 print(_table(results[-1:]), flush=True)
     table = _table(results)
     print(table)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tso_steps.one_over_f.gp import ReadTimeStripes
 from tso_steps.one_over_f.outputs import learn_output_model
 from tso_steps.one_over_f.scene import (
     bright_pixels,
@@ -24,8 +25,9 @@ __all__ = ["METHODS", "WIENER_ITERATIONS"]
 
 # how line levels are estimated: 'lines' (each cell's own robust mean, combined with the
 # other outputs and filled from neighbouring lines) or 'wiener' (conditional mean given all
-# measured cells of the frame under a covariance fitted to the data)
-METHODS = ("lines", "wiener")
+# measured cells of the frame under a covariance fitted to the data) or 'gp' (conditional
+# mean of the 1/f at every pixel's read time, :mod:`tso_steps.one_over_f.gp`)
+METHODS = ("lines", "wiener", "gp")
 WIENER_ITERATIONS = 1
 
 
@@ -49,6 +51,7 @@ class _Cleaner:
         self.segment = options.segment
         self.iterations = 1
         self.filled = []
+        self.read_time = ReadTimeStripes(layout, dark, options) if self.method == "gp" else None
 
     def clean_model(self, median):
         """Scene model from a median frame: ``(clean, source)``.
@@ -101,6 +104,8 @@ class _Cleaner:
         """
         dark_weights = np.where(self.dark, weights, 0.0) if self.use_source_model else weights
         residuals, scale = self.residuals(frames, scene, scaled)
+        if self.read_time is not None:  # the source is part of the read-time model
+            return self.stripes(residuals, weights), scale
         stripes = self.stripes(residuals, dark_weights)
         if scaled:
             # the wiener levels of lit lines depend on the scale: alternate to convergence
@@ -111,15 +116,20 @@ class _Cleaner:
             stripes = self.stripes(residuals, weights)
         return stripes, scale
 
-    def learn(self, levels, variance, measured, outputs=True):
+    def learn(self, *sample, outputs=True, weights=None, scene=None):
         """Fit what every frame then shares, from the dark levels of a sample of frames.
 
         ``method='wiener'``: the level covariance; ``method='lines'`` with several outputs:
         the outputs' mutual regression. Each frame's levels then depend on that frame
         alone, so the result does not depend on how the frames are cut into chunks.
-        Arguments as returned by :meth:`dark_levels` (stacked over the sample);
-        ``outputs=False`` fits the covariance only.
+        ``method='gp'``: the read-time model, from the sample's residual frames, ``weights``
+        and ``scene``.  ``sample`` is what :meth:`dark_levels` returns, stacked over the
+        sample; ``outputs=False`` fits the covariance only.
         """
+        if self.read_time is not None:
+            self.read_time.learn(sample[0], weights, scene)
+            return
+        levels, variance, measured = sample
         if self.method == "wiener":
             n_cells = measured.shape[1]
             self.covariance = level_covariance(
@@ -130,14 +140,17 @@ class _Cleaner:
 
     def learns(self, outputs=True):
         """True when :meth:`learn` fits anything (it needs the sample's dark levels)."""
-        return self.method == "wiener" or (outputs and self.layout.namp >= 2)
+        return self.method in ("wiener", "gp") or (outputs and self.layout.namp >= 2)
 
     def dark_levels(self, residuals, weights):
         """Measured levels of residual frames' dark pixels in read-time order.
 
         Returns ``(levels, variance, measured)``, each ``(nframes, ncells)``; each frame's
-        are its own (frames can be measured a few at a time).
+        are its own (frames can be measured a few at a time).  ``method='gp'`` learns from
+        whole frames: ``(residuals,)``.
         """
+        if self.read_time is not None:
+            return (residuals,)
         fit = fit_stripes(
             self.layout.to_lines(residuals),
             self.layout.to_lines(np.where(self.dark, weights, 0.0)),
@@ -166,6 +179,9 @@ class _Cleaner:
 
     def stripes(self, residuals, weights):
         """Stripe frames measured on residual frames (NaN = unusable)."""
+        if self.read_time is not None:
+            self.filled.append(0.0)
+            return self.read_time.stripes(residuals, weights)
         lines = self.layout.to_lines(residuals)
         fit = fit_stripes(
             lines,

@@ -72,8 +72,18 @@ class OneOverFOptions:
     segment : int, optional
         Reads per segment of a line with its own level (default: one level per line);
         levels are interpolated linearly in read time between segment centres.
-    method : {'lines', 'wiener'}
-        How line levels are estimated (see :data:`METHODS`; the step resolves ``'auto'``).
+    method : {'lines', 'wiener', 'gp'}
+        How line levels are estimated (see :data:`METHODS`; the step resolves ``'auto'``);
+        ``'gp'`` estimates the 1/f at every pixel's read time instead
+        (:mod:`tso_steps.one_over_f.gp`).
+    dispersion_axis : int or None
+        ``method='gp'`` with the source model: array axis of the dispersion (the source's
+        spectrum is free along it); None for imaging.
+    gp_unit : int
+        ``method='gp'``: reads averaged into one observation of the 1/f.
+    gp_budget : int
+        ``method='gp'``: largest number of observations per frame (distant unilluminated
+        reads are merged to meet it; the cost grows as its cube once per run).
     chunk : int
         Frames processed at once (:func:`clean_cube`; the result does not depend on it).
     median_block : int
@@ -87,6 +97,9 @@ class OneOverFOptions:
     background_window: int = 31
     segment: int | None = None
     method: str = "lines"
+    dispersion_axis: int | None = None
+    gp_unit: int = 16
+    gp_budget: int = 4096
     chunk: int = 16
     median_block: int = MEDIAN_BLOCK
 

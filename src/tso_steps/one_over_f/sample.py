@@ -59,7 +59,12 @@ def learn_from_sample(
         residuals = residual_rows(every, slice(None))
         weights = cleaner.weights(residuals, good, scene)
         if learn and cleaner.learns(outputs):
-            cleaner.learn(*cleaner.dark_levels(residuals, weights), outputs=outputs)
+            cleaner.learn(
+                *cleaner.dark_levels(residuals, weights),
+                outputs=outputs,
+                weights=weights,
+                scene=scene,
+            )
         return weights
     ny = shape[0]
     rows = max(1, int(rows))
@@ -78,5 +83,5 @@ def learn_from_sample(
             for start in range(0, nframes, chunk)
         ]
         levels = (np.concatenate(p) for p in zip(*parts, strict=True))
-        cleaner.learn(*levels, outputs=outputs)
+        cleaner.learn(*levels, outputs=outputs, weights=weights, scene=scene)
     return weights

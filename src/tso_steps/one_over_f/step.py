@@ -7,6 +7,7 @@ from jwst.stpipe import Step
 from stdatamodels.jwst import datamodels
 
 from tso_steps.atomic import AtomicSaveMixin
+from tso_steps.exposure import ImagingExposureError, dispersion_axis
 from tso_steps.inputs import (
     DO_NOT_USE,
     GROUP_DO_NOT_USE,
@@ -51,6 +52,14 @@ def _median_block(memory_budget):
     return max(1, budget_bytes(memory_budget) // (4 * 4))
 
 
+def _dispersion_axis(model):
+    """Array axis of the dispersion, None for imaging (``method='gp'``'s source basis)."""
+    try:
+        return dispersion_axis(model)
+    except ImagingExposureError:
+        return None
+
+
 def _frames_per_chunk(memory_budget, shape):
     """Integrations of a rateints cube corrected at once (16 without a budget)."""
     frame_bytes = _FRAME_TEMPORARIES * 4 * shape[-1] * shape[-2]
@@ -88,7 +97,7 @@ class OneOverFStep(AtomicSaveMixin, Step):
     min_pixels = integer(min=1, default=5)  # fewer usable pixels in a line of one output: predict its level from the other outputs and nearby lines
     clip_sigma = float(min=1, default=4.0)  # clipping threshold for pixels in a level, sigma
     segment = integer(min=1, default=None)  # reads per segment of a line with its own level (default: one level per line and output)
-    method = option('auto', 'lines', 'wiener', default='auto')  # line levels: wiener = conditional mean of every level given all measured lines and outputs, under a covariance fitted to the dark pixels; lines = each line's own robust mean (+ other outputs, neighbours); auto = wiener with several outputs and the source model off (MIRI LRS), else lines (see the docs: measured)
+    method = option('auto', 'lines', 'wiener', 'gp', default='auto')  # line levels: wiener = conditional mean of every level given all measured lines and outputs, under a covariance fitted to the dark pixels; lines = each line's own robust mean (+ other outputs, neighbours); gp = conditional mean of the 1/f at every pixel's read time, source modelled by a free spectrum (source model on unless 'no'); auto = wiener with several outputs and the source model off (MIRI LRS), else lines (see the docs: measured)
     background_window = integer(min=0, default=31)  # lines of the running median that keeps a smooth background out of the static stripes (0: remove all static line structure)
     {MEMORY_BUDGET_SPEC}
     suffix = string(default='oneoverf')  # suffix of the output file
@@ -130,8 +139,18 @@ class OneOverFStep(AtomicSaveMixin, Step):
         shortage = dark_shortage(dark, layout, self.min_pixels)
         use_model = self.source_model == "yes" or (
             self.source_model == "auto"
-            and (shortage > _SHORTAGE_FOR_SOURCE_MODEL or not dark.any())
+            and (
+                shortage > _SHORTAGE_FOR_SOURCE_MODEL
+                or not dark.any()
+                or self.method == "gp"  # its source model has a free spectrum: always on
+            )
         )
+        if self.method == "gp" and not use_model and not dark.any():
+            raise InputError(
+                "tso_one_over_f: method='gp' with source_model='no' measures the 1/f on "
+                "unilluminated pixels only, and the mask leaves none; use source_model='auto' "
+                "(the source is then modelled) or a mask with unilluminated pixels."
+            )
         method = self.method
         if method == "auto":  # where wiener won on every spectrum measured (MIRI LRS)
             method = "wiener" if layout.namp > 1 and not use_model else "lines"
@@ -150,6 +169,7 @@ class OneOverFStep(AtomicSaveMixin, Step):
             self,
             source_model=use_model,
             method=method,
+            dispersion_axis=_dispersion_axis(result),
             chunk=_frames_per_chunk(self.memory_budget, work.shape),
             median_block=_median_block(self.memory_budget),
         )
