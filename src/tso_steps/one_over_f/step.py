@@ -9,20 +9,17 @@ from stdatamodels.jwst import datamodels
 from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.exposure import ImagingExposureError, dispersion_axis
 from tso_steps.inputs import (
-    DO_NOT_USE,
     GROUP_DO_NOT_USE,
-    GROUP_SATURATED,
-    SATURATED,
     Accepts,
     InputError,
     check_parameters,
     flag_lost_integrations,
-    lost_in,
     options_from_step,
     prepare_output,
 )
 from tso_steps.inputs.budget import MEMORY_BUDGET_SPEC, budget_bytes, chunk_spans
 from tso_steps.masks import choose_source_mask, image_mask
+from tso_steps.one_over_f.adapter import BAD_GROUP, lost_integrations, unusable_samples
 from tso_steps.one_over_f.correct import OneOverFOptions, clean_cube, clean_ramp, dark_shortage
 from tso_steps.one_over_f.scene import MEDIAN_BLOCK, signal_image
 from tso_steps.readout import LineLayout
@@ -32,8 +29,6 @@ __all__ = ["OneOverFStep"]
 
 log = logging.getLogger("stpipe.tso_steps.one_over_f")
 
-_BAD_PIXEL = DO_NOT_USE | SATURATED
-_BAD_GROUP = GROUP_DO_NOT_USE | GROUP_SATURATED
 
 #: What tso_one_over_f takes: ramps or rateints of a time series.
 ACCEPTS = Accepts("tso_one_over_f", ("ramp", "cube"), exposure="tso", min_shape=(2, 2))
@@ -123,9 +118,9 @@ class OneOverFStep(AtomicSaveMixin, Step):
         if data.dtype.kind != "f" or data.dtype.itemsize != 4:  # a mapped >f4 file stays mapped
             data = data.astype(np.float32)
 
-        pixel_bad = self._pixel_bad(result, is_ramp)
+        pixel_bad = unusable_samples(result, is_ramp)
         # integrations without data take no part (they would bias the mask and the model)
-        lost = self._lost(result, is_ramp, pixel_bad)
+        lost = lost_integrations(result, is_ramp, pixel_bad)
         if lost.sum() > lost.size - ACCEPTS.min_ints:
             raise InputError(
                 f"tso_one_over_f: only {int((~lost).sum())} of {lost.size} integrations hold "
@@ -182,7 +177,7 @@ class OneOverFStep(AtomicSaveMixin, Step):
                 dark,
                 layout,
                 group_dq,
-                _BAD_GROUP,
+                BAD_GROUP,
                 bad=work_bad,
                 source=source,
                 options=options,
@@ -226,35 +221,6 @@ class OneOverFStep(AtomicSaveMixin, Step):
         return result
 
     # ------------------------------------------------------------------------------------
-    @staticmethod
-    def _lost(model, is_ramp, pixel_bad):
-        """Integrations without one usable sample (their rms cannot be measured)."""
-        if not is_ramp:  # bad_samples(model) | pixel_bad, one integration at a time
-            cube_dq = model.hasattr("dq") and model.dq.shape == model.data.shape
-            return lost_in(model, _BAD_PIXEL if cube_dq else DO_NOT_USE)
-        lost = np.zeros(model.data.shape[0], dtype=bool)
-        group_dq = model.groupdq if model.groupdq.shape == model.data.shape else None
-        for i in range(model.data.shape[0]):
-            bad = ~np.isfinite(model.data[i]) | pixel_bad[None]
-            if group_dq is not None:
-                bad |= (group_dq[i] & _BAD_GROUP) != 0
-            lost[i] = bad.all()
-        return lost
-
-    @staticmethod
-    def _pixel_bad(model, is_ramp):
-        """Pixels (ramp: 2-D) or samples (rateints: 3-D) not to use in any measurement."""
-        dq = model.pixeldq if is_ramp else model.dq
-        shape = model.data.shape[-2:] if is_ramp else model.data.shape
-        if dq is None or dq.shape != shape:
-            return np.zeros(shape, dtype=bool)
-        if is_ramp:
-            return (dq & _BAD_PIXEL) != 0
-        bad = np.empty(shape, dtype=bool)
-        for integration, frame in enumerate(dq):  # no cube of dq & bits
-            np.not_equal(frame & _BAD_PIXEL, 0, out=bad[integration])
-        return bad
-
     def _mask(self, model, data, pixel_bad):
         """Unilluminated pixels to use, and the source pixels (for the source-model scale)."""
         shape = data.shape[-2:]
