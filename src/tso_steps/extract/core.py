@@ -173,13 +173,16 @@ def extract_order(
     chunks = [np.arange(k, min(k + size, nints)) for k in range(0, nints, size)]
 
     def load(sel, sky=None):
+        # the variances stay in their own precision (float32 in a file: exact, half the
+        # memory); every sum they enter is done in float64
         data = _band_pixels(band, cube, sel, np.float64)
-        vp = _band_pixels(band, var_poisson, sel, np.float64)
-        vr = _band_pixels(band, var_rnoise, sel, np.float64)
+        vp = _band_pixels(band, var_poisson, sel, _exact_dtype(var_poisson))
+        vr = _band_pixels(band, var_rnoise, sel, _exact_dtype(var_rnoise))
         good = ~_band_pixels(band, bad, sel, bool) & band.valid[None]
         good &= np.isfinite(data) & np.isfinite(vp) & np.isfinite(vr)
         if sky is not None:
-            data = np.where(good, data - sky[sel][:, None, :], 0.0)
+            data -= sky[sel][:, None, :]
+            data[~good] = 0.0
         return data, vp, vr, good
 
     bkg = np.zeros((nints, band.lit.size))
@@ -205,11 +208,13 @@ def extract_order(
     ]
     data, vp, vr, good = load(sample, bkg)
     kappa = poisson_scale(data + bkg[sample][:, None, :], vp, good)  # all the charge
+    variance = np.add(vp, vr, dtype=np.float64)
+    del vp
     profile = widths = None
     if true_profile is None:
         profile = build_profile(
             data,
-            vp + vr,
+            variance,
             good,
             band.offset,
             shifts[sample],
@@ -224,7 +229,7 @@ def extract_order(
             log.info(
                 "Profile fitted over %d columns (chosen by held-out residuals)", profile.window
             )
-    del data, vp, vr, good
+    del data, variance, vr, good
     if profile is not None and o.fit_width and o.method == "optimal":
         widths = _profile_widths(load, chunks, profile, shifts, kappa, bkg, o)
     out = {
@@ -274,7 +279,7 @@ def _profile_widths(load, chunks, profile, shifts, kappa, bkg, o):
     sharp = profile.sharp or profile
     for sel in chunks:
         data, _, vr, good = load(sel, bkg)
-        prof, sky = sharp.evaluate(shifts[sel]), bkg[sel]
+        (prof, derivative), sky = sharp.evaluate_with_width(shifts[sel]), bkg[sel]
         res = horne_extract(
             data, prof, vr, kappa, good, clip=o.clip_sigma, iterations=o.max_iterations, sky=sky
         )
@@ -284,7 +289,7 @@ def _profile_widths(load, chunks, profile, shifts, kappa, bkg, o):
         level = flux @ profile.spectrum / max(float(profile.spectrum @ profile.spectrum), 1e-300)
         smooth = level[:, None] * profile.spectrum[None, :]
         estimate[sel], variance[sel] = width_estimates(
-            data, prof, sharp.width_derivative(shifts[sel]), vr + kappa * model, res.used, smooth
+            data, prof, derivative, vr + kappa * model, res.used, smooth
         )
     widths, step = random_walk_smooth(estimate, variance)
     log.info(
@@ -303,6 +308,11 @@ def _usable_integrations(band, cube, bad, chunks):
         good &= np.isfinite(_band_pixels(band, cube, sel, np.float32))
         usable[sel] = good.any(axis=(1, 2))
     return usable
+
+
+def _exact_dtype(array):
+    """float32 for float32 (or smaller) arrays, else float64: a copy that loses nothing."""
+    return np.result_type(np.asarray(array).dtype, np.float32)
 
 
 def _band_pixels(band, array, sel, dtype):

@@ -28,6 +28,7 @@ import numpy as np
 
 from tso_steps.extract.breathing import width_estimates
 from tso_steps.extract.pixel_spline import NormalEquations, PixelSpline
+from tso_steps.extract.profile_table import Profile, normalise_profile
 
 __all__ = ["Profile", "build_profile", "choose_profile_window", "normalise_profile"]
 
@@ -37,121 +38,12 @@ _TABLE_STEP = 1.0 / 64
 #: Shift bins (pixels) in which integrations are pooled for the fit: far below the knot
 #: spacing, so pooling changes the fitted profile by < 1e-4 of its peak
 _SHIFT_STEP = 1.0 / 32
+#: Samples (integrations or shift bins x band rows x columns) per block of columns of the
+#: normal equations
+_BLOCK_SAMPLES = 2**19
 #: Curvature penalties tried (relative to the data's weight, :meth:`NormalEquations.solve`):
 #: from one that only fills what no sample constrains to one that smooths a faint profile
 PENALTY_CANDIDATES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
-
-
-@dataclass
-class Profile:
-    """Normalised profile of one order on its band, for any trace shift and width.
-
-    Attributes
-    ----------
-    grid : ndarray, shape ``(ngrid,)``
-        Offsets from the trace centre at which the tables hold, pixels.
-    value : ndarray, shape ``(ngrid, n_disp)``
-        Pixel-integrated profile of every column (not normalised).
-    width : ndarray, shape ``(ngrid, n_disp)``
-        Its derivative with respect to a relative change of width about the trace centre.
-    offset : ndarray, shape ``(nrow, n_disp)``
-        Band pixel minus the reference trace centre, pixels.
-    halfwidth : float
-        Aperture half-width: pixels whose centre is within this distance of an
-        integration's trace centre get a profile value.
-    window : int
-        Columns the profile was fitted over.
-    penalty : float
-        Relative curvature penalty of the fit.
-    spectrum : ndarray, shape ``(n_disp,)`` or None
-        Median column flux of the integrations it was fitted to (0 where not traced).
-    sharp : Profile or None
-        The same fit with the smallest curvature penalty (None: this one), against which
-        integration widths are measured.
-    """
-
-    grid: np.ndarray
-    value: np.ndarray
-    width: np.ndarray
-    offset: np.ndarray
-    halfwidth: float
-    window: int = 1
-    penalty: float = PENALTY_CANDIDATES[0]
-    spectrum: np.ndarray | None = None
-    sharp: Profile | None = None
-
-    def _lookup(self, table, u):
-        step = self.grid[1] - self.grid[0]
-        pos = (np.nan_to_num(u, nan=-1e9) - self.grid[0]) / step
-        index = np.clip(np.floor(pos).astype(int), 0, self.grid.size - 2)
-        t = pos - index
-        flat = index * table.shape[1] + np.arange(table.shape[1])
-        lo, hi = table.ravel()[flat], table.ravel()[flat + table.shape[1]]
-        return np.where((t >= 0) & (t <= 1), (1 - t) * lo + t * hi, 0.0)
-
-    def evaluate(self, shifts, widths=None, normalise=True):
-        """Profile of integrations with the given trace shifts (and relative width changes).
-
-        Parameters
-        ----------
-        shifts : ndarray, shape ``(n,)``
-            Cross-dispersion shift of each integration's trace, pixels.
-        widths : ndarray, shape ``(n,)``, optional
-            Relative width change of each integration (0: the fitted profile).
-        normalise : bool
-            Clip, cut to the aperture and normalise (else the raw table values).
-
-        Returns
-        -------
-        ndarray, shape ``(n, nrow, n_disp)``
-            Non-negative, zero outside the aperture, unit sum per column (NaN columns where
-            the order is not traced).
-        """
-        shifts = np.asarray(shifts, float)
-        u = self.offset[None] - shifts[:, None, None]
-        profile = self._lookup(self.value, u)
-        if widths is not None:
-            widths = np.asarray(widths, float)[:, None, None]
-            profile = profile + widths * self._lookup(self.width, u)
-        if not normalise:
-            return profile
-        inside = np.abs(u) <= self.halfwidth
-        return normalise_profile(np.where(inside, np.clip(profile, 0.0, None), 0.0))
-
-    def width_derivative(self, shifts):
-        """Width derivative on the scale of :meth:`evaluate`'s normalised profile.
-
-        Parameters
-        ----------
-        shifts : ndarray, shape ``(n,)``
-
-        Returns
-        -------
-        ndarray, shape ``(n, nrow, n_disp)``
-        """
-        u = self.offset[None] - np.asarray(shifts, float)[:, None, None]
-        inside = np.abs(u) <= self.halfwidth
-        value = np.where(inside, np.clip(self._lookup(self.value, u), 0.0, None), 0.0)
-        with np.errstate(all="ignore"):
-            scale = 1.0 / value.sum(axis=1, keepdims=True)
-        return np.where(inside, self._lookup(self.width, u), 0.0) * np.nan_to_num(scale)
-
-
-def normalise_profile(profile):
-    """Scale every column to unit sum (columns with no positive value become NaN).
-
-    Parameters
-    ----------
-    profile : ndarray, shape ``(..., nrow, n_disp)``
-
-    Returns
-    -------
-    ndarray
-    """
-    profile = np.nan_to_num(np.clip(profile, 0.0, None))
-    total = profile.sum(axis=-2, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, profile / total, np.nan)
 
 
 @dataclass
@@ -168,24 +60,38 @@ class _Fit:
     def equations(self, flux, variance):
         """Normal equations of ``data / flux ~ P(u)``, integrations pooled in shift bins."""
         n, nrow, ndisp = self.data.shape
-        u = self.offset[None] - self.shifts[:, None, None]
-        use = self.good & (np.abs(u) <= self.reach) & (flux > 0) & (variance > 0)
-        with np.errstate(all="ignore"):
-            weight = np.where(use, flux**2 / variance, 0.0).reshape(n, -1)
-            weighted = np.where(use, flux * self.data / variance, 0.0).reshape(n, -1)
         pool, centres = _shift_pool(self.shifts)
-        weight, weighted = pool @ weight, pool @ weighted
-        u = (self.offset[None] - centres[:, None, None]).reshape(centres.size, -1)
-        cols = np.broadcast_to(np.arange(ndisp), (centres.size, nrow, ndisp))
-        keep = weight > 0
-        return NormalEquations.accumulate(
-            self.spline,
-            u[keep],
-            cols.reshape(centres.size, -1)[keep],
-            weight[keep],
-            weighted[keep] / weight[keep],
-            ndisp,
-        )
+        # blocks of columns keep the temporaries small; a column's equations come from its
+        # own samples only, so the sums are those of one pass
+        size = max(16, _BLOCK_SAMPLES // max(n * nrow, 1))
+        parts = []
+        for c0 in range(0, ndisp, size):
+            cut = slice(c0, min(c0 + size, ndisp))
+            offset = self.offset[:, cut]
+            f, v = flux[..., cut], variance[..., cut]
+            u = offset[None] - self.shifts[:, None, None]
+            use = self.good[..., cut] & (np.abs(u) <= self.reach) & (f > 0) & (v > 0)
+            del u
+            with np.errstate(all="ignore"):
+                weight = np.where(use, f**2 / v, 0.0).reshape(n, -1)
+                weighted = np.where(use, f * self.data[..., cut] / v, 0.0).reshape(n, -1)
+            del use
+            weight, weighted = pool @ weight, pool @ weighted
+            width = offset.shape[1]
+            u = (offset[None] - centres[:, None, None]).reshape(centres.size, -1)
+            cols = np.broadcast_to(np.arange(width), (centres.size, nrow, width))
+            keep = weight > 0
+            parts.append(
+                NormalEquations.accumulate(
+                    self.spline,
+                    u[keep],
+                    cols.reshape(centres.size, -1)[keep],
+                    weight[keep],
+                    weighted[keep] / weight[keep],
+                    width,
+                )
+            )
+        return NormalEquations.concatenate(parts)
 
 
 def _shift_pool(shifts):
@@ -221,10 +127,19 @@ def _triangle_sum(values, half):
     return out[..., size - 1 : size - 1 + n] / size
 
 
-def _solve(equations, spline, offset, halfwidth, window, penalty):
-    """The :class:`Profile` of equations summed over ``window`` columns."""
+def _smooth(equations, window):
+    """Equations summed over ``window`` columns (triangular weights)."""
     if window > 1:
-        equations = equations.smoothed(lambda a: _triangle_sum(a, int(window) // 2))
+        return equations.smoothed(lambda a: _triangle_sum(a, int(window) // 2))
+    return equations
+
+
+def _solve(equations, spline, offset, halfwidth, window, penalty, smoothed=None):
+    """The :class:`Profile` of equations summed over ``window`` columns.
+
+    ``smoothed``: ``_smooth(equations, window)`` when already at hand.
+    """
+    equations = _smooth(equations, window) if smoothed is None else smoothed
     coeffs = equations.solve(penalty)
     grid, value = spline.table(coeffs, _TABLE_STEP)
     _, width = spline.table(coeffs, _TABLE_STEP, kind="width")
@@ -250,11 +165,22 @@ def _smooth_flux(flux, lit):
     return spectrum[None, :] * np.where(np.isfinite(level), level, 0.0)[:, None], spectrum
 
 
+def _column_blocks(shape):
+    """Slices of dispersion columns holding about ``_BLOCK_SAMPLES`` samples each."""
+    n, nrow, ndisp = shape
+    size = max(16, _BLOCK_SAMPLES // max(n * nrow, 1))  # columns are independent
+    return [slice(c0, min(c0 + size, ndisp)) for c0 in range(0, ndisp, size)]
+
+
 def _median_frame(data, good):
     """Median over integrations of every band pixel (0 where none is usable)."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nan_to_num(np.nanmedian(np.where(good, data, np.nan), axis=0))
+    median = np.empty(data.shape[1:])
+    for cut in _column_blocks(data.shape):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            block = np.where(good[..., cut], data[..., cut], np.nan)
+            median[:, cut] = np.nan_to_num(np.nanmedian(block, axis=0))
+    return median
 
 
 def _possible(data, variance, good, median, clip):
@@ -266,21 +192,28 @@ def _possible(data, variance, good, median, clip):
     the first profile fit, and through it the choice of window and penalty, before the
     residual clipping could reject them.
     """
-    peak = np.max(np.abs(median), axis=0, keepdims=True)
-    with np.errstate(all="ignore"):
-        bound = 2.0 * peak + clip * np.sqrt(np.abs(variance))
-        return good & (np.abs(data - median) <= bound)
+    peak = np.max(np.abs(median), axis=0)
+    possible = np.array(good, dtype=bool)
+    for cut in _column_blocks(data.shape):
+        with np.errstate(all="ignore"):
+            bound = 2.0 * peak[cut] + clip * np.sqrt(np.abs(variance[..., cut]))
+            possible[..., cut] &= np.abs(data[..., cut] - median[:, cut]) <= bound
+    return possible
 
 
 def _first_flux(data, variance, good, offset, shifts, reach, clip, median=None):
     """Column fluxes before any profile: robust column sums near the trace."""
-    near = np.abs(offset[None] - shifts[:, None, None]) <= reach
     median = _median_frame(data, good) if median is None else median
-    with np.errstate(all="ignore"):
-        # samples far from the median frame (a cosmic ray, a +-1e30 readout fault) must not
-        # rescale their whole integration
-        typical = good & (np.abs(data - median) <= clip * np.sqrt(np.abs(variance)))
-        return np.sum(np.where(near, np.where(typical, data, median), 0.0), axis=1)
+    flux = np.empty((data.shape[0], data.shape[2]))
+    for cut in _column_blocks(data.shape):
+        d, g, m = data[..., cut], good[..., cut], median[:, cut]
+        near = np.abs(offset[None, :, cut] - shifts[:, None, None]) <= reach
+        with np.errstate(all="ignore"):
+            # samples far from the median frame (a cosmic ray, a +-1e30 readout fault) must
+            # not rescale their whole integration
+            typical = g & (np.abs(d - m) <= clip * np.sqrt(np.abs(variance[..., cut])))
+            flux[:, cut] = np.sum(np.where(near, np.where(typical, d, m), 0.0), axis=1)
+    return flux
 
 
 def build_profile(
@@ -339,7 +272,8 @@ def build_profile(
     reach = float(halfwidth) + 1.0
     spline = PixelSpline(-reach, reach)
     good = good & np.isfinite(data) & lit[None, None, :]
-    data = np.where(good, data, 0.0)
+    if np.any(np.asarray(data)[~good] != 0) or np.asarray(data).dtype != np.float64:
+        data = np.where(good, data, 0.0)  # else (zero already where not good) no copy
     sky = np.zeros((data.shape[0], data.shape[2])) if sky is None else np.asarray(sky)
     median = _median_frame(data, good)
     if clip > 0:
@@ -348,26 +282,39 @@ def build_profile(
     first = _first_flux(data, variance, good, offset, shifts, reach, clip, median)
     flux, _ = _smooth_flux(first, lit)
     var = np.asarray(variance, float)
-    profile = None
+    profile = at = None
     for it in range(max(int(iterations), 1)):
         full = np.broadcast_to(flux[:, None, :], data.shape)
         if it == 0:
             window, penalty = _choose(fit, full, var, halfwidth, clip, window)
-        equations = fit.equations(full, var)
-        profile = _solve(equations, spline, offset, halfwidth, window, penalty)
-        prof = np.nan_to_num(profile.evaluate(shifts))
+        smoothed = _smooth(fit.equations(full, var), window)
+        profile = None  # the last round's tables go before the new ones come
+        profile = _solve(None, spline, offset, halfwidth, window, penalty, smoothed)
+        at = profile.positions(shifts) if at is None else at
+        prof = np.nan_to_num(profile.evaluate(shifts, at=at))
         column = _column_flux(data, prof, var, good)
         flux, profile.spectrum = _smooth_flux(column, lit)
         if var_rnoise is not None:
-            model = np.clip(flux[:, None, :] * prof + sky[:, None, :], 0.0, None)
-            var = var_rnoise + kappa * model
+            # var_rnoise + kappa * max(flux * P + sky, 0), in one buffer
+            var = np.multiply(flux[:, None, :], prof)
+            var += sky[:, None, :]
+            np.clip(var, 0.0, None, out=var)
+            var *= kappa
+            var += var_rnoise
         if clip > 0:  # cosmic rays and bad pixels the DQ missed
-            resid = data - column[:, None, :] * prof
-            fit.good = good & ~(resid**2 > clip**2 * var)
+            resid = np.multiply(column[:, None, :], prof)
+            np.subtract(data, resid, out=resid)
+            resid **= 2
+            fit.good = good & ~(resid > clip**2 * var)
+            del resid
+        del prof
+    del at
     if penalty > PENALTY_CANDIDATES[0]:
         # a smoothed faint profile is biased by an amount that depends on the sub-pixel
         # phase; widths are measured against the least-biased fit
-        profile.sharp = _solve(equations, spline, offset, halfwidth, window, PENALTY_CANDIDATES[0])
+        profile.sharp = _solve(
+            None, spline, offset, halfwidth, window, PENALTY_CANDIDATES[0], smoothed
+        )
     return profile
 
 
@@ -388,10 +335,19 @@ def _choose(fit, flux, variance, halfwidth, clip, window=0):
     d, good, var = fit.data[test], fit.good[test], variance[test]
     inside = np.abs(fit.offset[None] - fit.shifts[test][:, None, None]) <= halfwidth
     cap = clip**2 if clip > 0 else np.inf
+    smoothed, costs, at = {}, {}, []
 
     def cost(window, penalty):
-        profile = _solve(equations, fit.spline, fit.offset, halfwidth, window, penalty)
-        p = np.nan_to_num(profile.evaluate(fit.shifts[test]))
+        if (window, penalty) in costs:
+            return costs[window, penalty]
+        if window not in smoothed:
+            smoothed.clear()  # windows are tried one after the other: keep one
+            smoothed[window] = _smooth(equations, window)
+        profile = _solve(None, fit.spline, fit.offset, halfwidth, window, penalty, smoothed[window])
+        if not at:
+            at.append(profile.positions(fit.shifts[test]))
+        p, derivative = profile.evaluate_with_width(fit.shifts[test], at[0])
+        p = np.nan_to_num(p)
         column = _column_flux(d, p, var, good)
         resid = d - column[:, None, :] * p
         # samples the extraction would reject (a cosmic ray, a +-1e30 readout fault) are
@@ -404,21 +360,19 @@ def _choose(fit, flux, variance, halfwidth, clip, window=0):
         # each held-out integration gets its own width: a window must not win by absorbing
         # breathing into the profile (a width step at a tilt event looks like phase structure)
         width, _, change = width_estimates(
-            resid,
-            p,
-            profile.width_derivative(fit.shifts[test]),
-            var,
-            kept & inside,
-            column,
-            return_change=True,
+            resid, p, derivative, var, kept & inside, column, return_change=True
         )
+        del derivative
         resid = resid - np.nan_to_num(width)[:, None, None] * change
         # every aperture pixel counts, also where a noisy profile was clipped to zero; capped
         # at the rejection level: a sample the extraction would reject (a cosmic ray, a
         # corrupted pixel) must not decide
         with np.errstate(all="ignore"):
             resid = np.where(good & inside, resid**2 / var, 0.0)
-        return float(np.sum(np.minimum(np.nan_to_num(resid, nan=0.0, posinf=cap), cap)))
+        costs[window, penalty] = float(
+            np.sum(np.minimum(np.nan_to_num(resid, nan=0.0, posinf=cap), cap))
+        )
+        return costs[window, penalty]
 
     if not window:
         # past twice the band's length a window is already one profile for the whole band

@@ -144,6 +144,7 @@ class OptimalExtractStep(AtomicSaveMixin, Step):
                 if hasattr(ext, "stripe_prior")
                 else "",
             )
+            del res, ext  # the profile's tables must not outlive their order
         nints = cube.shape[0]
         for columns in results:
             for name in ("flux", "var_poisson", "var_rnoise"):
