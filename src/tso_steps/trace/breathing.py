@@ -62,7 +62,9 @@ def condition_on_smooth_width(shift, width, fisher, chi2):
     ok &= (det > 0) & (var_width > 0)
     if ok.sum() < MIN_INTEGRATIONS:
         return shift, width, np.where(ok, np.sqrt(var_joint), np.nan)
-    index = np.arange(shift.size, dtype=np.float64)
+    # measured integrations in order: an integration lost to the data (all NaN, all
+    # DO_NOT_USE) leaves the others' history as if it had never been taken
+    index = np.cumsum(ok) - 1.0
     spacing = max(8.0, ok.sum() / MAX_KNOTS)
     fit = penalised_spline(
         index[ok],

@@ -134,8 +134,8 @@ def trace_cube(cube, variance, bad, options):
     for values in (positions.shift, positions.shift_error, positions.width_scale):
         values[lost] = np.nan  # nothing to measure in a lost integration
     log.info(
-        "Shifts measured with the %s model of how the trace moves (the pixel model unless "
-        "the band-limited one's residuals vary significantly less between integrations)",
+        "Shifts measured with the %s shift model (the pixel model unless the band-limited "
+        "one's residuals vary significantly less between integrations)",
         positions.shift_model,
     )
     return ref, positions, found
