@@ -19,6 +19,7 @@ spectrum estimated from the data).
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 
 __all__ = ["level_covariance", "wiener_levels"]
 
@@ -138,7 +139,25 @@ def wiener_levels(levels, variance, measured, cov, block=128, margin=None):
         var = np.median(np.where(flat_m, flat_v, np.nan)[:, pattern], axis=0)
         var = np.where(np.isfinite(var), var, np.nanmax(var[np.isfinite(var)], initial=1.0))
         kmm = k[np.ix_(pattern, pattern)] + np.diag(var)
-        gain = np.linalg.solve(kmm, k[pattern][:, centre]).T  # (ncentre, nm)
+        k_cm = k[centre][:, pattern]  # (ncentre, nm)
         y = np.where(flat_m[:, pattern], flat_y[:, pattern], 0.0)
-        out[:, start:stop] = (y @ gain.T).reshape(nframes, stop - start, namp)
+        out[:, start:stop] = _conditional_mean(kmm, k_cm, y).reshape(
+            nframes, stop - start, namp
+        )
     return out
+
+
+def _conditional_mean(kmm, k_cm, y):
+    """``y @ (k_cm kmm^-1).T`` for frames ``y`` (nframes, nm), ``kmm`` positive definite.
+
+    One Cholesky factorisation; the right-hand sides are the frames when there are fewer
+    of them than predicted cells (a ramp's groups), else the cells (many frames at once):
+    the substitutions, not the factorisation, dominate at a thousand cells.
+    """
+    try:
+        factor = scipy.linalg.cho_factor(kmm, check_finite=False)
+    except np.linalg.LinAlgError:  # not positive definite in floating point: LU instead
+        return y @ np.linalg.solve(kmm, k_cm.T)
+    if y.shape[0] < k_cm.shape[0]:
+        return (k_cm @ scipy.linalg.cho_solve(factor, y.T, check_finite=False)).T
+    return y @ scipy.linalg.cho_solve(factor, k_cm.T, check_finite=False)
