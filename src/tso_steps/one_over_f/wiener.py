@@ -141,9 +141,8 @@ def wiener_levels(levels, variance, measured, cov, block=128, margin=None):
         kmm = k[np.ix_(pattern, pattern)] + np.diag(var)
         k_cm = k[centre][:, pattern]  # (ncentre, nm)
         y = np.where(flat_m[:, pattern], flat_y[:, pattern], 0.0)
-        out[:, start:stop] = _conditional_mean(kmm, k_cm, y).reshape(
-            nframes, stop - start, namp
-        )
+        mean = _conditional_mean(kmm, k_cm, y)
+        out[:, start:stop] = mean.reshape(nframes, stop - start, namp)
     return out
 
 
