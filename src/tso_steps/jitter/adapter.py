@@ -8,7 +8,7 @@ time, so a full-size float64 copy of the cube is never held twice.
 
 import numpy as np
 
-from tso_steps.inputs import DO_NOT_USE, bad_samples, lost_integrations
+from tso_steps.inputs import DO_NOT_USE, lost_in, lost_integrations
 from tso_steps.jitter.align import realign_dq_frames, realign_error_frames, realign_frames
 
 __all__ = ["cube_frames", "realign_cube", "realign_spectrum", "spectrum_frames"]
@@ -24,9 +24,10 @@ _SPEC_VAR = tuple(
 def cube_frames(model):
     """``(data, lost)``: the science cube as stored and the integrations without usable data.
 
-    The cube is not copied to float64 (the alignment reads it where it is used).
+    The cube is not copied to float64 (the alignment reads it where it is used), and the
+    lost integrations are found one integration at a time (no cube of flags).
     """
-    return model.data, lost_integrations(bad_samples(model))
+    return model.data, lost_in(model)
 
 
 def spectrum_frames(table):

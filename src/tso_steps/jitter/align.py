@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tso_steps.jitter.resample import shift_array, shift_dq
+from tso_steps.jitter.resample import shift_array, shift_dq, shift_kernel
 from tso_steps.motion import measure_shifts
 from tso_steps.stats import nanmedian_over_frames
 
@@ -33,8 +33,12 @@ __all__ = [
     "realign_dq_frames",
     "realign_error_frames",
     "realign_frames",
+    "realigned_median",
     "trace_after_jitter",
 ]
+
+#: Samples per slab of the median frames (float64 slabs of 8 MB).
+MEDIAN_SAMPLES = 1_000_000
 
 
 @dataclass
@@ -104,26 +108,73 @@ def measure_alignment(frames, options=None, **settings):
     ndim = frames.ndim - 1
     sub = frames if region is None else frames[(slice(None), *region)]
     if reference == "median":
-        ref = nanmedian_over_frames(sub)
+        ref = nanmedian_over_frames(sub, samples=MEDIAN_SAMPLES)
     else:
         ref = np.asarray(sub[int(reference)], dtype=np.float64)
     result = None
-    aligned = None
     for npass in range(iterations):
         result = measure_shifts(sub, reference=ref, max_pixels=max_pixels)
         if reference != "median" or npass == iterations - 1:
             break
         shifts = np.where(np.isfinite(result.shifts), result.shifts, 0.0)
-        if aligned is None:
-            aligned = np.empty(sub.shape)
-        for i, s in enumerate(shifts):
-            aligned[i] = _undo(np.asarray(sub[i], dtype=np.float64), s)
-        ref = nanmedian_over_frames(aligned)
+        ref = realigned_median(sub, shifts)
     errors = result.errors
     usable = np.nanmedian(errors, axis=0) <= max_error if np.isfinite(errors).any() else None
     if usable is None:
         usable = np.zeros(ndim, dtype=bool)
     return Alignment(result.shifts, errors, np.asarray(usable))
+
+
+def realigned_median(frames, shifts, samples=None):
+    """Median over frames of the frames realigned by ``shifts``, by slabs of lines.
+
+    The same values as realigning every frame (:func:`realign`) and taking
+    :func:`~tso_steps.stats.nanmedian_over_frames` of the stack, without holding the
+    realigned float64 stack (a third of a rateints file): each slab of lines along the first
+    image axis is realigned with the lines its shift kernels reach on either side, which
+    are then dropped, so every kept value is computed from the same samples as on the whole
+    frame.
+
+    Parameters
+    ----------
+    frames : ndarray, shape ``(nframes, n0, ...)``
+        Any real dtype; NaN marks unusable samples.
+    shifts : ndarray, shape ``(nframes, ndim)``
+        Shift of each frame's content to undo along each image axis, pixels (finite).
+    samples : int, optional
+        Realigned samples per slab (default ``MEDIAN_SAMPLES``).
+
+    Returns
+    -------
+    ndarray, shape ``frames.shape[1:]``, float64
+    """
+    frames = np.asarray(frames)
+    nframes, n0 = frames.shape[:2]
+    per_line = max(int(np.prod(frames.shape[2:], dtype=np.int64)) * nframes, 1)
+    step = max(1, int(samples or MEDIAN_SAMPLES) // per_line)
+    # lines a shift kernel reads on either side of its output line, along the first axis
+    reach = max(
+        (int(np.max(np.abs(shift_kernel(float(s))[0]))) for s in shifts[:, 0] if s != 0.0),
+        default=0,
+    )
+    out = np.empty(frames.shape[1:])
+    slab = None
+    for start in range(0, n0, step):
+        stop = min(start + step, n0)
+        lo, hi = max(start - reach, 0), min(stop + reach, n0)
+        if slab is None or slab.shape[1] != stop - start:
+            slab = np.empty((nframes, stop - start, *frames.shape[2:]))
+        for i, shift in enumerate(shifts):
+            part = np.asarray(frames[i, lo:hi], dtype=np.float64)
+            if shift[0] != 0.0:
+                part = shift_array(part, shift[0], 0)
+            part = part[start - lo : stop - lo]
+            for axis in range(1, len(shift)):
+                if shift[axis] != 0.0:
+                    part = shift_array(part, shift[axis], axis)
+            slab[i] = part
+        out[start:stop] = nanmedian_over_frames(slab, samples=slab.size)
+    return out
 
 
 def _undo(frame, shifts, variance=False):

@@ -114,8 +114,12 @@ def trace_arrays(model, axis):
     if variance.source is None:
         log.warning("No usable variance arrays: all pixels weighted equally.")
         variance = np.broadcast_to(np.float64(1.0), cube.shape)
-    bad = to_dispersion_last(bad_samples(model), axis)
-    for i in range(cube.shape[0]):  # frame by frame: no cube-sized temporaries
+    # frame by frame: the whole-cube reader makes a uint32 ``dq & bits`` the size of the data
+    bad = np.empty(model.data.shape, dtype=bool)
+    for i in range(bad.shape[0]):
+        bad[i] = bad_samples(model, integration=i)
+    bad = to_dispersion_last(bad, axis)
+    for i in range(cube.shape[0]):
         var = variance[i]
         bad[i] |= ~np.isfinite(var) | (var <= 0)
     return cube, variance, bad

@@ -22,6 +22,10 @@ __all__ = ["FrameMover"]
 #: Shifts (px) within which a pixel model is tabulated, and the table's step.
 TABLE_RANGE = 1.0
 TABLE_STEP = 1.0 / 32.0
+#: Profile evaluations (shift x pixel x component) per block of the exact evaluation.
+EXACT_SAMPLES = 1 << 19
+#: Samples of the moved frames (shift x column x padded row) per block of columns.
+FOURIER_SAMPLES = 1 << 18
 
 
 def _padded_spectrum(reference, variance):
@@ -77,9 +81,19 @@ class _PixelTable:
         self.base = self._exact(np.zeros(1))[0][0]
 
     def _exact(self, dy):
-        u = self.u[None, :] - dy[:, None]
-        c = np.broadcast_to(self.cols, u.shape)
-        return self.profile.value(u, c), self.profile.slope(u, c)
+        value = np.empty((dy.size, self.u.size))
+        slope = np.empty_like(value)
+        # The profile's temporaries are (shifts, pixels, components) float64: by blocks of
+        # pixels they stay a few MB (the whole table at once took 1.7 GB on a NIRCam grism).
+        ncomp = self.profile.weights.shape[1]
+        step = max(1, EXACT_SAMPLES // max(dy.size * ncomp, 1))
+        for start in range(0, self.u.size, step):
+            part = slice(start, start + step)
+            u = self.u[None, part] - dy[:, None]
+            c = np.broadcast_to(self.cols[part], u.shape)
+            value[:, part] = self.profile.value(u, c)
+            slope[:, part] = self.profile.slope(u, c)
+        return value, slope
 
     def __call__(self, dy):
         inside = np.abs(dy) < TABLE_RANGE
@@ -128,7 +142,9 @@ class FrameMover:
                 sel = np.flatnonzero(order == k)
                 fourier[sel] = False
                 self.parts.append((sel, _PixelTable(profile, rows[sel] - centre[sel], cols[sel])))
+        # Fourier-moved pixels sorted by column, so a block of columns is one slice of them
         self.fourier = np.flatnonzero(fourier)
+        self.fourier = self.fourier[np.argsort(cols[self.fourier], kind="stable")]
         if self.fourier.size:
             self.spectrum, self.freq = _padded_spectrum(reference, variance)
 
@@ -138,12 +154,31 @@ class FrameMover:
         model = np.empty((dy.size, self.rows.size))
         slope = np.empty_like(model)
         if self.fourier.size:
-            full, full_slope = _shifted(self.spectrum, self.freq, dy, self.n_cross)
-            r, c, sel = self.rows[self.fourier], self.cols[self.fourier], self.fourier
-            model[:, sel] = full[:, r, c]
-            slope[:, sel] = full_slope[:, r, c]
+            self._fourier(dy, model, slope)
         for sel, table in self.parts:
             value, part_slope = table(dy)
             model[:, sel] = self.values[sel] + value - table.base
             slope[:, sel] = part_slope
         return model, slope
+
+    def _fourier(self, dy, model, slope):
+        """Fill the band-limited pixels of ``model`` and ``slope`` by blocks of columns.
+
+        Every column is transformed on its own, so blocks give the same numbers as the
+        whole frame, while the moved frames (``dy.size`` x columns x twice the
+        cross-dispersion size, complex) stay a few MB instead of tens per integration.
+        """
+        sel = self.fourier
+        rows, cols = self.rows[sel], self.cols[sel]
+        step = max(1, FOURIER_SAMPLES // (dy.size * 2 * self.n_cross))
+        first, last = int(cols[0]), int(cols[-1]) + 1
+        bounds = np.searchsorted(cols, np.arange(first, last + step, step))
+        for k, start in enumerate(range(first, last, step)):
+            part = slice(bounds[k], bounds[k + 1])
+            if part.start == part.stop:
+                continue
+            spectrum = self.spectrum[start : start + step]
+            full, full_slope = _shifted(spectrum, self.freq, dy, self.n_cross)
+            r, c = rows[part], cols[part] - start
+            model[:, sel[part]] = full[:, r, c]
+            slope[:, sel[part]] = full_slope[:, r, c]

@@ -47,6 +47,8 @@ log = logging.getLogger("stpipe.tso_steps.trace")
 
 #: Standard errors by which a later shift model's residual scatter must be lower to be kept.
 SIGNIFICANCE = 2.0
+#: Working memory of one block of integrations in the per-integration fit, bytes.
+BLOCK_BYTES = 32e6
 
 
 @dataclass
@@ -202,9 +204,10 @@ def _fit_all(
     nints, n_cross, n_disp = cube.shape
     # Group pixels by (order window) column so the nuisance parameters can be eliminated.
     groups, group_index = np.unique(cols * norders + order, return_inverse=True)
-    # About eight float64 copies of a padded frame per integration live at once.
-    per_int = 8 * 2 * n_cross * n_disp * 8
-    block = max(1, min(int(block), int(2e8 // per_int)))
+    # About twenty float64 arrays of the traced pixels live at once per integration (the
+    # mover bounds its own); every integration's fit is independent of the block size.
+    per_int = 8 * 20 * rows.size
+    block = max(1, min(int(block), int(BLOCK_BYTES // per_int)))
     shift, scale, chi2 = np.zeros(nints), np.zeros(nints), np.ones(nints)
     fisher = np.full((nints, 2, 2), np.nan)
     totals = (np.zeros(rows.size), np.zeros(rows.size), np.zeros(rows.size))
@@ -212,7 +215,8 @@ def _fit_all(
         stop = min(start + block, nints)
         data = np.asarray(cube[start:stop][:, rows, cols], dtype=np.float64)
         var = np.asarray(
-            variance[start:stop][:, rows, cols] if variance.ndim == 3 else variance[rows, cols],
+            # one index: a VarianceFrames then reads only the traced pixels, not whole frames
+            variance[start:stop, rows, cols] if variance.ndim == 3 else variance[rows, cols],
             dtype=np.float64,
         )
         var = np.broadcast_to(var, data.shape)

@@ -159,7 +159,7 @@ def _pixel_profiles(mean, variance, ref, found, max_fwhm):
     return profiles
 
 
-def _stack(cube, variance, bad, clip=5.0, samples=4_000_000):
+def _stack(cube, variance, bad, clip=5.0, samples=1_000_000):
     """Clipped mean frame and its variance.
 
     A clipped mean rather than a median: the template's noise enters every integration's
