@@ -254,7 +254,7 @@ def fit_basis(images, usable, basis, clip=4.0, maxiter=5):
     return coeffs, kept
 
 
-def fit_scales(images, usable, shape, clip=4.0, maxiter=5):
+def fit_scales(images, usable, shape, clip=4.0, maxiter=5, keep=True):
     """One multiplicative factor per image: ``images[i] ~ scale[i] * shape``, with clipping.
 
     Parameters
@@ -267,17 +267,19 @@ def fit_scales(images, usable, shape, clip=4.0, maxiter=5):
         Reject pixels more than ``clip`` robust sigma from the fit (0: none).
     maxiter : int
         Maximum fit-and-clip iterations.
+    keep : bool
+        Return the pixels kept (a boolean array the size of ``images``); False returns None.
 
     Returns
     -------
     scales : ndarray, shape ``(n,)``
         NaN for an image with no usable pixel.
-    kept : ndarray of bool
+    kept : ndarray of bool or None
     """
     shape = np.nan_to_num(np.asarray(shape, dtype=np.float64)).ravel()
     n = images.shape[0]
     scales = np.full(n, np.nan)
-    kept = np.zeros(images.shape, dtype=bool)
+    kept = np.zeros(images.shape, dtype=bool) if keep else None
     for i in range(n):  # one image at a time, on its usable pixels only
         flat = np.asarray(images[i]).ravel()
         index = np.flatnonzero(np.asarray(usable[i]).ravel() & np.isfinite(flat))
@@ -300,5 +302,6 @@ def fit_scales(images, usable, shape, clip=4.0, maxiter=5):
                 break
             if changed <= 1e-4 * good.size:  # refit once more, then a handful cannot matter
                 maxiter = iteration + 1
-        kept[i].ravel()[index[good]] = True
+        if keep:
+            kept[i].ravel()[index[good]] = True
     return scales, kept
