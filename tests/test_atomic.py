@@ -115,3 +115,32 @@ def test_a_killed_writer_leaves_the_previous_file(tmp_path):
     assert path.read_bytes() == before
     # a kill leaves at most the hidden temporary folder, never a partial product
     assert all(re.fullmatch(r"\.x_whtlt\.ecsv\..*\.tmp", n) for n in leftovers(tmp_path))
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint32, np.uint64])
+def test_unsigned_arrays_are_written_in_place_byte_identical(tmp_path, dtype):
+    # an unsigned DQ is written without astropy's signed copies: same bytes, array restored
+    rng = np.random.default_rng(5)
+    hdu = fits.ImageHDU(rng.integers(0, np.iinfo(dtype).max, (3, 4, 5), dtype=dtype), name="DQ")
+    science = fits.ImageHDU(rng.normal(size=(3, 4, 5)).astype(np.float32), name="SCI")
+    before = hdu.data.copy()
+    fits.HDUList([fits.PrimaryHDU(), science, hdu]).writeto(tmp_path / "plain.fits")
+    with atomic_saves():
+        fits.HDUList([fits.PrimaryHDU(), science, hdu]).writeto(tmp_path / "lean.fits")
+    assert (tmp_path / "plain.fits").read_bytes() == (tmp_path / "lean.fits").read_bytes()
+    np.testing.assert_array_equal(hdu.data, before)
+    assert hdu.data.dtype == dtype
+    with fits.open(tmp_path / "lean.fits") as written:
+        assert written["DQ"].data.dtype == dtype
+        np.testing.assert_array_equal(written["DQ"].data, before)
+
+
+def test_a_saved_model_keeps_its_dq_and_reads_back(tmp_path):
+    model = datamodels.CubeModel((2, 3, 4))
+    model.dq[:] = np.arange(24, dtype=np.uint32).reshape(2, 3, 4) * 170_000_000
+    before = model.dq.copy()
+    with atomic_saves():
+        model.save(tmp_path / "cube.fits")
+    np.testing.assert_array_equal(model.dq, before)
+    with datamodels.open(tmp_path / "cube.fits") as written:
+        np.testing.assert_array_equal(written.dq, before)

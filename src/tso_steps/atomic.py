@@ -13,6 +13,10 @@ products), ``astropy.table.Table.write`` (ECSV catalogs such as calwebb_tso3's
 active.  :class:`AtomicSaveMixin` holds it active during ``run`` and ``save_model`` of every
 step and pipeline of the package, so the intermediate files jwst's own steps write inside our
 pipelines (``save_results``, ``save_opt``, ``save_mask``...) are atomic too.
+
+While active, ``HDUList.writeto`` also writes unsigned-integer images (DQ) in place instead
+of through astropy's two full-size signed copies: the same bytes, a third of a rateints file
+less memory at the save.
 """
 
 from __future__ import annotations
@@ -124,17 +128,61 @@ def _table_write(descriptor):
 def _hdulist_writeto(original):
     def writeto(self, fileobj, *args, **kwargs):
         path = _to_path(fileobj)
-        if _inside_atomic_write() or path is None:
-            return original(self, fileobj, *args, **kwargs)
-        kwargs.update(zip(("output_verify", "overwrite", "checksum"), args, strict=False))
-        if path.exists() and not kwargs.get("overwrite", False):
-            return original(self, fileobj, **kwargs)  # astropy's own "file exists" error
-        kwargs.pop("overwrite", None)  # moot for a new temporary file
-        with atomic_write(path) as temporary:
-            original(self, str(temporary), **kwargs)
+        with _unsigned_written_in_place(self):
+            if _inside_atomic_write() or path is None:
+                return original(self, fileobj, *args, **kwargs)
+            kwargs.update(zip(("output_verify", "overwrite", "checksum"), args, strict=False))
+            if path.exists() and not kwargs.get("overwrite", False):
+                return original(self, fileobj, **kwargs)  # astropy's own "file exists" error
+            kwargs.pop("overwrite", None)  # moot for a new temporary file
+            with atomic_write(path) as temporary:
+                original(self, str(temporary), **kwargs)
         return None
 
     return writeto
+
+
+_SIGN_BIT = {2: 0x8000, 4: 0x80000000, 8: 0x8000000000000000}
+
+
+@contextlib.contextmanager
+def _unsigned_written_in_place(hdulist):
+    """Write unsigned image HDUs (DQ) without astropy's two full-size temporaries.
+
+    astropy stores ``uint16/32/64`` as signed integers with ``BZERO = 2**(bits - 1)`` and
+    makes ``data - BZERO`` and a big-endian copy of it to do so (two arrays the size of DQ,
+    the largest allocation of a step that only attaches something). Flipping the sign bit
+    in place is that same subtraction; the signed view is then byte-swapped in place as
+    astropy does for float arrays, and the bits are flipped back on exit, so the file is
+    byte-identical and the array is unchanged afterwards (another thread reading it during
+    the write would see the flipped bits).
+    """
+    swapped = []
+    try:
+        for index, hdu in enumerate(hdulist):
+            data = hdu.data if isinstance(hdu, fits.ImageHDU) else None
+            if (
+                data is None
+                or data.dtype.kind != "u"
+                or data.dtype.itemsize not in _SIGN_BIT
+                or not data.dtype.isnative
+                or not data.flags.writeable
+                or not (data.flags.c_contiguous or data.flags.f_contiguous)
+                or hdu.header.get("BSCALE", 1) != 1
+            ):
+                continue
+            data ^= data.dtype.type(_SIGN_BIT[data.dtype.itemsize])
+            signed = fits.ImageHDU(data.view(f"i{data.dtype.itemsize}"), header=hdu.header)
+            # where and as astropy writes them for unsigned data: the header is identical too
+            signed.header.set("BSCALE", 1, after="GCOUNT")
+            signed.header.set("BZERO", _SIGN_BIT[data.dtype.itemsize], after="BSCALE")
+            swapped.append((index, hdu, data))
+            hdulist[index] = signed
+        yield
+    finally:
+        for index, hdu, data in swapped:
+            data ^= data.dtype.type(_SIGN_BIT[data.dtype.itemsize])
+            hdulist[index] = hdu
 
 
 _WRITERS = (

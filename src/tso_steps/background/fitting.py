@@ -139,6 +139,19 @@ def _solve_lines(normal, rhs, enough):
     return coeffs, int((~det_ok).sum())
 
 
+def _residual(data, flat_basis, live, solution, rows=2**16):
+    """``data - flat_basis[:, live] @ solution``, a block of pixels at a time.
+
+    The same products block by block, without a copy of the live basis columns of every
+    pixel (the size of the basis).
+    """
+    residual = np.empty_like(data)
+    for start in range(0, data.size, rows):
+        block = slice(start, start + rows)
+        residual[block] = data[block] - flat_basis[block][:, live] @ solution
+    return residual
+
+
 def surface_basis(shape, order=2, sides=None):
     """Legendre products ``P_i(x) P_j(y)``, ``i + j <= order``, as basis images.
 
@@ -158,9 +171,13 @@ def surface_basis(shape, order=2, sides=None):
     ny, nx = shape
     vy = legendre.legvander(_normalised(ny), order)
     vx = legendre.legvander(_normalised(nx), order)
-    terms = [np.outer(vy[:, j], vx[:, i]) for i in range(order + 1) for j in range(order + 1 - i)]
+    pairs = [(j, i) for i in range(order + 1) for j in range(order + 1 - i)]
     regions = [np.ones(shape, dtype=bool)] if not sides else sides
-    return np.stack([t * r for r in regions for t in terms])
+    # filled in place: a list of products and its stack would hold the basis twice
+    basis = np.empty((len(regions) * len(pairs), ny, nx))
+    for k, (region, (j, i)) in enumerate((r, p) for r in regions for p in pairs):
+        np.multiply(np.outer(vy[:, j], vx[:, i]), region, out=basis[k])
+    return basis
 
 
 def template_basis(template, sides=None):
@@ -234,7 +251,7 @@ def fit_basis(images, usable, basis, clip=4.0, maxiter=5):
         good = kept[i].ravel().copy()
         for _ in range(max(1, maxiter)):
             design = flat_basis[good]
-            live = np.abs(design).sum(axis=0) > 0  # a side with no usable pixel
+            live = (design != 0).any(axis=0)  # a side with no usable pixel (basis is finite)
             if live.sum() == 0:
                 raise ValueError("No unilluminated pixel is usable for the background fit.")
             solution = np.linalg.lstsq(design[:, live], data[good], rcond=None)[0]
@@ -242,7 +259,7 @@ def fit_basis(images, usable, basis, clip=4.0, maxiter=5):
             coeffs[i, live] = solution
             if clip <= 0:
                 break
-            residual = data - flat_basis[:, live] @ solution
+            residual = _residual(data, flat_basis, live, solution)
             sigma = robust_std(residual[good])
             if not np.isfinite(sigma) or sigma <= 0:
                 break
@@ -254,7 +271,7 @@ def fit_basis(images, usable, basis, clip=4.0, maxiter=5):
     return coeffs, kept
 
 
-def fit_scales(images, usable, shape, clip=4.0, maxiter=5):
+def fit_scales(images, usable, shape, clip=4.0, maxiter=5, keep=True):
     """One multiplicative factor per image: ``images[i] ~ scale[i] * shape``, with clipping.
 
     Parameters
@@ -267,17 +284,19 @@ def fit_scales(images, usable, shape, clip=4.0, maxiter=5):
         Reject pixels more than ``clip`` robust sigma from the fit (0: none).
     maxiter : int
         Maximum fit-and-clip iterations.
+    keep : bool
+        Return the pixels kept (a boolean array the size of ``images``); False returns None.
 
     Returns
     -------
     scales : ndarray, shape ``(n,)``
         NaN for an image with no usable pixel.
-    kept : ndarray of bool
+    kept : ndarray of bool or None
     """
     shape = np.nan_to_num(np.asarray(shape, dtype=np.float64)).ravel()
     n = images.shape[0]
     scales = np.full(n, np.nan)
-    kept = np.zeros(images.shape, dtype=bool)
+    kept = np.zeros(images.shape, dtype=bool) if keep else None
     for i in range(n):  # one image at a time, on its usable pixels only
         flat = np.asarray(images[i]).ravel()
         index = np.flatnonzero(np.asarray(usable[i]).ravel() & np.isfinite(flat))
@@ -300,5 +319,6 @@ def fit_scales(images, usable, shape, clip=4.0, maxiter=5):
                 break
             if changed <= 1e-4 * good.size:  # refit once more, then a handful cannot matter
                 maxiter = iteration + 1
-        kept[i].ravel()[index[good]] = True
+        if keep:
+            kept[i].ravel()[index[good]] = True
     return scales, kept

@@ -84,7 +84,7 @@ class BackgroundFit:
         return self.scales * np.nanmean(self.shape)
 
 
-def _row_blocks(ny, nx, nints, budget=4_000_000):
+def _row_blocks(ny, nx, nints, budget=1_000_000):
     """Row slices whose ``(nints, rows, nx)`` blocks hold about ``budget`` samples."""
     rows = max(1, budget // max(nints * nx, 1))
     return [slice(y, min(y + rows, ny)) for y in range(0, ny, rows)]
@@ -361,7 +361,7 @@ def fit_background(cube, usable, options, *, template=None, discontinuity=None):
         scales = np.ones(nints) if scales is None else scales
         return BackgroundFit(shape, scales, out, kept[0], n_filled)
     if per_integration == "scale":
-        scales, _ = fit_scales(cube, usable, shape)
+        scales, _ = fit_scales(cube, usable, shape, keep=False)
         bad = ~np.isfinite(scales)
         if bad.all():
             raise ValueError("No integration has usable pixels to scale the background.")

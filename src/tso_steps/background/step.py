@@ -111,9 +111,13 @@ class Background2DStep(AtomicSaveMixin, Step):
         method = self._method(exp_type)
         if method == "line" and axis is None:
             raise ImagingExposureError("method='line' needs a spectrum; use 'surface' for imaging.")
-        template = self._template(median, bad.all(axis=0)) if method == "template" else None
-        source = self._source_mask(result, median, axis, bad.all(axis=0))
-        usable = ~source[None] & ~bad
+        always_bad = bad.all(axis=0)
+        template = self._template(median, always_bad) if method == "template" else None
+        source = self._source_mask(result, median, axis, always_bad)
+        # usable = ~source & ~bad, made in the flags' own memory (no second and third cube)
+        usable = np.logical_not(bad, out=bad)
+        usable &= ~source[None]
+        del bad
         fraction = usable.mean()
         if fraction < 0.01:
             raise ValueError(

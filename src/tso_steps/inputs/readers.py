@@ -95,6 +95,12 @@ def bad_samples(model, bits=DO_NOT_USE, nonfinite=True, integration=None):
         Shape of ``model.data``, or of one integration.
     """
     full = model.data.shape
+    if integration is None and len(full) == 3 and full[0] > 1:
+        # one integration at a time: no cube-sized isfinite, dq & bits or != 0 temporaries
+        bad = np.empty(full, dtype=bool)
+        for i in range(full[0]):
+            bad[i] = bad_samples(model, bits, nonfinite, integration=i)
+        return bad
     index = slice(None) if integration is None else integration
     data = model.data[index]
     bad = ~np.isfinite(data) if nonfinite else np.zeros(data.shape, dtype=bool)

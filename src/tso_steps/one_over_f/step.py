@@ -38,12 +38,21 @@ _SHORTAGE_FOR_SOURCE_MODEL = 0.02
 # Float32 frames a chunk of the cube needs at once, per frame (frames, residuals, stripes,
 # source model and its gradients: a count of the temporaries, not a measurement).
 _FRAME_TEMPORARIES = 12
+# Without memory_budget the working memory is this share of the science array (float32),
+# capped at the fixed defaults (16 integrations, MEDIAN_BLOCK values) that full segments
+# reach: fixed chunks alone cost twice the data of a small file (issue 15).
+_DEFAULT_SHARE = 0.25
 
 
-def _median_block(memory_budget):
+def _default_bytes(shape):
+    """Working memory without a budget: a share of the float32 science array, bytes."""
+    return _DEFAULT_SHARE * 4 * float(np.prod(shape))
+
+
+def _median_block(memory_budget, shape):
     """Pixel values per block of the scene median (float32, about four copies while sorted)."""
     if memory_budget is None:
-        return MEDIAN_BLOCK
+        return int(min(MEDIAN_BLOCK, max(shape[-1] * shape[-2], _default_bytes(shape) // 16)))
     return max(1, budget_bytes(memory_budget) // (4 * 4))
 
 
@@ -56,8 +65,10 @@ def _dispersion_axis(model):
 
 
 def _frames_per_chunk(memory_budget, shape):
-    """Integrations of a rateints cube corrected at once (16 without a budget)."""
+    """Integrations of a rateints cube corrected at once (at most 16 without a budget)."""
     frame_bytes = _FRAME_TEMPORARIES * 4 * shape[-1] * shape[-2]
+    if memory_budget is None:
+        return int(min(16, max(1, _default_bytes(shape) // frame_bytes)))
     spans = chunk_spans(
         shape[0], frame_bytes, memory_budget, 16 * frame_bytes, "tso_one_over_f", "integrations"
     )
@@ -166,7 +177,7 @@ class OneOverFStep(AtomicSaveMixin, Step):
             method=method,
             dispersion_axis=_dispersion_axis(result),
             chunk=_frames_per_chunk(self.memory_budget, work.shape),
-            median_block=_median_block(self.memory_budget),
+            median_block=_median_block(self.memory_budget, data.shape),
         )
         if is_ramp:
             group_dq = result.groupdq if result.groupdq.shape == data.shape else None
@@ -229,7 +240,7 @@ class OneOverFStep(AtomicSaveMixin, Step):
             model,
             shape,
             lambda: image_mask(
-                signal_image(data, block=_median_block(self.memory_budget)),
+                signal_image(data, block=_median_block(self.memory_budget, data.shape)),
                 self.mask_n_sigma,
                 self.mask_dilation,
                 bad=always_bad,
