@@ -291,7 +291,11 @@ def group_median(y, bad, groups, min_good=5):
         Each row holds its group's median (0 for rows in no group).
     """
     result = np.zeros(y.shape, dtype=y.dtype)
+    # groups of one size are taken together (every statistic is per group): fewer, larger calls
+    sizes = {}
     for index in groups:
+        sizes.setdefault(index.shape[1], []).append(index)
+    for index in (np.concatenate(same) for same in sizes.values()):
         # (ngroups, ntime, size): the medians over a group run along the last, contiguous
         # axis, where a partition is several times faster
         ngroups, size = index.shape
