@@ -164,7 +164,7 @@ def flag_block(
         else:
             # the common mode is kept from the second pass, so a row not refitted keeps its
             # residual, scatter and flags: only the refitted rows are evaluated again
-            residual = norm[rows] - baseline[rows] - motion[rows]
+            residual = norm[rows] - baseline[rows] - (motion[rows] if ncoef else motion)
             residual = _scaled_residual(residual, rows, common, noise, leverage, motion_rows)
             sigma[rows] = robust_scale(residual, sub_mask)
             row_floor = floor[rows] if np.ndim(floor) else floor
