@@ -28,6 +28,10 @@ MAD_TO_SIGMA = 1.482602218505602
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 
+#: Most distinct ranks for which :func:`nanmedian_last` partitions instead of sorting.
+_PARTITION_RANKS = 8
+
+
 def robust_std(values, axis=None, center=None):
     """Standard deviation estimated from the median absolute deviation, ignoring NaN.
 
@@ -84,9 +88,10 @@ def nanmedian_over_frames(frames, samples=4_000_000):
 
 
 def nanmedian_last(values, min_count=1, max_samples=None):
-    """Median along the last axis, ignoring NaN, by one sort.
+    """Median along the last axis, ignoring NaN, by one sort or partition.
 
-    Much faster than ``np.nanmedian`` on many short rows.
+    Much faster than ``np.nanmedian`` on many short rows, and the same values (the middle
+    value, or the mean of the two middle values, in the dtype of ``values``).
 
     Parameters
     ----------
@@ -105,11 +110,18 @@ def nanmedian_last(values, min_count=1, max_samples=None):
     """
     if max_samples and values.shape[-1] > max_samples:
         values = values[..., :: values.shape[-1] // max_samples]
-    ordered = np.sort(values, axis=-1)  # NaN sort to the end
-    count = np.count_nonzero(np.isfinite(ordered), axis=-1)
+    count = np.count_nonzero(np.isfinite(values), axis=-1)
     lo = np.maximum((count - 1) // 2, 0)[..., None]
     hi = np.maximum(count // 2, 0)
     hi = np.minimum(hi, values.shape[-1] - 1)[..., None]
+    ranks = np.union1d(lo, hi)
+    # NaN sort to the end in both.  A partition at the few ranks needed (rows with about
+    # the same number of finite values) puts the same values there as a full sort, at a
+    # fraction of its cost; many different counts make the sort cheaper.
+    if ranks.size <= _PARTITION_RANKS:
+        ordered = np.partition(values, ranks, axis=-1)
+    else:
+        ordered = np.sort(values, axis=-1)
     median = 0.5 * (
         np.take_along_axis(ordered, lo, axis=-1)[..., 0]
         + np.take_along_axis(ordered, hi, axis=-1)[..., 0]

@@ -139,33 +139,65 @@ def flag_block(
             filled = fill_masked(sub_norm - sub_common, sub_mask)
         baseline[rows] = sampled_rolling_median(filled, window, step, tol=tol[rows])
         if ncoef:
-            fast = sub_norm - baseline[rows] - sub_common
-            coef = fit_regressors(np.where(sub_mask, 0.0, fast), ~sub_mask, regressors)
-            # A sample's own regression takes h of its value: studentize, so an outlier in
-            # an integration of extreme measured motion is not absorbed by the fit
-            hat = regressor_leverage(~sub_mask, regressors)
-            if motion_rows is not None:
-                coef[~motion_rows[rows]] = 0.0
-                hat[~motion_rows[rows]] = 0.0
-            motion[rows] = coef @ regressors.T
-            leverage[rows] = hat
-        residual = norm - baseline - motion
-        if groups and done <= 2:
-            common = group_median(residual, mask, groups)
-        residual -= common
-        residual /= noise
-        if ncoef:
-            residual /= np.sqrt(1.0 - np.minimum(leverage, 0.99)).astype(residual.dtype)
-        sigma[rows] = robust_scale(residual[rows], sub_mask)
-        with np.errstate(invalid="ignore"):
-            new_flags = (np.abs(residual) > threshold * np.fmax(sigma, floor)[:, None]) & ~bad0
-        if done > 1 and np.array_equal(new_flags, flags):
-            break
-        rows = np.flatnonzero((new_flags != flags).any(axis=1)) if done > 1 else np.arange(npix)
-        flags = new_flags
+            # only the motion rows are fitted: the others keep no motion term and no leverage
+            fit = rows if motion_rows is None else rows[motion_rows[rows]]
+            if fit.size:
+                fit_mask = mask[fit]
+                fast = norm[fit] - baseline[fit] - (common[fit] if np.ndim(common) else common)
+                coef = fit_regressors(np.where(fit_mask, 0.0, fast), ~fit_mask, regressors)
+                motion[fit] = coef @ regressors.T
+                # A sample's own regression takes h of its value: studentize, so an outlier
+                # in an integration of extreme measured motion is not absorbed by the fit
+                leverage[fit] = regressor_leverage(~fit_mask, regressors)
+        if done <= 2:
+            residual = norm - baseline - motion
+            if groups:
+                common = group_median(residual, mask, groups)
+            residual = _scaled_residual(residual, None, common, noise, leverage, motion_rows)
+            sigma[:] = robust_scale(residual, mask)
+            with np.errstate(invalid="ignore"):
+                new_flags = (np.abs(residual) > threshold * np.fmax(sigma, floor)[:, None]) & ~bad0
+            if done > 1 and np.array_equal(new_flags, flags):
+                break
+            rows = np.flatnonzero((new_flags != flags).any(axis=1)) if done > 1 else rows
+            flags = new_flags
+        else:
+            # the common mode is kept from the second pass, so a row not refitted keeps its
+            # residual, scatter and flags: only the refitted rows are evaluated again
+            residual = norm[rows] - baseline[rows] - (motion[rows] if ncoef else motion)
+            residual = _scaled_residual(residual, rows, common, noise, leverage, motion_rows)
+            sigma[rows] = robust_scale(residual, sub_mask)
+            row_floor = floor[rows] if np.ndim(floor) else floor
+            with np.errstate(invalid="ignore"):
+                limit = threshold * np.fmax(sigma[rows], row_floor)[:, None]
+                new_rows = (np.abs(residual) > limit) & ~bad0[rows]
+            changed = (new_rows != flags[rows]).any(axis=1)
+            if not changed.any():
+                break
+            flags[rows] = new_rows
+            rows = rows[changed]
         mask = bad0 | flags
     model = (baseline + motion + common) * flux
     return flags, model, done
+
+
+def _scaled_residual(residual, rows, common, noise, leverage, motion_rows):
+    """``(residual - common) / noise``, studentized by the leverage of the motion fit.
+
+    ``residual`` holds the block's ``rows`` (all rows when None); it is changed in place.
+    Rows without a motion fit have no leverage (a division by one is skipped).
+    """
+
+    def pick(array):
+        return array if rows is None or not np.ndim(array) else array[rows]
+
+    residual -= pick(common)
+    residual /= pick(noise)
+    if leverage is not None:
+        studentize = slice(None) if motion_rows is None else pick(motion_rows)
+        lev = pick(leverage)[studentize]
+        residual[studentize] /= np.sqrt(1.0 - np.minimum(lev, 0.99)).astype(residual.dtype)
+    return residual
 
 
 def motion_sensitive(reference, noise, motion_rms, nterms, nints):

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
-from tso_steps.stats import MAD_TO_SIGMA
+from tso_steps.stats import MAD_TO_SIGMA, nanmedian_last
 
 __all__ = [
     "fill_masked",
@@ -291,24 +291,64 @@ def group_median(y, bad, groups, min_good=5):
         Each row holds its group's median (0 for rows in no group).
     """
     result = np.zeros(y.shape, dtype=y.dtype)
+    # groups of one size are taken together (every statistic is per group): fewer, larger calls
+    sizes = {}
     for index in groups:
-        values = y[index]
-        unusable = bad[index] | ~np.isfinite(values)
-        for _ in range(_EVENT_PASSES):
-            median, ngood = _group_median(values, unusable, min_good)
-            # Cosmic-ray events only add charge: a halo covering much of a short line
-            # (NIRSpec's 32-pixel columns) would pull the median up, so samples far above
-            # it are left out and the median taken again.
-            scatter = _group_scatter(values, unusable, median)
-            high = values > (median + _EVENT_SIGMA * scatter)[:, None, :]
-            if not (high & ~unusable).any():
-                break
-            unusable = unusable | high
-        median, ngood = _group_median(values, unusable, min_good)
-        if values.shape[1] < _SHORT_SEGMENT:
-            median = _drop_event_offsets(median)
-        result[index] = (median * _offset_gain(values, unusable, median, ngood))[:, None, :]
+        sizes.setdefault(index.shape[1], []).append(index)
+    for index in (np.concatenate(same) for same in sizes.values()):
+        # (ngroups, ntime, size): the medians over a group run along the last, contiguous
+        # axis, where a partition is several times faster
+        ngroups, size = index.shape
+        ntime = y.shape[1]
+        values = np.ascontiguousarray(y[index].transpose(0, 2, 1)).reshape(-1, size)
+        unusable = np.ascontiguousarray(bad[index].transpose(0, 2, 1)).reshape(-1, size)
+        unusable |= ~np.isfinite(values)
+        median, ngood, scatter, stale = _clipped_group_medians(values, unusable, min_good)
+        median = median.reshape(ngroups, ntime)
+        if size < _SHORT_SEGMENT:
+            dropped = _drop_event_offsets(median)
+            stale = np.union1d(stale, np.flatnonzero(dropped != median))
+            median = dropped
+        if stale.size:
+            scatter[stale] = _group_scatter(values[stale], unusable[stale], median.ravel()[stale])
+        gain = _offset_gain(scatter.reshape(ngroups, ntime), median, ngood.reshape(ngroups, ntime))
+        result[index] = (median * gain)[:, None, :]
     return result
+
+
+def _clipped_group_medians(values, unusable, min_good):
+    """Median of every column after the one-sided event clip of :func:`group_median`.
+
+    ``values`` and ``unusable`` are ``(ncolumns, size)`` (``unusable`` is updated in place
+    with the clipped samples).  Cosmic-ray events only add charge: a halo covering much of
+    a short line (NIRSpec's 32-pixel columns) would pull the median up, so samples far above
+    it are left out and the median taken again.  Only the columns that lost a sample in a
+    pass are taken again in the next: the others would give the same values.
+
+    Returns
+    -------
+    median, ngood, scatter : ndarray, shape ``(ncolumns,)``
+        Median, number of good samples, and robust scatter about the median.
+    stale : ndarray of int
+        Columns whose ``scatter`` belongs to an earlier median (recompute before use).
+    """
+    median, ngood = _group_median(values, unusable, min_good)
+    scatter = _group_scatter(values, unusable, median)
+    todo = np.arange(values.shape[0])
+    part, part_bad = values, unusable
+    for npass in range(_EVENT_PASSES):
+        if npass:
+            part, part_bad = values[todo], unusable[todo]
+            median[todo], ngood[todo] = _group_median(part, part_bad, min_good)
+            scatter[todo] = _group_scatter(part, part_bad, median[todo])
+        high = part > (median[todo] + _EVENT_SIGMA * scatter[todo])[:, None]
+        changed = (high & ~part_bad).any(axis=1)
+        if not changed.any():
+            return median, ngood, scatter, todo[:0]
+        unusable[todo] = part_bad | high
+        todo = todo[changed]
+    median[todo], ngood[todo] = _group_median(values[todo], unusable[todo], min_good)
+    return median, ngood, scatter, todo
 
 
 def _drop_event_offsets(median):
@@ -349,42 +389,41 @@ _EVENT_SIGMA = 3.0
 
 
 def _group_median(values, unusable, min_good):
-    """Median over each group's good rows at every time, and the number of good rows."""
-    size = values.shape[1]
+    """Median over the good samples of each column ``(..., size)``, and their number.
+
+    Bad samples are pushed to both ends (:func:`_split_infinities`) and one partition at the
+    middle rank finds the median.
+    """
+    size = values.shape[-1]
     middle = [(size - 1) // 2, size // 2]
-    ordered = np.partition(
-        _split_infinities(values.transpose(0, 2, 1), unusable.transpose(0, 2, 1)),
-        middle,
-        axis=-1,
-    )
+    ordered = np.partition(_split_infinities(values, unusable), middle, axis=-1)
     with np.errstate(invalid="ignore"):
         median = 0.5 * (ordered[..., middle[0]] + ordered[..., middle[1]])
-    ngood = size - unusable.sum(axis=1)
+    ngood = size - unusable.sum(axis=-1)
     median[(ngood < min_good) | ~np.isfinite(median)] = 0.0
     return median, ngood
 
 
 def _group_scatter(values, unusable, median):
-    """Robust scatter of each group's good rows about its median, at every time."""
-    deviation = np.where(unusable, np.nan, np.abs(values - median[:, None, :]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return MAD_TO_SIGMA * np.nanmedian(deviation, axis=1)
+    """Robust scatter of each column's good samples about its median."""
+    deviation = np.where(unusable, np.nan, np.abs(values - median[..., None]))
+    return MAD_TO_SIGMA * nanmedian_last(deviation)
 
 
-def _offset_gain(values, unusable, median, ngood):
+def _offset_gain(scatter, median, ngood):
     """Wiener gain of each group's offsets: the share of their variance that is not noise.
 
     The median of ``n`` samples of scatter ``s`` has a variance of about ``pi/2 s^2 / n``;
     where the offsets over time vary little more than that (no line-correlated noise, a
     short line), subtracting them only adds noise and the bias of any event covering the
     line, so they are scaled down by ``1 - noise / total`` (per group, over all times).
+    ``scatter`` (:func:`_group_scatter`), ``median`` and ``ngood`` are
+    ``(ngroups, ntime)``.
 
     Returns
     -------
     ndarray, shape ``(ngroups, 1)``
     """
-    scatter = _group_scatter(values, unusable, median)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         noise = np.nanmean(0.5 * np.pi * scatter**2 / np.maximum(ngood, 1), axis=1)
