@@ -101,3 +101,50 @@ def test_random_walk_follows_a_drift_and_a_step():
     estimate[::7] = np.nan  # unmeasured integrations are interpolated
     smooth, _ = random_walk_smooth(estimate + rng.normal(0, sigma), sigma**2)
     assert np.all(np.isfinite(smooth))
+
+
+def test_banded_solve_of_all_columns_matches_a_dense_solve_per_column():
+    from tso_steps.extract.pixel_spline import NormalEquations
+
+    spline = PixelSpline(-3.0, 3.0)
+    rng = np.random.default_rng(5)
+    ndisp, n = 6, 400
+    u = rng.uniform(-3.0, 3.0, n * ndisp)
+    columns = np.repeat(np.arange(ndisp), n)
+    equations = NormalEquations.accumulate(
+        spline, u, columns, rng.uniform(0.5, 2.0, u.size), rng.normal(size=u.size), ndisp
+    )
+    equations.band[..., 2] = 0.0  # a column without samples is left at zero
+    equations.rhs[:, 2] = 0.0
+    coeffs = equations.solve(0.01)
+    m, nb = spline.nonzero, spline.nbasis
+    second = np.diff(np.eye(nb), 2, axis=0)
+    for x in range(ndisp):
+        gram = np.zeros((nb, nb))
+        for d in range(m):
+            idx = np.arange(nb - d)
+            gram[idx, idx + d] = gram[idx + d, idx] = equations.band[d, : nb - d, x]
+        scale = equations.band[0, :, x].mean()
+        if scale == 0:
+            assert np.all(coeffs[:, x] == 0)
+            continue
+        gram += 0.01 * scale * second.T @ second + 1e-9 * scale * np.eye(nb)
+        expected = np.linalg.solve(gram, equations.rhs[:, x])
+        assert np.allclose(coeffs[:, x], expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+
+
+def test_triangle_sums_from_shared_cumulative_sums_equal_padded_filtering():
+    from tso_steps.extract.profile import _triangle_sum
+
+    values = np.random.default_rng(2).normal(size=(3, 50))
+    for half in (0, 1, 4, 24, 49, 60):
+        size = half + 1
+        out = values
+        for _ in range(2):  # two box filters of zero-padded copies
+            pad = np.zeros((3, size))
+            total = np.cumsum(np.concatenate([pad, out, pad], axis=-1), axis=-1)
+            out = total[..., size:] - total[..., :-size]
+        expected = out[..., size - 1 : size - 1 + 50] / size
+        assert np.array_equal(_triangle_sum(values, half), expected)
+        cumulative = np.cumsum(values, axis=-1)
+        assert np.array_equal(_triangle_sum(cumulative, half, cumulative=True), expected)

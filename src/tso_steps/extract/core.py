@@ -231,7 +231,9 @@ def extract_order(
             )
     del data, variance, vr, good
     if profile is not None and o.fit_width and o.method == "optimal":
+        profile.release()  # one profile's tables at a time: the sharp one's, then these
         widths = _profile_widths(load, chunks, profile, shifts, kappa, bkg, o)
+        profile.sharp = None  # its tables served the widths only: not kept for the extraction
     out = {
         name: np.full((nints, band.lit.size), np.nan)
         for name in ("flux", "var_poisson", "var_rnoise", "npixels")

@@ -14,7 +14,7 @@ pixel's edges) or shifts (``phi(u - 1/2) - phi(u + 1/2)``).
 
 The normal equations of one dispersion column are banded (a pixel touches ``1/d + 4``
 neighbouring basis functions) and are kept in banded form, so columns can be summed along the
-dispersion and solved cheaply.  Numpy only, apart from scipy's banded Cholesky solver.
+dispersion and solved cheaply (a banded Cholesky factorisation vectorised over the columns).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import LinAlgError, get_lapack_funcs
+from scipy.linalg import LinAlgError
 
 __all__ = ["PixelSpline", "NormalEquations"]
 
@@ -155,6 +155,19 @@ class PixelSpline:
         j = j0[..., None] + p
         return j0, np.where((j >= 0) & (j < self.nbasis), values, 0.0)
 
+    def grid(self, step):
+        """Offsets ``lo, lo + step, ...`` up to ``hi`` or just past it, pixels.
+
+        Parameters
+        ----------
+        step : float
+
+        Returns
+        -------
+        ndarray
+        """
+        return self.lo + step * np.arange(int(np.ceil((self.hi - self.lo) / step)) + 1)
+
     def table(self, coeffs, step, kind="value"):
         """The profile (or a derivative) of every column on a fine offset grid.
 
@@ -170,7 +183,7 @@ class PixelSpline:
         grid : ndarray, shape ``(ngrid,)``
         values : ndarray, shape ``(ngrid, n_disp)``
         """
-        grid = self.lo + step * np.arange(int(np.ceil((self.hi - self.lo) / step)) + 1)
+        grid = self.grid(step)
         j0, rows = self.rows(grid, kind)
         m = self.nonzero
         # grid points sharing a first basis function are one small matrix product (rows
@@ -269,22 +282,77 @@ class NormalEquations:
         rough = second.T @ second
         rough_band = np.array([np.pad(np.diagonal(rough, d), (0, d)) for d in range(m)])
         coeffs = np.zeros((nb, ndisp))
-        scale = np.ascontiguousarray(self.band[0].T).mean(axis=1)
+        scale = self.band[0].mean(axis=0)
         solved = np.flatnonzero(scale > 0)
         if solved.size == 0:
             return coeffs
-        scale = scale[solved]
-        # LAPACK's upper band storage of every column, Fortran order: (nb, m) in C order
-        upper = np.zeros((solved.size, nb, m))
-        for d in range(m):
-            g = self.band[d][:, solved] + (penalty * scale) * rough_band[d][:, None]
-            if d == 0:
-                g += 1e-9 * scale  # nothing constrains a linear phi where there is no sample
-            upper[:, d:, m - 1 - d] = g[: nb - d].T
-        rhs = np.ascontiguousarray(self.rhs[:, solved].T)
-        (pbsv,) = get_lapack_funcs(("pbsv",), (upper, rhs))
-        for k, x in enumerate(solved):
-            _, coeffs[:, x], info = pbsv(upper[k].T, rhs[k], lower=0, overwrite_ab=1, overwrite_b=1)
-            if info > 0:
-                raise LinAlgError(f"{info}th leading minor not positive definite")
+        band, rhs = self.band, self.rhs
+        if solved.size < ndisp:
+            band, rhs, scale = band[..., solved], rhs[:, solved], scale[solved]
+        coeffs[:, solved] = _banded_cholesky_solve(band, rhs, penalty * scale, rough_band, scale)
         return coeffs
+
+
+def _banded_cholesky_solve(band, rhs, penalty, rough, scale):
+    """Solve ``(G + penalty R + 1e-9 scale I) c = rhs`` for many banded systems at once.
+
+    A Cholesky factorisation ``L L^T`` in band storage, vectorised over the systems (the last
+    axis): one LAPACK call per dispersion column costs more in call overhead than in
+    arithmetic for these small bands.
+
+    Parameters
+    ----------
+    band : ndarray, shape ``(m, nb, n)``
+        ``band[d, j]`` is ``G[j, j + d]`` of every system.
+    rhs : ndarray, shape ``(nb, n)``
+    penalty : ndarray, shape ``(n,)``
+        Weight of ``R`` in every system.
+    rough : ndarray, shape ``(m, nb)``
+        ``R`` in the same band storage (shared by the systems).
+    scale : ndarray, shape ``(n,)``
+        Scale of every system's diagonal.
+
+    Returns
+    -------
+    ndarray, shape ``(nb, n)``
+    """
+    m, nb, n = band.shape
+    # low[i, d] = L[i, i - d]
+    low = np.zeros((nb, m, n))
+    ridge = 1e-9 * scale  # nothing constrains a linear phi where there is no sample
+    for i in range(nb):
+        first = max(0, i - m + 1)
+        row = low[i]
+        for j in range(first, i + 1):
+            d = i - j
+            value = band[d, j] + penalty * rough[d, j]
+            if d == 0:
+                value += ridge
+            if j > first:
+                # sum over k in [first, j) of L[i, k] L[j, k]
+                value -= np.einsum(
+                    "kn,kn->n", row[d + 1 : i - first + 1], low[j, 1 : j - first + 1]
+                )
+            if d:
+                np.divide(value, low[j, 0], out=row[d])
+            else:
+                with np.errstate(invalid="ignore"):
+                    np.sqrt(value, out=row[0])
+                if not np.all(row[0] > 0):
+                    raise LinAlgError(f"{i + 1}th leading minor not positive definite")
+    out = np.empty((nb, n))
+    for i in range(nb):  # L y = rhs
+        first = max(0, i - m + 1)
+        value = rhs[i]
+        if i > first:
+            back = out[i - 1 : first - 1 : -1] if first else out[i - 1 :: -1]
+            value = value - np.einsum("kn,kn->n", low[i, 1 : i - first + 1], back)
+        np.divide(value, low[i, 0], out=out[i])
+    for i in range(nb - 1, -1, -1):  # L^T c = y
+        last = min(nb, i + m)
+        value = out[i]
+        if last > i + 1:
+            later = np.arange(i + 1, last)
+            value = value - np.einsum("kn,kn->n", low[later, later - i], out[i + 1 : last])
+        np.divide(value, low[i, 0], out=out[i])
+    return out

@@ -110,21 +110,58 @@ def _shift_pool(shifts):
     return pool, centres
 
 
-def _triangle_sum(values, half):
+def _triangle_sum(values, half, cumulative=False):
     """Running sum with weights ``1 - |j| / (half + 1)``, ``|j| <= half``, along the last axis.
 
     Samples beyond the ends count as zero.  A triangle is a box of ``half + 1`` samples
     convolved with itself, so two cumulative-sum box filters give it in O(n) whatever the
-    window.
+    window.  ``cumulative``: ``values`` are already ``np.cumsum(values, axis=-1)`` (which does
+    not depend on the window, so windows tried in turn share it).  The zero padding of the
+    ends is implicit (adding zeros is exact): the result is the same, bit for bit, as
+    filtering padded copies.
     """
     size = half + 1
-    out = values
-    for _ in range(2):
-        pad = np.zeros(out.shape[:-1] + (size,))
-        total = np.cumsum(np.concatenate([pad, out, pad], axis=-1), axis=-1)
-        out = total[..., size:] - total[..., :-size]
     n = values.shape[-1]
-    return out[..., size - 1 : size - 1 + n] / size
+    c = values if cumulative else np.cumsum(values, axis=-1)
+    # first box: c[k] - c[k - size], with c = 0 before the start and c[n - 1] past the end
+    box = np.empty(values.shape[:-1] + (n + size,))
+    box[..., :n] = c
+    box[..., n:] = c[..., -1:]
+    box[..., size:] -= c
+    # second box, centred: the same differences of the cumulative sum of the first
+    np.cumsum(box, axis=-1, out=box)
+    out = box[..., size - 1 : size - 1 + n].copy()
+    out[..., 1:] -= box[..., : n - 1]
+    out /= size
+    return out
+
+
+class _Smoother:
+    """Equations summed over any window > 1, sharing one cumulative sum between windows.
+
+    Parameters
+    ----------
+    equations : NormalEquations
+    keep : bool
+        Keep the equations themselves too (for ``window=1``); else only their cumulative
+        sums are held.
+    """
+
+    def __init__(self, equations, keep=False):
+        self.equations = equations if keep else None
+        self._cumulative = NormalEquations(
+            np.cumsum(equations.band, axis=-1), np.cumsum(equations.rhs, axis=-1)
+        )
+
+    def __call__(self, window):
+        """:func:`_smooth` of the equations."""
+        if window <= 1:
+            return self.equations
+        half = int(window) // 2
+        return NormalEquations(
+            _triangle_sum(self._cumulative.band, half, cumulative=True),
+            _triangle_sum(self._cumulative.rhs, half, cumulative=True),
+        )
 
 
 def _smooth(equations, window):
@@ -137,13 +174,19 @@ def _smooth(equations, window):
 def _solve(equations, spline, offset, halfwidth, window, penalty, smoothed=None):
     """The :class:`Profile` of equations summed over ``window`` columns.
 
-    ``smoothed``: ``_smooth(equations, window)`` when already at hand.
+    ``smoothed``: ``_smooth(equations, window)`` when already at hand.  The profile's tables
+    are made from the coefficients when first used.
     """
     equations = _smooth(equations, window) if smoothed is None else smoothed
     coeffs = equations.solve(penalty)
-    grid, value = spline.table(coeffs, _TABLE_STEP)
-    _, width = spline.table(coeffs, _TABLE_STEP, kind="width")
-    return Profile(grid, value, width, offset, float(halfwidth), int(window), float(penalty))
+
+    def tabulate(kind):
+        return spline.table(coeffs, _TABLE_STEP, kind=kind)[1]
+
+    grid = spline.grid(_TABLE_STEP)
+    return Profile(
+        grid, None, None, offset, float(halfwidth), int(window), float(penalty), tabulate=tabulate
+    )
 
 
 def _column_flux(data, profile, variance, good):
@@ -287,11 +330,12 @@ def build_profile(
         full = np.broadcast_to(flux[:, None, :], data.shape)
         if it == 0:
             window, penalty = _choose(fit, full, var, halfwidth, clip, window)
-        smoothed = _smooth(fit.equations(full, var), window)
         profile = None  # the last round's tables go before the new ones come
+        smoothed = _smooth(fit.equations(full, var), window)
         profile = _solve(None, spline, offset, halfwidth, window, penalty, smoothed)
         at = profile.positions(shifts) if at is None else at
         prof = np.nan_to_num(profile.evaluate(shifts, at=at))
+        profile.release()  # made again if used: not held through the rest of the round
         column = _column_flux(data, prof, var, good)
         flux, profile.spectrum = _smooth_flux(column, lit)
         if var_rnoise is not None:
@@ -327,11 +371,13 @@ def _choose(fit, flux, variance, halfwidth, clip, window=0):
     nints, _, ndisp = fit.data.shape
     if nints < 4:
         return window or WINDOW_CANDIDATES[1], PENALTY_CANDIDATES[1]
-    train, test = np.arange(0, nints, 2), np.arange(1, nints, 2)
+    # even and odd integrations as views (no copies of the sample; ``flux`` stays broadcast)
+    train, test = slice(0, None, 2), slice(1, None, 2)
     part = _Fit(
         fit.data[train], fit.good[train], fit.shifts[train], fit.offset, fit.spline, fit.reach
     )
-    equations = part.equations(flux[train], variance[train])
+    smoother = _Smoother(part.equations(flux[train], variance[train]), keep=window == 1)
+    del part
     d, good, var = fit.data[test], fit.good[test], variance[test]
     inside = np.abs(fit.offset[None] - fit.shifts[test][:, None, None]) <= halfwidth
     cap = clip**2 if clip > 0 else np.inf
@@ -342,11 +388,12 @@ def _choose(fit, flux, variance, halfwidth, clip, window=0):
             return costs[window, penalty]
         if window not in smoothed:
             smoothed.clear()  # windows are tried one after the other: keep one
-            smoothed[window] = _smooth(equations, window)
+            smoothed[window] = smoother(window)
         profile = _solve(None, fit.spline, fit.offset, halfwidth, window, penalty, smoothed[window])
         if not at:
             at.append(profile.positions(fit.shifts[test]))
         p, derivative = profile.evaluate_with_width(fit.shifts[test], at[0])
+        del profile  # its tables are not needed for the held-out residuals
         p = np.nan_to_num(p)
         column = _column_flux(d, p, var, good)
         resid = d - column[:, None, :] * p

@@ -10,6 +10,7 @@ every profile tried for the same integrations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,10 +26,11 @@ class Profile:
     ----------
     grid : ndarray, shape ``(ngrid,)``
         Offsets from the trace centre at which the tables hold, pixels.
-    value : ndarray, shape ``(ngrid, n_disp)``
+    value : ndarray, shape ``(ngrid, n_disp)`` or None
         Pixel-integrated profile of every column (not normalised).
-    width : ndarray, shape ``(ngrid, n_disp)``
+    width : ndarray, shape ``(ngrid, n_disp)`` or None
         Its derivative with respect to a relative change of width about the trace centre.
+        None: not tabulated yet (made by ``tabulate`` on first use).
     offset : ndarray, shape ``(nrow, n_disp)``
         Band pixel minus the reference trace centre, pixels.
     halfwidth : float
@@ -41,8 +43,13 @@ class Profile:
     spectrum : ndarray, shape ``(n_disp,)`` or None
         Median column flux of the integrations it was fitted to (0 where not traced).
     sharp : Profile or None
-        The same fit with the smallest curvature penalty (None: this one), against which
-        integration widths are measured.
+        The same fit with the smallest curvature penalty (None: this one, or released by
+        :func:`~tso_steps.extract.core.extract_order` once the widths are measured), against
+        which integration widths are measured.
+    tabulate : callable or None
+        ``tabulate(kind)`` makes the ``value`` or ``width`` table from the fit's coefficients:
+        tables are then made when first used and can be dropped (:meth:`release`), so a
+        table nobody evaluates is never made and two profiles need not hold theirs at once.
     """
 
     grid: np.ndarray
@@ -54,6 +61,19 @@ class Profile:
     penalty: float = 1e-3  # the smallest of profile.PENALTY_CANDIDATES
     spectrum: np.ndarray | None = None
     sharp: Profile | None = None
+    tabulate: Callable[[str], np.ndarray] | None = None
+
+    def release(self):
+        """Drop the tables (made again on first use); without ``tabulate``, nothing."""
+        if self.tabulate is not None:
+            self.value = self.width = None
+
+    def _table(self, kind):
+        table = getattr(self, kind)
+        if table is None:
+            table = self.tabulate(kind)
+            setattr(self, kind, table)
+        return table
 
     def positions(self, shifts):
         """Where the band pixels of integrations with these trace shifts fall in the tables.
@@ -126,13 +146,15 @@ class Profile:
             the order is not traced).
         """
         at = self._at(shifts, at)
-        profile = self._lookup(self.value, at)
+        profile = self._lookup(self._table("value"), at)
         if widths is not None:
             widths = np.asarray(widths, float)[:, None, None]
-            profile = profile + widths * self._lookup(self.width, at)
+            profile = profile + widths * self._lookup(self._table("width"), at)
         if not normalise:
             return profile
-        return normalise_profile(np.where(at.inside, np.clip(profile, 0.0, None), 0.0))
+        np.clip(profile, 0.0, None, out=profile)
+        np.copyto(profile, 0.0, where=~at.inside)
+        return _normalise_inplace(profile)
 
     def width_derivative(self, shifts, at=None):
         """Width derivative on the scale of :meth:`evaluate`'s normalised profile.
@@ -163,11 +185,18 @@ class Profile:
         profile, width : ndarray, shape ``(n, nrow, n_disp)``
         """
         at = self._at(shifts, at)
-        value = np.where(at.inside, np.clip(self._lookup(self.value, at), 0.0, None), 0.0)
+        outside = ~at.inside
+        value = self._lookup(self._table("value"), at)
+        np.clip(value, 0.0, None, out=value)
+        np.copyto(value, 0.0, where=outside)
+        total = value.sum(axis=1, keepdims=True)
         with np.errstate(all="ignore"):
-            scale = 1.0 / value.sum(axis=1, keepdims=True)
-        width = np.where(at.inside, self._lookup(self.width, at), 0.0) * np.nan_to_num(scale)
-        return normalise_profile(value), width
+            scale = np.nan_to_num(1.0 / total)
+        width = self._lookup(self._table("width"), at)
+        np.copyto(width, 0.0, where=outside)
+        width *= scale
+        # finite sums: no NaN or inf to clean, so they are the normalising sums as well
+        return _normalise_inplace(value, total if np.isfinite(total).all() else None), width
 
 
 @dataclass
@@ -179,6 +208,21 @@ class _Positions:
     ok: np.ndarray | None  # inside the table (None: all)
     inside: np.ndarray  # within the aperture
     halfwidth: float
+
+
+def _normalise_inplace(profile, total=None):
+    """:func:`normalise_profile` of a non-negative profile, in its own buffer.
+
+    ``total``: its column sums when already at hand (only valid without NaN or inf).
+    Elementwise the same operations, so the same values, without the temporaries.
+    """
+    if total is None:
+        np.nan_to_num(profile, copy=False)
+        total = profile.sum(axis=-2, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.divide(profile, total, out=profile)
+    np.copyto(profile, np.nan, where=~(total > 0))
+    return profile
 
 
 def normalise_profile(profile):
