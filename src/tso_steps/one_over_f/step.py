@@ -42,11 +42,14 @@ _FRAME_TEMPORARIES = 12
 # capped at the fixed defaults (16 integrations, MEDIAN_BLOCK values) that full segments
 # reach: fixed chunks alone cost twice the data of a small file (issue 15).
 _DEFAULT_SHARE = 0.25
+# ... but never below this: every chunk has fixed costs (the Wiener filter is factorised per
+# chunk), and a small file cut into one-integration chunks took 2.5x the CPU (MIRI LRS).
+_DEFAULT_FLOOR = 64 * 2**20
 
 
 def _default_bytes(shape):
     """Working memory without a budget: a share of the float32 science array, bytes."""
-    return _DEFAULT_SHARE * 4 * float(np.prod(shape))
+    return max(_DEFAULT_SHARE * 4 * float(np.prod(shape)), _DEFAULT_FLOOR)
 
 
 def _median_block(memory_budget, shape):
