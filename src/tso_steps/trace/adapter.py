@@ -114,11 +114,7 @@ def trace_arrays(model, axis):
     if variance.source is None:
         log.warning("No usable variance arrays: all pixels weighted equally.")
         variance = np.broadcast_to(np.float64(1.0), cube.shape)
-    # frame by frame: the whole-cube reader makes a uint32 ``dq & bits`` the size of the data
-    bad = np.empty(model.data.shape, dtype=bool)
-    for i in range(bad.shape[0]):
-        bad[i] = bad_samples(model, integration=i)
-    bad = to_dispersion_last(bad, axis)
+    bad = to_dispersion_last(bad_samples(model), axis)  # read one integration at a time
     for i in range(cube.shape[0]):
         var = variance[i]
         bad[i] |= ~np.isfinite(var) | (var <= 0)
