@@ -30,6 +30,7 @@ from tso_steps.inputs import (
     prepare_output,
 )
 from tso_steps.masks import choose_source_mask
+from tso_steps.parallel import OneBlasThreadMixin
 from tso_steps.vectors import add_vectors
 
 __all__ = ["Background2DStep"]
@@ -37,7 +38,9 @@ __all__ = ["Background2DStep"]
 log = logging.getLogger("stpipe.tso_steps.background")
 
 #: What tso_background takes: rateints/calints of a supported TSO exposure type.
-ACCEPTS = Accepts("tso_background", ("cube", "slit"), exposure="supported", min_shape=(4, 4))
+ACCEPTS = Accepts(
+    "tso_background", ("cube", "slit"), exposure="supported", min_shape=(4, 4), copy="standalone"
+)
 
 #: ``method='auto'`` per exposure type (NIS_SOSS: 'template' when a template is given).
 AUTO_METHOD = {
@@ -49,7 +52,7 @@ AUTO_METHOD = {
 }
 
 
-class Background2DStep(AtomicSaveMixin, Step):
+class Background2DStep(OneBlasThreadMixin, AtomicSaveMixin, Step):
     """Fit a smooth background to the unilluminated pixels and subtract it, per integration.
 
     Methods: ``line`` (a polynomial across the dispersion for every cross-dispersion line,

@@ -26,6 +26,7 @@ from tso_steps.jitter.align import (
     missing_shifts,
     trace_after_jitter,
 )
+from tso_steps.parallel import OneBlasThreadMixin
 from tso_steps.trace import measure_trace
 from tso_steps.trace.geometry import dispersion_axis
 from tso_steps.trace.tracing import TraceOptions
@@ -36,10 +37,12 @@ __all__ = ["JitterCorrectStep"]
 log = logging.getLogger("stpipe.tso_steps.jitter")
 
 #: What tso_jitter takes: spectroscopic calints/rateints or x1dints of a time series.
-ACCEPTS = Accepts("tso_jitter", ("cube", "slit", "x1dints"), exposure="tso", min_shape=(3, 3))
+ACCEPTS = Accepts(
+    "tso_jitter", ("cube", "slit", "x1dints"), exposure="tso", min_shape=(3, 3), copy="standalone"
+)
 
 
-class JitterCorrectStep(AtomicSaveMixin, Step):
+class JitterCorrectStep(OneBlasThreadMixin, AtomicSaveMixin, Step):
     """Measure each integration's shift and move its data back onto the reference grid.
 
     Run on 2-D calints before ``photom`` (so photom's static wavelength map applies to the

@@ -22,6 +22,7 @@ from tso_steps.masks import choose_source_mask, image_mask
 from tso_steps.one_over_f.adapter import BAD_GROUP, lost_integrations, unusable_samples
 from tso_steps.one_over_f.correct import OneOverFOptions, clean_cube, clean_ramp, dark_shortage
 from tso_steps.one_over_f.scene import MEDIAN_BLOCK, signal_image
+from tso_steps.parallel import OneBlasThreadMixin
 from tso_steps.readout import LineLayout
 from tso_steps.vectors import add_vectors
 
@@ -31,7 +32,9 @@ log = logging.getLogger("stpipe.tso_steps.one_over_f")
 
 
 #: What tso_one_over_f takes: ramps or rateints of a time series.
-ACCEPTS = Accepts("tso_one_over_f", ("ramp", "cube"), exposure="tso", min_shape=(2, 2))
+ACCEPTS = Accepts(
+    "tso_one_over_f", ("ramp", "cube"), exposure="tso", min_shape=(2, 2), copy="standalone"
+)
 # Above this fraction of (fast line, output) cells without enough dark pixels,
 # ``source_model='auto'`` models the source instead of predicting those levels.
 _SHORTAGE_FOR_SOURCE_MODEL = 0.02
@@ -78,7 +81,7 @@ def _frames_per_chunk(memory_budget, shape):
     return spans[0][1] - spans[0][0] if spans else 16
 
 
-class OneOverFStep(AtomicSaveMixin, Step):
+class OneOverFStep(OneBlasThreadMixin, AtomicSaveMixin, Step):
     """Fast-by-fast, slow-by-slow 1/f and pre-amplifier offset correction for TSO subarrays.
 
     The reference-pixel correction for subarrays that have none: per output (and per

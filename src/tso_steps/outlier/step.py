@@ -27,7 +27,7 @@ from tso_steps.outlier.adapter import (
 )
 from tso_steps.outlier.cube import cube_relative_flux, detect_cube_outliers, reference_frames
 from tso_steps.outlier.detect import OutlierOptions, detect_series_outliers, motion_sensitive
-from tso_steps.parallel import resolve_workers
+from tso_steps.parallel import OneBlasThreadMixin, resolve_workers
 from tso_steps.readout import LineLayout
 from tso_steps.vectors import add_vectors
 
@@ -36,10 +36,12 @@ __all__ = ["TSOOutlierStep"]
 log = logging.getLogger("stpipe.tso_steps.outlier")
 
 #: What tso_outlier takes: rateints/calints or x1dints of a time series (any image size).
-ACCEPTS = Accepts("tso_outlier", ("cube", "slit", "x1dints"), exposure="tso", min_shape=(1, 1))
+ACCEPTS = Accepts(
+    "tso_outlier", ("cube", "slit", "x1dints"), exposure="tso", min_shape=(1, 1), copy="standalone"
+)
 
 
-class TSOOutlierStep(AtomicSaveMixin, Step):
+class TSOOutlierStep(OneBlasThreadMixin, AtomicSaveMixin, Step):
     """Flag samples that are outliers in their own time series (cosmic rays, glitches).
 
     Every pixel (or, for x1dints, every wavelength bin) is compared with a model of its

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 from jwst.stpipe import Step
-from stdatamodels.jwst import datamodels
 
 from tso_steps.pipelines.detector1 import TSODetector1Pipeline
 from tso_steps.pipelines.image2 import TSOImage2Pipeline
@@ -131,9 +130,11 @@ class SimulationWcsStep(Step):
     """
 
     def process(self, input_data):
-        """Return a copy of the input with ``meta.cal_step.assign_wcs`` set to COMPLETE."""
-        with datamodels.open(input_data) as model:
-            result = model.copy()
+        """The input with ``meta.cal_step.assign_wcs`` set to COMPLETE.
+
+        A model is copied unless the step runs in a pipeline (jwst's ``prepare_output``).
+        """
+        result = self.prepare_output(input_data)
         result.meta.cal_step.assign_wcs = "COMPLETE"
         return result
 

@@ -8,6 +8,7 @@ from stdatamodels.jwst import datamodels
 
 from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.inputs import Accepts, check_parameters, prepare_output
+from tso_steps.parallel import OneBlasThreadMixin
 from tso_steps.readout import ReadoutGeometry, ReadoutMetadataError
 from tso_steps.timing.pixel_times import (
     bin_mid_times,
@@ -26,10 +27,11 @@ ACCEPTS = Accepts(
     exposure="tso",
     min_shape=(1, 1),
     reads_pixels=False,
+    copy="standalone",
 )
 
 
-class PixelTimingStep(AtomicSaveMixin, Step):
+class PixelTimingStep(OneBlasThreadMixin, AtomicSaveMixin, Step):
     """Time-stamp every pixel (images) or every spectral bin (x1dints) of a TSO product.
 
     On a ramp, rateints or calints model the step attaches ``pixel_read_offsets``: a

@@ -7,6 +7,7 @@ from jwst.stpipe import Step
 
 from tso_steps.atomic import AtomicSaveMixin
 from tso_steps.inputs import Accepts, flag_lost_integrations, prepare_output
+from tso_steps.parallel import OneBlasThreadMixin
 from tso_steps.trace.adapter import measure_trace
 from tso_steps.vectors import add_vectors
 
@@ -15,10 +16,12 @@ __all__ = ["TraceStep"]
 log = logging.getLogger("stpipe.tso_steps.trace")
 
 #: What tso_trace takes: spectroscopic rateints/calints, 2 integrations, 2 x 4 pixels.
-ACCEPTS = Accepts("tso_trace", ("cube", "slit"), exposure="spectroscopic", min_shape=(2, 4))
+ACCEPTS = Accepts(
+    "tso_trace", ("cube", "slit"), exposure="spectroscopic", min_shape=(2, 4), copy="standalone"
+)
 
 
-class TraceStep(AtomicSaveMixin, Step):
+class TraceStep(OneBlasThreadMixin, AtomicSaveMixin, Step):
     """Measure the cross-dispersion position and width of the trace in every integration.
 
     The exposure's reference trace (0-based cross-dispersion centre of every order at every
