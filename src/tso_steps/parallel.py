@@ -1,11 +1,50 @@
-"""Worker counts (the ``maximum_cores`` parameter of every step) and progress of long loops."""
+"""Worker counts (``maximum_cores``), BLAS threads and progress of long loops."""
 
 from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 
-__all__ = ["Progress", "resolve_workers"]
+from threadpoolctl import threadpool_limits
+
+__all__ = [
+    "BLAS_THREAD_VARIABLES",
+    "OneBlasThreadMixin",
+    "Progress",
+    "one_blas_thread",
+    "resolve_workers",
+]
+
+#: Environment variables by which a user sets the BLAS threads; when one is set, we do not.
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def one_blas_thread():
+    """Run the block with one BLAS thread, unless the user set the thread count.
+
+    Our linear algebra is many small solves, which gain little from BLAS threads, while
+    OpenBLAS threads that find their cores busy (other jobs, our own ``maximum_cores``
+    workers) spin: on this project's 2-core machine at load 6, ``tso_one_over_f`` on a MIRI
+    ramp took 119 s of CPU with OpenBLAS's default threads and 17 s with one
+    (docs/benchmarks.md).  Parallelism comes from ``maximum_cores`` instead.  If any of
+    :data:`BLAS_THREAD_VARIABLES` is set, nothing is changed.
+    """
+    if any(os.environ.get(name) for name in BLAS_THREAD_VARIABLES):
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+class OneBlasThreadMixin:
+    """Run a step with :func:`one_blas_thread`; put it first in the step's bases."""
+
+    def run(self, *args):
+        """Run the step with one BLAS thread; see `stpipe.Step.run`."""
+        with one_blas_thread():
+            return super().run(*args)
 
 
 def resolve_workers(maximum_cores):

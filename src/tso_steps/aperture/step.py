@@ -41,6 +41,7 @@ from tso_steps.inputs import (
     options_from_step,
     prepare_output,
 )
+from tso_steps.parallel import OneBlasThreadMixin
 
 __all__ = ["MovingApertureStep"]
 
@@ -81,7 +82,7 @@ def _check_radii(shape, radii):
         )
 
 
-class MovingApertureStep(AtomicSaveMixin, Step):
+class MovingApertureStep(OneBlasThreadMixin, AtomicSaveMixin, Step):
     """Aperture photometry of an imaging TSO with the aperture on each integration's centroid.
 
     Input: imaging rateints or calints (``CubeModel``; NRC_TSIMAGE, in focus or weak lens).

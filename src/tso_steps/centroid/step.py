@@ -18,6 +18,7 @@ from tso_steps.inputs import (
     options_from_step,
     prepare_output,
 )
+from tso_steps.parallel import OneBlasThreadMixin
 from tso_steps.vectors import add_vectors
 
 __all__ = ["IMAGING_EXP_TYPES", "CentroidStep"]
@@ -30,7 +31,7 @@ ACCEPTS = Accepts(
 )
 
 
-class CentroidStep(AtomicSaveMixin, Step):
+class CentroidStep(OneBlasThreadMixin, AtomicSaveMixin, Step):
     """Measure the source centroid and PSF width in every integration of an imaging TSO.
 
     Input: a rateints or calints ``CubeModel`` of an imaging exposure (NRC_TSIMAGE,

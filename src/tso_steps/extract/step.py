@@ -25,6 +25,7 @@ from tso_steps.inputs import (
     options_from_step,
     prepare_output,
 )
+from tso_steps.parallel import OneBlasThreadMixin
 from tso_steps.vectors import add_vectors, get_vectors, integration_numbers
 
 __all__ = ["OptimalExtractStep"]
@@ -37,7 +38,7 @@ ACCEPTS = Accepts(
 )
 
 
-class OptimalExtractStep(AtomicSaveMixin, Step):
+class OptimalExtractStep(OneBlasThreadMixin, AtomicSaveMixin, Step):
     """Extract one spectrum per integration and order from a spectroscopic TSO product.
 
     Horne optimal extraction with a profile built from the exposure itself and moved with each

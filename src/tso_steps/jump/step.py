@@ -19,7 +19,7 @@ from tso_steps.inputs import (
 )
 from tso_steps.inputs.budget import MEMORY_BUDGET_SPEC
 from tso_steps.jump.detect import JumpOptions, detect_jumps
-from tso_steps.parallel import resolve_workers
+from tso_steps.parallel import OneBlasThreadMixin, resolve_workers
 from tso_steps.readout import LineLayout
 from tso_steps.vectors import add_vectors
 
@@ -31,7 +31,7 @@ log = logging.getLogger("stpipe.tso_steps.jump")
 ACCEPTS = Accepts("tso_jump", ("ramp",), exposure="tso", min_shape=(2, 2), copy="standalone")
 
 
-class TSOJumpStep(AtomicSaveMixin, Step):
+class TSOJumpStep(OneBlasThreadMixin, AtomicSaveMixin, Step):
     """Flag jumps in a TSO ramp by comparing each group difference with the other integrations.
 
     For every pixel and group difference the expected value is the running median of the
