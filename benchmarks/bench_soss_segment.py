@@ -7,6 +7,8 @@ extraction reading the trace product::
 
     python benchmarks/bench_soss_segment.py --nints 537
     python benchmarks/bench_soss_segment.py --nints 40      # a quick check
+    python benchmarks/bench_soss_segment.py --workdir DIR --simulate-only   # simulate once,
+    python benchmarks/bench_soss_segment.py --workdir DIR   # then time the steps on that file
 
 The file sizes, step times and peak memory relative to the input file are printed as one
 Markdown table row per step.
@@ -15,6 +17,7 @@ Markdown table row per step.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -31,24 +34,45 @@ def main(argv=None):
     parser.add_argument("--nints", type=int, default=537, help="integrations (537: a segment)")
     parser.add_argument("--ngroups", type=int, default=9)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--workdir",
+        help="keep the files here, and reuse a rateints simulated there before with the same "
+        "--nints, --ngroups and --seed (default: a temporary folder, removed)",
+    )
+    parser.add_argument(
+        "--simulate-only", action="store_true", help="write the rateints into --workdir and stop"
+    )
     args = parser.parse_args(argv)
+    if args.simulate_only and not args.workdir:
+        parser.error("--simulate-only needs --workdir")
 
     from tso_steps.simulate import simulate_tso
 
-    with tempfile.TemporaryDirectory() as tmp:
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
+        where = contextlib.nullcontext(args.workdir)
+    else:
+        where = tempfile.TemporaryDirectory()
+    with where as tmp:
         tmp = Path(tmp)
-        start = time.perf_counter()
-        sim = simulate_tso(
-            "NIS_SOSS", args.nints, args.ngroups, seed=args.seed, products=("rateints",)
-        )
-        rateints = tmp / "soss_rateints.fits"
-        sim.rateints.save(rateints)
-        del sim
-        print(f"simulated and wrote {rateints.name} in {time.perf_counter() - start:.0f} s")
+        rateints = tmp / f"soss_{args.nints}x{args.ngroups}_seed{args.seed}_rateints.fits"
+        if rateints.exists():
+            print(f"reusing {rateints}")
+        else:
+            start = time.perf_counter()
+            sim = simulate_tso(
+                "NIS_SOSS", args.nints, args.ngroups, seed=args.seed, products=("rateints",)
+            )
+            sim.rateints.save(rateints)
+            del sim
+            print(f"simulated and wrote {rateints.name} in {time.perf_counter() - start:.0f} s")
+        if args.simulate_only:
+            return
         env = offline_environment(tmp / "crds")
         strun = shutil.which("strun") or str(Path(sys.executable).with_name("strun"))
         rows = []
-        inputs = {"tso_trace": rateints, "tso_extract": tmp / "soss_trace.fits"}
+        traced = tmp / rateints.name.replace("_rateints.fits", "_trace.fits")
+        inputs = {"tso_trace": rateints, "tso_extract": traced}
         for alias, infile in inputs.items():
             size_mb = infile.stat().st_size / 2**20
             m = run_command([strun, alias, infile, "--output_dir", tmp], env)
