@@ -8,7 +8,9 @@ step is given a model, the model's arrays and metadata must be exactly as they w
 
 import logging
 import re
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,7 +24,13 @@ from fault_matrix import assert_unchanged as _assert_unchanged
 from fault_matrix import run_step as _run
 from fault_matrix import snapshot as _snapshot
 from fault_matrix import step_input as _input
-from tso_steps.inputs import DO_NOT_USE, GROUP_DO_NOT_USE, InputError, WrongProductError
+from tso_steps.inputs import (
+    DO_NOT_USE,
+    GROUP_DO_NOT_USE,
+    InputError,
+    WrongProductError,
+    prepare_output,
+)
 from tso_steps.readout import ReadoutMetadataError
 from tso_steps.vectors import get_vectors
 
@@ -308,3 +316,16 @@ def test_faults_page_matches_the_matrix():
         assert case in page, case
     for fragment in {f for _, f in FILE_CASES.values()}:
         assert fragment in page
+
+
+@pytest.mark.parametrize("alias", sorted(STEPS))
+def test_a_step_copies_a_model_only_outside_a_pipeline(fault_products, alias):
+    """jwst's rule: a pipeline copies its input once; its steps then work on that model."""
+    accepts = sys.modules[STEPS[alias][0].__module__].ACCEPTS
+    assert accepts.copy in ("standalone", "never")
+    model = _input(fault_products, alias)
+    inside = prepare_output(SimpleNamespace(parent=object()), model, accepts)
+    assert inside is model
+    alone = prepare_output(SimpleNamespace(parent=None), model, accepts)
+    assert (alone is model) == (accepts.copy == "never")
+    assert np.array_equal(alone.data, model.data, equal_nan=True)
