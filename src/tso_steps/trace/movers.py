@@ -75,16 +75,18 @@ def _shifted(spectrum, freq, dy, n_cross, nderiv=1):
     return [a.transpose(0, 2, 1) for a in out]
 
 
-def _hermite(t, v0, d0, v1, d1):
-    """Cubic Hermite interpolation at fraction ``t`` between nodes (values, step-scaled slopes)."""
+def _hermite(t, v0, d0, v1, d1, out):
+    """Cubic Hermite interpolation at fraction ``t`` between nodes, into ``out``.
+
+    ``v0``, ``v1`` are the node values, ``d0``, ``d1`` their derivatives times the step.
+    """
     t2 = t * t
     t3 = t2 * t
-    return (
-        (2 * t3 - 3 * t2 + 1) * v0
-        + (t3 - 2 * t2 + t) * d0
-        + (-2 * t3 + 3 * t2) * v1
-        + (t3 - t2) * d1
-    )
+    np.multiply(2 * t3 - 3 * t2 + 1, v0, out=out)
+    out += (t3 - 2 * t2 + t) * d0
+    out += (-2 * t3 + 3 * t2) * v1
+    out += (t3 - t2) * d1
+    return out
 
 
 class _FourierTable:
@@ -103,7 +105,9 @@ class _FourierTable:
 
     def __init__(self, spectrum, freq, rows, cols, n_cross):
         self.spectrum, self.freq, self.n_cross = spectrum, freq, n_cross
-        self.rows, self.cols = rows, cols  # sorted by column
+        # transformed by blocks of columns: the pixels sorted by column, and where each goes
+        self.order = np.argsort(cols, kind="stable")
+        self.rows, self.cols = rows[self.order], cols[self.order]
         self.nodes = {}  # node index -> (value, slope, curvature) at the pixels
 
     def exact(self, dy, nderiv=1):
@@ -115,6 +119,7 @@ class _FourierTable:
         """
         rows, cols = self.rows, self.cols
         out = [np.empty((dy.size, rows.size)) for _ in range(nderiv + 1)]
+        order = self.order
         step = max(1, FOURIER_SAMPLES // (dy.size * 2 * self.n_cross))
         first, last = int(cols[0]), int(cols[-1]) + 1
         bounds = np.searchsorted(cols, np.arange(first, last + step, step))
@@ -126,7 +131,7 @@ class _FourierTable:
             full = _shifted(spectrum, self.freq, dy, self.n_cross, nderiv)
             r, c = rows[part], cols[part] - start
             for target, moved in zip(out, full, strict=True):
-                target[:, part] = moved[:, r, c]
+                target[:, order[part]] = moved[:, r, c]
         return out
 
     def _node(self, indices):
@@ -155,8 +160,8 @@ class _FourierTable:
                 continue
             # d value / d dy = -slope, d slope / d dy = -curvature
             h = TABLE_STEP
-            value[j] = _hermite(t, v0, -h * s0, v1, -h * s1)
-            slope[j] = _hermite(t, s0, -h * c0, s1, -h * c1)
+            _hermite(t, v0, -h * s0, v1, -h * s1, value[j])
+            _hermite(t, s0, -h * c0, s1, -h * c1, slope[j])
 
 
 class _PixelTable:
@@ -235,9 +240,7 @@ class FrameMover:
                 sel = np.flatnonzero(order == k)
                 fourier[sel] = False
                 self.parts.append((sel, _PixelTable(profile, rows[sel] - centre[sel], cols[sel])))
-        # Fourier-moved pixels sorted by column, so a block of columns is one slice of them
         self.fourier = np.flatnonzero(fourier)
-        self.fourier = self.fourier[np.argsort(cols[self.fourier], kind="stable")]
         if self.fourier.size:
             spectrum, freq = _padded_spectrum(reference, variance)
             self.table = _FourierTable(
@@ -249,7 +252,9 @@ class FrameMover:
         dy = np.atleast_1d(np.asarray(dy, dtype=np.float64))
         model = np.empty((dy.size, self.rows.size))
         slope = np.empty_like(model)
-        if self.fourier.size:
+        if self.fourier.size == self.rows.size:  # every pixel band-limited: no copy
+            self.table(dy, model, slope)
+        elif self.fourier.size:
             value, part_slope = np.empty((2, dy.size, self.fourier.size))
             self.table(dy, value, part_slope)
             model[:, self.fourier] = value
