@@ -39,7 +39,7 @@ from tso_steps.stats import MAD_TO_SIGMA
 from tso_steps.trace.column_fit import centroid_offset, fit_columns
 from tso_steps.trace.orders import find_orders
 from tso_steps.trace.smoothing import penalised_spline
-from tso_steps.trace.template import Template, build_template, fill_bad
+from tso_steps.trace.template import Template, build_template, fill_bad, spline_coefficients
 
 __all__ = ["ReferenceTrace", "Template", "fill_bad", "fit_columns", "reference_trace"]
 
@@ -102,7 +102,9 @@ def _smooth_trace(columns, centers, errors, degree, prior):
     return poly(columns), good
 
 
-def _fit_segments(filled, good, weight, centers, halfwidth, segment, undersampled_fwhm, centre):
+def _fit_segments(
+    filled, good, weight, centers, halfwidth, segment, undersampled_fwhm, centre, coeffs
+):
     """Template build + column fit + centroid zero point, per segment of columns.
 
     Templates are local because the profile width changes along the dispersion (by ~40 %
@@ -110,7 +112,9 @@ def _fit_segments(filled, good, weight, centers, halfwidth, segment, undersample
     undersampled templates (FWHM below ``undersampled_fwhm``), the case it exists for; on a
     well-sampled profile the spline template is already symmetric about its centre, and a
     centre of mass over the wide window of a SOSS order would pull the trace towards any
-    neighbouring order or field-star spectrum inside it.
+    neighbouring order or field-star spectrum inside it.  ``coeffs`` are the spline
+    coefficients of ``filled`` (:func:`~tso_steps.trace.template.spline_coefficients`),
+    computed once for every segment, pass and order.
     """
     n_disp = filled.shape[1]
     fit, error, snr = (np.full(n_disp, np.nan) for _ in range(3))
@@ -120,7 +124,7 @@ def _fit_segments(filled, good, weight, centers, halfwidth, segment, undersample
     for part in np.array_split(cols, nseg):
         local = np.full(n_disp, np.nan)
         local[part] = centers[part]
-        template = build_template(filled, local, halfwidth, centre)
+        template = build_template(filled, local, halfwidth, centre, coeffs)
         if template is None:  # no flux in these columns
             continue
         c, e, _, s = fit_columns(filled * good, weight, local, template, halfwidth)
@@ -240,6 +244,7 @@ def reference_trace(
     else:
         weight = good.astype(np.float64)
     filled = fill_bad(image, good)
+    coeffs = spline_coefficients(filled)
     shape = (norders, n_disp)
     result = ReferenceTrace(
         np.full(shape, np.nan),
@@ -263,7 +268,7 @@ def reference_trace(
         templates, lit, fit, error = [], np.zeros(n_disp, dtype=bool), None, None
         for _ in range(3):
             fit, error, snr, templates = _fit_segments(
-                filled, good, weight, centers, halfwidth, segment, undersampled_fwhm, centre
+                filled, good, weight, centers, halfwidth, segment, undersampled_fwhm, centre, coeffs
             )
             lit = np.isfinite(fit) & (snr > min_snr)
             if lit.sum() < 3:

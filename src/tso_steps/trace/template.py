@@ -15,7 +15,7 @@ from scipy import ndimage
 from tso_steps.stats import FWHM_PER_SIGMA
 from tso_steps.trace.orders import _fwhm
 
-__all__ = ["Template", "build_template", "fill_bad"]
+__all__ = ["Template", "build_template", "fill_bad", "spline_coefficients"]
 
 # FWHM^2 of a one-pixel box (for a Gaussian core): removed from the pixelated profile's FWHM.
 _PIXEL_FWHM2 = FWHM_PER_SIGMA**2 / 12.0
@@ -76,7 +76,16 @@ def fill_bad(image, good):
     return filled
 
 
-def build_template(image, centers, halfwidth, centre=None):
+def spline_coefficients(image):
+    """Cubic spline coefficients of an image, as :func:`build_template` interpolates it.
+
+    For callers that build several templates from one image (one per segment of columns):
+    filtering the whole image once instead of once per template.
+    """
+    return ndimage.spline_filter(image, order=3)
+
+
+def build_template(image, centers, halfwidth, centre=None, coeffs=None):
     """Empirical profile: columns spline-resampled around their centres and median-combined.
 
     Parameters
@@ -92,6 +101,8 @@ def build_template(image, centers, halfwidth, centre=None):
         (pixels) has its centre; the template is shifted so that this point is 0, so column
         fits return centres in that convention.  NaN rejects the template.  Default: the
         midpoint of the half-maximum edges of the main lobe.
+    coeffs : ndarray, optional
+        ``spline_coefficients(image)``, when the caller already has them.
 
     Returns
     -------
@@ -100,7 +111,7 @@ def build_template(image, centers, halfwidth, centre=None):
     """
     cols = np.flatnonzero(np.isfinite(centers))
     u = np.arange(-halfwidth - 2.0, halfwidth + 2.0 + _STEP / 2, _STEP)
-    coeffs = ndimage.spline_filter(image, order=3)
+    coeffs = spline_coefficients(image) if coeffs is None else coeffs
     yy = centers[cols][:, None] + u[None, :]
     xx = np.broadcast_to(cols[:, None].astype(np.float64), yy.shape)
     samples = ndimage.map_coordinates(
