@@ -11,7 +11,12 @@ from tso_steps.extract.background import column_levels, smooth_background
 from tso_steps.extract.band import Band, make_band
 from tso_steps.extract.breathing import random_walk_smooth, width_estimates
 from tso_steps.extract.optimal import Extraction, box_extract, horne_extract, poisson_scale
-from tso_steps.extract.profile import Profile, build_profile, normalise_profile
+from tso_steps.extract.profile import (
+    Profile,
+    build_profile,
+    evenly_spaced,
+    normalise_profile,
+)
 from tso_steps.extract.stripes import solve_stripes, stripe_prior
 from tso_steps.parallel import Progress
 
@@ -201,11 +206,7 @@ def extract_order(
     usable = np.flatnonzero(_usable_integrations(band, cube, bad, chunks))
     if usable.size == 0:
         usable = np.arange(nints)
-    sample = usable[
-        np.unique(np.linspace(0, usable.size - 1, min(usable.size, o.profile_ints)).round()).astype(
-            int
-        )
-    ]
+    sample = evenly_spaced(usable, o.profile_ints)
     data, vp, vr, good = load(sample, bkg)
     kappa = poisson_scale(data + bkg[sample][:, None, :], vp, good)  # all the charge
     variance = np.add(vp, vr, dtype=np.float64)

@@ -44,6 +44,10 @@ _BLOCK_SAMPLES = 2**19
 #: Curvature penalties tried (relative to the data's weight, :meth:`NormalEquations.solve`):
 #: from one that only fills what no sample constrains to one that smooths a faint profile
 PENALTY_CANDIDATES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+#: Held-out (odd) integrations at most that score the candidate windows and penalties: every
+#: candidate is evaluated on each of them, so more cost CPU per candidate while the training
+#: half (pooled in shift bins) stays cheap; a choice per exposure, not per integration
+_HELD_OUT = 16
 
 
 @dataclass
@@ -92,6 +96,23 @@ class _Fit:
                 )
             )
         return NormalEquations.concatenate(parts)
+
+
+def evenly_spaced(items, count):
+    """At most ``count`` evenly spaced elements of ``items``, the first and last included.
+
+    Parameters
+    ----------
+    items : ndarray, shape ``(n,)``
+    count : int
+
+    Returns
+    -------
+    ndarray
+    """
+    items = np.asarray(items)
+    pick = np.linspace(0, items.size - 1, min(items.size, int(count))).round()
+    return items[np.unique(pick).astype(int)]
 
 
 def _shift_pool(shifts):
@@ -371,8 +392,10 @@ def _choose(fit, flux, variance, halfwidth, clip, window=0):
     nints, _, ndisp = fit.data.shape
     if nints < 4:
         return window or WINDOW_CANDIDATES[1], PENALTY_CANDIDATES[1]
-    # even and odd integrations as views (no copies of the sample; ``flux`` stays broadcast)
-    train, test = slice(0, None, 2), slice(1, None, 2)
+    # even integrations train (pooled in shift bins: cheap), at most _HELD_OUT evenly spaced
+    # odd ones are predicted (their cost grows with their number and every candidate's)
+    train = slice(0, None, 2)
+    test = evenly_spaced(np.arange(1, nints, 2), _HELD_OUT)
     part = _Fit(
         fit.data[train], fit.good[train], fit.shifts[train], fit.offset, fit.spline, fit.reach
     )
@@ -432,12 +455,12 @@ def _choose(fit, flux, variance, halfwidth, clip, window=0):
 def choose_profile_window(data, variance, good, offset, shifts, halfwidth, clip=5.0):
     """Dispersion window of the profile fit that best predicts integrations it was not fitted to.
 
-    The profile is fitted to the even integrations for each candidate window and the odd
-    ones are extracted with it (profile-weighted flux per column); the summed weighted
-    residual ``sum((D - f P)^2 / V)`` of the odd integrations measures the profile's noise
-    (large for a faint source and a short window) plus its bias (a long window averaging
-    over a profile that changes along the dispersion).  The window with the smallest
-    held-out residual wins; candidates stop past twice the band's length.
+    The profile is fitted to the even integrations for each candidate window and up to
+    ``_HELD_OUT`` (16) evenly spaced odd ones are extracted with it (profile-weighted flux
+    per column); their summed weighted residual ``sum((D - f P)^2 / V)`` measures the
+    profile's noise (large for a faint source and a short window) plus its bias (a long
+    window averaging over a profile that changes along the dispersion).  The window with the
+    smallest held-out residual wins; candidates stop past twice the band's length.
 
     Parameters
     ----------
