@@ -321,11 +321,15 @@ def _exact_dtype(array):
 def _band_pixels(band, array, sel, dtype):
     """``band.gather(array[sel])`` as ``dtype``, reading only the band's pixels.
 
-    Indexing the band directly (not whole frames first) keeps the pieces band-sized.
+    Indexing the band directly (not whole frames first) keeps the pieces band-sized; one
+    flat index into each integration's frame is a third of the work of a 3-d fancy index.
     """
-    index = np.asarray(sel)[:, None, None]
-    cols = np.arange(band.rows.shape[1])[None, None, :]
-    return np.asarray(array[index, band.rows[None], cols], dtype=dtype)
+    n_disp = band.rows.shape[1]
+    flat = (band.rows * n_disp + np.arange(n_disp)).ravel()
+    out = np.empty((len(sel),) + band.rows.shape, dtype=dtype)
+    for k, i in enumerate(np.asarray(sel)):
+        out[k] = np.take(array[i], flat).reshape(band.rows.shape)
+    return out
 
 
 def _stripe_families(band, labels, amplifiers, lines, degree):
