@@ -287,12 +287,18 @@ def _profile_widths(load, chunks, profile, shifts, kappa, bkg, o):
             data, prof, vr, kappa, good, clip=o.clip_sigma, iterations=o.max_iterations, sky=sky
         )
         flux = np.nan_to_num(res.flux)
-        model = np.clip(flux[:, None, :] * np.nan_to_num(prof) + sky[:, None, :], 0.0, None)
+        # variance vr + kappa * max(flux P + sky, 0), in one buffer
+        var = np.nan_to_num(prof)
+        np.multiply(flux[:, None, :], var, out=var)
+        var += sky[:, None, :]
+        np.clip(var, 0.0, None, out=var)
+        var *= kappa
+        var += vr
         # a smooth flux model: one integration's noisy column fluxes would bias the weights
         level = flux @ profile.spectrum / max(float(profile.spectrum @ profile.spectrum), 1e-300)
         smooth = level[:, None] * profile.spectrum[None, :]
         estimate[sel], variance[sel] = width_estimates(
-            data, prof, derivative, vr + kappa * model, res.used, smooth
+            data, prof, derivative, var, res.used, smooth
         )
     widths, step = random_walk_smooth(estimate, variance)
     log.info(

@@ -367,7 +367,7 @@ def build_profile(
         smoothed = _smooth(fit.equations(full, var), window)
         profile = _solve(None, spline, offset, halfwidth, window, penalty, smoothed)
         at = profile.positions(shifts) if at is None else at
-        prof = np.nan_to_num(profile.evaluate(shifts, at=at))
+        prof = np.nan_to_num(profile.evaluate(shifts, at=at), copy=False)
         profile.release()  # made again if used: not held through the rest of the round
         column = _column_flux(data, prof, var, good)
         flux, profile.spectrum = _smooth_flux(column, lit)
@@ -429,7 +429,7 @@ def _choose(fit, flux, variance, halfwidth, clip, window=0):
             at.append(profile.positions(fit.shifts[test]))
         p, derivative = profile.evaluate_with_width(fit.shifts[test], at[0])
         del profile  # its tables are not needed for the held-out residuals
-        p = np.nan_to_num(p)
+        p = np.nan_to_num(p, copy=False)
         column = _column_flux(d, p, var, good)
         resid = d - column[:, None, :] * p
         # samples the extraction would reject (a cosmic ray, a +-1e30 readout fault) are
@@ -452,7 +452,7 @@ def _choose(fit, flux, variance, halfwidth, clip, window=0):
         with np.errstate(all="ignore"):
             resid = np.where(good & inside, resid**2 / var, 0.0)
         costs[window, penalty] = float(
-            np.sum(np.minimum(np.nan_to_num(resid, nan=0.0, posinf=cap), cap))
+            np.sum(np.minimum(np.nan_to_num(resid, copy=False, nan=0.0, posinf=cap), cap))
         )
         return costs[window, penalty]
 
