@@ -44,10 +44,12 @@ _BLOCK_SAMPLES = 2**19
 #: Curvature penalties tried (relative to the data's weight, :meth:`NormalEquations.solve`):
 #: from one that only fills what no sample constrains to one that smooths a faint profile
 PENALTY_CANDIDATES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
-#: Held-out (odd) integrations at most that score the candidate windows and penalties: every
-#: candidate is evaluated on each of them, so more cost CPU per candidate while the training
-#: half (pooled in shift bins) stays cheap; a choice per exposure, not per integration
-_HELD_OUT = 16
+#: Band samples (integrations x rows x columns) of the held-out integrations that score the
+#: candidate windows and penalties, at most (but at least ``_HELD_OUT_MIN`` integrations):
+#: every candidate is evaluated on each sample, while the training half (pooled in shift
+#: bins) stays cheap.  A choice per exposure: 14 integrations of a SOSS SUBSTRIP256 band
+_HELD_OUT_SAMPLES = 2**21
+_HELD_OUT_MIN = 8
 
 
 @dataclass
@@ -404,10 +406,11 @@ def _choose(fit, flux, variance, halfwidth, clip, window=0):
     nints, _, ndisp = fit.data.shape
     if nints < 4:
         return window or WINDOW_CANDIDATES[1], PENALTY_CANDIDATES[1]
-    # even integrations train (pooled in shift bins: cheap), at most _HELD_OUT evenly spaced
-    # odd ones are predicted (their cost grows with their number and every candidate's)
+    # even integrations train (pooled in shift bins: cheap); evenly spaced odd ones, up to
+    # _HELD_OUT_SAMPLES band samples, are predicted (each costs CPU for every candidate)
     train = slice(0, None, 2)
-    test = evenly_spaced(np.arange(1, nints, 2), _HELD_OUT)
+    per_int = max(fit.data[0].size, 1)
+    test = evenly_spaced(np.arange(1, nints, 2), max(_HELD_OUT_MIN, _HELD_OUT_SAMPLES // per_int))
     part = _Fit(
         fit.data[train], fit.good[train], fit.shifts[train], fit.offset, fit.spline, fit.reach
     )
@@ -467,12 +470,13 @@ def _choose(fit, flux, variance, halfwidth, clip, window=0):
 def choose_profile_window(data, variance, good, offset, shifts, halfwidth, clip=5.0):
     """Dispersion window of the profile fit that best predicts integrations it was not fitted to.
 
-    The profile is fitted to the even integrations for each candidate window and up to
-    ``_HELD_OUT`` (16) evenly spaced odd ones are extracted with it (profile-weighted flux
-    per column); their summed weighted residual ``sum((D - f P)^2 / V)`` measures the
-    profile's noise (large for a faint source and a short window) plus its bias (a long
-    window averaging over a profile that changes along the dispersion).  The window with the
-    smallest held-out residual wins; candidates stop past twice the band's length.
+    The profile is fitted to the even integrations for each candidate window and evenly
+    spaced odd ones (up to about 2 million band samples) are extracted with it
+    (profile-weighted flux per column); their summed weighted residual
+    ``sum((D - f P)^2 / V)`` measures the profile's noise (large for a faint source and a
+    short window) plus its bias (a long window averaging over a profile that changes along
+    the dispersion).  The window with the smallest held-out residual wins; candidates stop
+    past twice the band's length.
 
     Parameters
     ----------
