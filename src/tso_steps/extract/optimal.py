@@ -110,17 +110,30 @@ def horne_extract(data, profile, var_rnoise, kappa, good, clip=5.0, iterations=4
         flux = np.sum(prof * d, axis=1) / np.sum(np.where(use, prof**2, 0.0), axis=1)
     flux = np.nan_to_num(flux)
     rejected = np.zeros(flux.shape, int)
+    # the same arithmetic as the formulas in the comments, in four reused buffers
+    vp, var, w, tmp = (np.empty(use.shape) for _ in range(4))
+    unused = ~use
     for it in range(iterations + 2):
-        model = flux[:, None, :] * prof
-        vp = kappa * np.clip(model + sky, 0.0, None)
-        var = vr + vp
-        w = np.where(use, prof / var, 0.0)
-        den = np.sum(w * prof, axis=1)
+        # vp = kappa * max(flux P + sky, 0); var = vr + vp
+        np.multiply(flux[:, None, :], prof, out=vp)
+        vp += sky
+        np.clip(vp, 0.0, None, out=vp)
+        np.multiply(kappa, vp, out=vp)
+        np.add(vr, vp, out=var)
+        # w = P / var where used, else 0
+        np.divide(prof, var, out=w)
+        np.copyto(w, 0.0, where=unused)
+        den = np.sum(np.multiply(w, prof, out=tmp), axis=1)
         with np.errstate(all="ignore"):
-            flux = np.nan_to_num(np.sum(w * d, axis=1) / den)
+            flux = np.nan_to_num(np.sum(np.multiply(w, d, out=tmp), axis=1) / den)
         if clip <= 0 or it >= iterations:
             continue
-        z2 = np.where(use, (d - flux[:, None, :] * prof) ** 2 / var, 0.0)
+        # z2 = (d - flux P)^2 / var where used, else 0
+        z2 = np.multiply(flux[:, None, :], prof, out=tmp)
+        np.subtract(d, z2, out=z2)
+        z2 **= 2
+        z2 /= var
+        np.copyto(z2, 0.0, where=unused)
         worst = np.argmax(z2, axis=1)
         zmax = np.take_along_axis(z2, worst[:, None, :], axis=1)[:, 0]
         hit = zmax > clip**2
@@ -133,13 +146,15 @@ def horne_extract(data, profile, var_rnoise, kappa, good, clip=5.0, iterations=4
         rows = _worst_against_median(
             d[ii, :, xx],
             prof_full[ii, :, xx],
-            np.broadcast_to(var, use.shape)[ii, :, xx],
+            var[ii, :, xx],
             use[ii, :, xx],
         )
         rows = np.where(rows < 0, worst[ii, xx], rows)
         use[ii, rows, xx] = False
+        unused[ii, rows, xx] = True
         d[ii, rows, xx] = 0.0
         rejected += hit
+    del tmp
     with np.errstate(all="ignore"):
         w2 = w**2
         var_rn = np.sum(w2 * vr, axis=1) / den**2
