@@ -14,6 +14,7 @@ __all__ = [
     "FWHM_PER_SIGMA",
     "MAD_TO_SIGMA",
     "clipped_rms_last",
+    "evenly_spaced",
     "nanmedian_last",
     "nanmedian_over_frames",
     "robust_std",
@@ -283,3 +284,20 @@ def _leave_one_out_general(ordered, targets, min_count):
     median = 0.5 * (order_stat(lo) + order_stat(hi))
     median[others < max(min_count, 1)] = np.nan
     return median
+
+
+def evenly_spaced(items, count):
+    """At most ``count`` evenly spaced elements of ``items``, the first and last included.
+
+    Parameters
+    ----------
+    items : ndarray, shape ``(n,)``
+    count : int
+
+    Returns
+    -------
+    ndarray
+    """
+    items = np.asarray(items)
+    pick = np.linspace(0, items.size - 1, min(items.size, int(count))).round()
+    return items[np.unique(pick).astype(int)]

@@ -14,11 +14,11 @@ from tso_steps.extract.optimal import Extraction, box_extract, horne_extract, po
 from tso_steps.extract.profile import (
     Profile,
     build_profile,
-    evenly_spaced,
     normalise_profile,
 )
 from tso_steps.extract.stripes import solve_stripes, stripe_prior
 from tso_steps.parallel import Progress
+from tso_steps.stats import evenly_spaced
 
 __all__ = ["ExtractOptions", "OrderResult", "default_halfwidth", "extract_order"]
 

@@ -29,6 +29,7 @@ import numpy as np
 from tso_steps.extract.breathing import width_estimates
 from tso_steps.extract.pixel_spline import NormalEquations, PixelSpline
 from tso_steps.extract.profile_table import Profile, normalise_profile
+from tso_steps.stats import evenly_spaced
 
 __all__ = ["Profile", "build_profile", "choose_profile_window", "normalise_profile"]
 
@@ -98,23 +99,6 @@ class _Fit:
                 )
             )
         return NormalEquations.concatenate(parts)
-
-
-def evenly_spaced(items, count):
-    """At most ``count`` evenly spaced elements of ``items``, the first and last included.
-
-    Parameters
-    ----------
-    items : ndarray, shape ``(n,)``
-    count : int
-
-    Returns
-    -------
-    ndarray
-    """
-    items = np.asarray(items)
-    pick = np.linspace(0, items.size - 1, min(items.size, int(count))).round()
-    return items[np.unique(pick).astype(int)]
 
 
 def _shift_pool(shifts):

@@ -30,7 +30,7 @@ import scipy.sparse
 
 from tso_steps.one_over_f.readtime import LIT, ReadTimeline, build_units
 from tso_steps.one_over_f.tickcov import TickCovariance, fit_tick_covariance
-from tso_steps.stats import nanmedian_last, robust_std_last
+from tso_steps.stats import evenly_spaced, nanmedian_last, robust_std_last
 
 __all__ = ["ReadTimeKriging", "fit_read_time_model", "source_basis"]
 
@@ -278,7 +278,7 @@ def fit_read_time_model(
     ReadTimeKriging
     """
     tl = ReadTimeline.from_layout(layout)
-    pick = np.unique(np.linspace(0, residuals.shape[0] - 1, max_frames).round().astype(int))
+    pick = evenly_spaced(np.arange(residuals.shape[0]), max_frames)
     values = tl.series(residuals[pick]).astype(np.float64)
     dark_t = tl.series(dark) & tl.series(usable)
     finite = np.isfinite(values)

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from tso_steps.one_over_f.stripes import fit_stripes, stripe_image
-from tso_steps.stats import nanmedian_last, robust_std_last
+from tso_steps.stats import evenly_spaced, nanmedian_last, robust_std_last
 
 __all__ = [
     "MAX_MODEL_FRAMES",
@@ -43,7 +43,7 @@ def nanmedian_frames(get_frames, n, shape, max_frames=MAX_MODEL_FRAMES, block=ME
     ``block`` is the number of pixel values read at once (the median is per pixel, so the
     result does not depend on it).
     """
-    use = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
+    use = evenly_spaced(np.arange(n), max_frames)
     ny, nx = shape
     rows = max(1, int(block) // (len(use) * nx))
     median = np.empty(shape, dtype=np.float32)

@@ -36,6 +36,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from tso_steps.trace.breathing import condition_on_smooth_width
 from tso_steps.trace.movers import FrameMover
@@ -384,8 +385,6 @@ class _Groups:
     """
 
     def __init__(self, group):
-        from scipy.sparse import csr_matrix
-
         npix, ngroups = group.size, int(group.max()) + 1
         self.ngroups = ngroups
         self.matrix = csr_matrix((np.ones(npix), (group, np.arange(npix))), shape=(ngroups, npix))
