@@ -94,6 +94,7 @@ STEPS = {
     "tso_centroid": ("rateints", None),
     "tso_aperture": ("rateints", "tso_photometry"),
 }
+TAKES_MAXIMUM_CORES = {"tso_jump", "tso_outlier"}
 SPECTRAL_ONLY = {"tso_trace", "tso_jitter", "tso_extract"}
 IMAGING_ONLY = {"tso_centroid", "tso_aperture"}
 #: Peak RSS / input file measured for the heaviest runs (docs/benchmarks.md; jwst jump 5.24x,
@@ -277,12 +278,18 @@ def worker(name, infile, outfile, extra):
     print(json.dumps({"status": status}))
 
 
-def run_step(step, counterpart, infile, paths, root, env):
-    """Measure ``strun step`` and the counterpart (None: not run) on ``infile``; return both."""
+def run_step(step, counterpart, infile, paths, root, env, cores=None):
+    """Measure ``strun step`` and the counterpart (None: not run) on ``infile``; return both.
+
+    ``cores``: ``maximum_cores`` of the steps that take it (default: theirs).
+    """
     out = root / "out"
     out.mkdir(exist_ok=True)
     log = root / f"{step}_{infile.stem}.log"
-    ours = run_command([BIN / "strun", step, infile, f"--output_dir={out}"], env, log)
+    cmd = [BIN / "strun", step, infile, f"--output_dir={out}"]
+    if cores is not None and step in TAKES_MAXIMUM_CORES:
+        cmd.append(f"--maximum_cores={cores}")
+    ours = run_command(cmd, env, log)
     theirs = None
     if counterpart == "jump":
         cmd = [BIN / "strun", "jump", infile, f"--output_dir={out}"]
@@ -358,6 +365,10 @@ def main(argv=None):
         help="keep each case's files under --workdir and reuse them on the next run",
     )  # fmt: skip
     parser.add_argument(
+        "--maximum-cores",
+        help="maximum_cores of tso_jump and tso_outlier (default: the steps' own, 1)",
+    )
+    parser.add_argument(
         "--simulate-only", action="store_true", help="write the cases' files (kept) and stop"
     )
     args = parser.parse_args(argv)
@@ -406,7 +417,9 @@ def main(argv=None):
                     if not fits:
                         print(f"<!-- {why} -->", flush=True)
                         counterpart = None
-                ours, theirs = run_step(step, counterpart, infile, paths, root, env)
+                ours, theirs = run_step(
+                    step, counterpart, infile, paths, root, env, args.maximum_cores
+                )
                 pixels = product_bytes(case, nints, kind if kind == "ramp" else "rateints")
                 pixels //= case.ngroups * 5 if kind == "ramp" else 24
                 pixels *= case.ngroups if kind == "ramp" else 1
