@@ -369,6 +369,11 @@ def main(argv=None):
         help="maximum_cores of tso_jump and tso_outlier (default: the steps' own, 1)",
     )
     parser.add_argument(
+        "--no-cut",
+        action="store_true",
+        help="never cut a case to fit the memory estimate (the measured peak decides)",
+    )
+    parser.add_argument(
         "--simulate-only", action="store_true", help="write the cases' files (kept) and stop"
     )
     args = parser.parse_args(argv)
@@ -396,6 +401,8 @@ def main(argv=None):
             if paths is None:
                 disk = shutil.disk_usage(root).free
                 nints, why = fitting_nints(case, wanted, runs, memory, disk)
+                if args.no_cut and nints != wanted:
+                    nints, why = wanted, why + " (--no-cut: run at full size anyway)"
                 print(f"<!-- {why} -->", flush=True)
                 start = time.perf_counter()
                 paths = {"nints": nints, **simulate(case, nints, root, args.seed)}
