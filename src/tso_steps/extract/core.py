@@ -40,6 +40,7 @@ class OrderResult:
         Background per pixel subtracted before extraction (data units).
     band : `~tso_steps.extract.band.Band`
     profile : `~tso_steps.extract.profile.Profile` or None
+        Over the columns from the first to the last traced one (``band.lit``).
     kappa : float
         Poisson variance per unit signal used in the model variance.
     widths : ndarray, shape ``(nints,)`` or None
@@ -201,6 +202,19 @@ def extract_order(
         bkg = smooth_background(
             np.concatenate(levels), np.concatenate(counts), o.background_window, o.background_static
         )
+    # from here on only the columns from the first to the last traced one: every later pass
+    # is per column (an untraced column gets NaN and adds only zeros to the smoothed
+    # profile equations), and a short order (SOSS order 2: 57 % of the columns) costs less.
+    # ``load`` reads the cropped arrays and band.
+    full_band, full_bkg, span = band, bkg, _traced_span(band.lit)
+    cropped = span.stop - span.start < band.lit.size
+    if cropped:
+        cube, var_poisson, var_rnoise, bad, true_profile, labels, amplifiers, lines = (
+            None if a is None else np.asarray(a)[..., span]
+            for a in (cube, var_poisson, var_rnoise, bad, true_profile, labels, amplifiers, lines)
+        )
+        band = Band(*(getattr(band, f)[..., span] for f in ("rows", "offset", "valid", "lit")))
+        bkg = bkg[:, span]
     # the profile (and the Poisson scale) from up to ``profile_ints`` evenly spaced usable
     # integrations: a lost one must not shift the even/odd split of the held-out choice
     usable = np.flatnonzero(_usable_integrations(band, cube, bad, chunks))
@@ -267,12 +281,41 @@ def extract_order(
         rejected[sel] = res.rejected
         progress.update()
     out["flux"][:, ~band.lit] = np.nan
+    if cropped:  # back to every column: untraced ones as the per-column passes leave them
+        ndisp = full_band.lit.size
+        out = {
+            name: _uncrop(v, span, ndisp, 0 if name == "npixels" else np.nan)
+            for name, v in out.items()
+        }
+        rejected = _uncrop(rejected, span, ndisp, 0)
     result = Extraction(rejected=rejected, **out)
     if prior:
         result.stripe_prior = float(np.mean(prior))
     return OrderResult(
-        extraction=result, background=bkg, band=band, profile=profile, kappa=kappa, widths=widths
+        extraction=result,
+        background=full_bkg,
+        band=full_band,
+        profile=profile,
+        kappa=kappa,
+        widths=widths,
     )
+
+
+def _traced_span(lit):
+    """Slice from the first to the last traced column (all columns when none is traced)."""
+    cols = np.flatnonzero(lit)
+    return slice(int(cols[0]), int(cols[-1]) + 1) if cols.size else slice(0, lit.size)
+
+
+def _uncrop(values, span, ndisp, fill):
+    """Per-column ``values`` of the traced span at full width, ``fill`` beyond it.
+
+    ``fill`` is what an untraced column gets: NaN flux and variances, no pixels, nothing
+    rejected.
+    """
+    full = np.full(values.shape[:-1] + (ndisp,), fill, dtype=values.dtype)
+    full[..., span] = values
+    return full
 
 
 def _profile_widths(load, chunks, profile, shifts, kappa, bkg, o):

@@ -100,46 +100,47 @@ def horne_extract(data, profile, var_rnoise, kappa, good, clip=5.0, iterations=4
     -------
     Extraction
     """
-    sky = 0.0 if sky is None else np.asarray(sky)[:, None, :]
+    sky = None if sky is None or not np.any(sky) else np.asarray(sky)[:, None, :]
     prof = np.nan_to_num(profile)
     use = good & (prof > 0)
     prof_full = np.broadcast_to(prof, use.shape)
     d = np.where(use, data, 0.0)
-    vr = np.where(use, var_rnoise, 1.0)
+    vr = np.where(use, var_rnoise, 1.0).astype(np.float64, copy=False)  # exact; converted once
+    # the profile zeroed where unused (like ``d``): the weights and residuals of those pixels
+    # are then zero without masking them in every iteration (their variance is >= 1)
+    p = np.where(use, prof, 0.0)
     with np.errstate(all="ignore"):
         flux = np.sum(prof * d, axis=1) / np.sum(np.where(use, prof**2, 0.0), axis=1)
     flux = np.nan_to_num(flux)
     rejected = np.zeros(flux.shape, int)
     # the same arithmetic as the formulas in the comments, in four reused buffers
     vp, var, w, tmp = (np.empty(use.shape) for _ in range(4))
-    unused = ~use
     for it in range(iterations + 2):
-        # vp = kappa * max(flux P + sky, 0); var = vr + vp
-        np.multiply(flux[:, None, :], prof, out=vp)
-        vp += sky
-        np.clip(vp, 0.0, None, out=vp)
+        # vp = kappa * max(flux P + sky, 0); var = vr + vp (a zero sky adds nothing)
+        np.multiply(flux[:, None, :], p, out=vp)
+        if sky is not None:
+            vp += sky
+        np.maximum(vp, 0.0, out=vp)  # max(., 0), as np.clip does it
         np.multiply(kappa, vp, out=vp)
         np.add(vr, vp, out=var)
         # w = P / var where used, else 0
-        np.divide(prof, var, out=w)
-        np.copyto(w, 0.0, where=unused)
-        den = np.sum(np.multiply(w, prof, out=tmp), axis=1)
+        np.divide(p, var, out=w)
+        den = np.sum(np.multiply(w, p, out=tmp), axis=1)
         with np.errstate(all="ignore"):
             flux = np.nan_to_num(np.sum(np.multiply(w, d, out=tmp), axis=1) / den)
         if clip <= 0 or it >= iterations:
             continue
         # z2 = (d - flux P)^2 / var where used, else 0
-        z2 = np.multiply(flux[:, None, :], prof, out=tmp)
+        z2 = np.multiply(flux[:, None, :], p, out=tmp)
         np.subtract(d, z2, out=z2)
         z2 **= 2
         z2 /= var
-        np.copyto(z2, 0.0, where=unused)
-        worst = np.argmax(z2, axis=1)
-        zmax = np.take_along_axis(z2, worst[:, None, :], axis=1)[:, 0]
-        hit = zmax > clip**2
+        # the largest residual of every column; where (argmax) only for the columns it rejects
+        hit = np.max(z2, axis=1) > clip**2
         if not hit.any():
             continue
         ii, xx = np.nonzero(hit)
+        worst = np.argmax(z2[ii, :, xx], axis=1)
         # The pixel to reject is the worst against a robust flux: one extreme sample (a
         # huge negative pixel) drags the weighted flux so far that the largest residual is
         # elsewhere; against the median the two choices agree for ordinary outliers.
@@ -149,10 +150,10 @@ def horne_extract(data, profile, var_rnoise, kappa, good, clip=5.0, iterations=4
             var[ii, :, xx],
             use[ii, :, xx],
         )
-        rows = np.where(rows < 0, worst[ii, xx], rows)
+        rows = np.where(rows < 0, worst, rows)
         use[ii, rows, xx] = False
-        unused[ii, rows, xx] = True
         d[ii, rows, xx] = 0.0
+        p[ii, rows, xx] = 0.0
         rejected += hit
     del tmp
     with np.errstate(all="ignore"):
