@@ -209,8 +209,9 @@ def fit_source_pixels(values, basis, kappa=5.0):
     y = values.astype(np.float64)
     nbasis = len(basis)
     shared = all(np.ndim(b) == 1 for b in basis)
-    designs = [_design(basis, None if shared else f) for f in range(1 if shared else nframes)]
-    use = np.isfinite(y) & np.stack([finite for _, _, finite in designs])
+    # a basis per frame (ramps: one per group difference) is prepared frame by frame
+    shared_design = _design(basis, None) if shared else None
+    use = np.isfinite(y) & np.logical_and.reduce([np.isfinite(b) for b in basis])
     coeffs = default.copy()
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -220,7 +221,7 @@ def fit_source_pixels(values, basis, kappa=5.0):
             # an (nframes, npix, nbasis, nbasis) einsum: a tenth of the time, and each
             # frame's numbers do not depend on the frames fitted with it
             for f in range(nframes):
-                x, pairs, _ = designs[0 if shared else f]
+                x, pairs = shared_design if shared else _design(basis, f)
                 w = use[f].astype(np.float64)
                 normal = (pairs @ w).reshape(nbasis, nbasis)
                 try:
@@ -234,15 +235,14 @@ def fit_source_pixels(values, basis, kappa=5.0):
 
 
 def _design(basis, frame):
-    """One frame's basis and its products, in float64.
+    """The terms of one frame's normal equations, in float64.
 
-    Returns the basis ``(nbasis, npix)`` (0 where not finite), its pairwise products
-    ``(nbasis**2, npix)`` and where it is finite.
+    Returns the basis ``(nbasis, npix)`` (0 where not finite) and its pairwise products
+    ``(nbasis**2, npix)``.
     """
     x = np.stack([b if frame is None else b[frame] for b in basis]).astype(np.float64)
-    finite = np.isfinite(x).all(axis=0)
-    x[:, ~finite] = 0.0
-    return x, (x[:, None] * x[None]).reshape(-1, x.shape[1]), finite
+    x[:, ~np.isfinite(x).all(axis=0)] = 0.0
+    return x, (x[:, None] * x[None]).reshape(-1, x.shape[1])
 
 
 def bright_pixels(source_image, source, dark, n_sigma=10.0, min_count=10):
