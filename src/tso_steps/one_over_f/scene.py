@@ -20,6 +20,7 @@ __all__ = [
     "MAX_VARIANCE_FRAMES",
     "bright_pixels",
     "fit_source",
+    "fit_source_pixels",
     "nanmedian_frames",
     "pixel_variance",
     "pixel_weights",
@@ -181,29 +182,67 @@ def fit_source(frames, basis, bright, kappa=5.0):
     ndarray, shape ``(nframes, nbasis)``
         Coefficients; ``[1, 0, 0...]`` where nothing can be fitted.
     """
-    default = np.zeros((frames.shape[0], len(basis)))
+    return fit_source_pixels(frames[:, bright], [b[..., bright] for b in basis], kappa)
+
+
+def fit_source_pixels(values, basis, kappa=5.0):
+    """:func:`fit_source` on the bright pixels' values alone.
+
+    Parameters
+    ----------
+    values : ndarray, shape ``(nframes, npix)``
+        Each frame's bright pixels.
+    basis : list of ndarray
+        The basis at those pixels, ``(npix,)`` or ``(nframes, npix)``.
+    kappa : float
+        As in :func:`fit_source`.
+
+    Returns
+    -------
+    ndarray, shape ``(nframes, nbasis)``
+    """
+    nframes = values.shape[0]
+    default = np.zeros((nframes, len(basis)))
     default[:, 0] = 1.0
-    if not bright.any():
+    if values.shape[1] == 0:
         return default
-    y = frames[:, bright].astype(np.float64)
-    x = np.stack([np.broadcast_to(b[..., bright], y.shape) for b in basis], axis=-1)
-    use = np.isfinite(y) & np.isfinite(x).all(axis=-1)
-    coeffs = default
+    y = values.astype(np.float64)
+    nbasis = len(basis)
+    shared = all(np.ndim(b) == 1 for b in basis)
+    # a basis per frame (ramps: one per group difference) is prepared frame by frame
+    shared_design = _design(basis, None) if shared else None
+    use = np.isfinite(y) & np.logical_and.reduce([np.isfinite(b) for b in basis])
+    coeffs = default.copy()
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         for _ in range(2):
-            xu = np.where(use[..., None], x, 0.0)
-            yu = np.where(use, y, 0.0)
-            normal = np.einsum("fpi,fpj->fij", xu, xu)
-            rhs = np.einsum("fpi,fp->fi", xu, yu)
-            try:
-                coeffs = np.linalg.solve(normal, rhs[..., None])[..., 0]
-            except np.linalg.LinAlgError:
-                return default
-            residual = np.where(use, y - np.einsum("fpi,fi->fp", x, coeffs), np.nan)
+            residual = np.full(y.shape, np.nan)
+            # frame by frame, as products of contiguous (nbasis, npix) rows with BLAS, not
+            # an (nframes, npix, nbasis, nbasis) einsum: a tenth of the time, and each
+            # frame's numbers do not depend on the frames fitted with it
+            for f in range(nframes):
+                x, pairs = shared_design if shared else _design(basis, f)
+                w = use[f].astype(np.float64)
+                normal = (pairs @ w).reshape(nbasis, nbasis)
+                try:
+                    coeffs[f] = np.linalg.solve(normal, x @ np.where(use[f], y[f], 0.0))
+                except np.linalg.LinAlgError:
+                    return default
+                np.subtract(y[f], x.T @ coeffs[f], out=residual[f], where=use[f])
             limit = kappa * robust_std_last(residual, min_count=1, max_samples=20000)
             use &= np.abs(residual) <= limit[:, None]
     return np.where(np.isfinite(coeffs), coeffs, default)
+
+
+def _design(basis, frame):
+    """The terms of one frame's normal equations, in float64.
+
+    Returns the basis ``(nbasis, npix)`` (0 where not finite) and its pairwise products
+    ``(nbasis**2, npix)``.
+    """
+    x = np.stack([b if frame is None else b[frame] for b in basis]).astype(np.float64)
+    x[:, ~np.isfinite(x).all(axis=0)] = 0.0
+    return x, (x[:, None] * x[None]).reshape(-1, x.shape[1])
 
 
 def bright_pixels(source_image, source, dark, n_sigma=10.0, min_count=10):

@@ -111,13 +111,16 @@ def fit_stripes(
     """
     lines = np.asarray(lines)
     nframes, n_lines, _ = lines.shape
-    weights = np.broadcast_to(weights, lines.shape)
+    # weights shared by all frames stay one frame (robust_level broadcasts them)
+    weights = np.asarray(weights)
+    weights = weights[None] if weights.ndim == 2 else np.broadcast_to(weights, lines.shape)
     groups = layout.column_groups(odd_even)
     offsets = np.zeros((nframes, int(groups.max()) + 1))
     for group in range(offsets.shape[1]):
         columns = np.flatnonzero(groups == group)
         values = lines[:, :, columns].reshape(nframes, -1)
-        level, _, _ = robust_level(values, weights[:, :, columns].reshape(nframes, -1), kappa)
+        group_weights = weights[:, :, columns].reshape(weights.shape[0], -1)
+        level, _, _ = robust_level(values, group_weights, kappa)
         offsets[:, group] = np.nan_to_num(level)
     # fast-by-fast on what the offsets leave: (frame, line, segment, output, sample)
     index = layout.by_amp()
@@ -125,7 +128,7 @@ def fit_stripes(
     nseg = 1 if not segment else max(1, int(round(nsamp / segment)))
     seg_index = _segment_columns(index, nseg)
     residual = lines[:, :, seg_index] - offsets[:, groups][:, None, seg_index]
-    seg_weights = np.where(seg_index[None, None] >= 0, weights[:, :, seg_index], 0.0)
+    seg_weights = np.where(seg_index >= 0, weights[:, :, seg_index], 0.0)
     levels, count, total = robust_level(residual, seg_weights, kappa)
     levels = levels.reshape(nframes, n_lines * nseg, layout.namp)
     count = count.reshape(levels.shape)
