@@ -40,6 +40,11 @@ __all__ = [
 #: Samples per slab of the median frames (float64 slabs of 8 MB).
 MEDIAN_SAMPLES = 1_000_000
 
+#: Samples per slab of the realigned median (float64 slabs of 64 MB): every frame is
+#: realigned slab by slab, and on a full SOSS segment (1.1 M samples a line) slabs of one
+#: line made 137,000 small realignments, each paying numpy's and scipy's call overhead.
+REALIGN_SAMPLES = 8_000_000
+
 
 @dataclass
 class Alignment:
@@ -142,7 +147,7 @@ def realigned_median(frames, shifts, samples=None):
     shifts : ndarray, shape ``(nframes, ndim)``
         Shift of each frame's content to undo along each image axis, pixels (finite).
     samples : int, optional
-        Realigned samples per slab (default ``MEDIAN_SAMPLES``).
+        Realigned samples per slab (default ``REALIGN_SAMPLES``).
 
     Returns
     -------
@@ -151,7 +156,7 @@ def realigned_median(frames, shifts, samples=None):
     frames = np.asarray(frames)
     nframes, n0 = frames.shape[:2]
     per_line = max(int(np.prod(frames.shape[2:], dtype=np.int64)) * nframes, 1)
-    step = max(1, int(samples or MEDIAN_SAMPLES) // per_line)
+    step = max(1, int(samples or REALIGN_SAMPLES) // per_line)
     # lines a shift kernel reads on either side of its output line, along the first axis
     reach = max(
         (int(np.max(np.abs(shift_kernel(float(s))[0]))) for s in shifts[:, 0] if s != 0.0),

@@ -10,6 +10,8 @@ pixels is not tracked) and DQ is OR-ed over the pixels that contribute.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.ndimage import correlate1d
 
@@ -19,9 +21,10 @@ _RADIUS = 3
 
 
 def _cumulative_shift(values, shift):
-    """Resample a 1-D array by the cumulative-Lagrange rule (reference implementation)."""
-    n = values.size
-    cum = np.concatenate([[0.0], np.cumsum(values)])  # at edges -0.5, 0.5, ..., n - 0.5
+    """Resample arrays along their last axis by the cumulative-Lagrange rule (reference)."""
+    n = values.shape[-1]
+    leading = values.shape[:-1]
+    cum = np.concatenate([np.zeros((*leading, 1)), np.cumsum(values, axis=-1)], axis=-1)
     edges = np.arange(n + 1) + shift  # shifted edge positions, in units of the edge index
     i0 = np.floor(edges).astype(int)
     t = edges - i0
@@ -35,8 +38,9 @@ def _cumulative_shift(values, shift):
         ]
     )
     idx = np.clip(i0[None, :] + np.arange(-1, 3)[:, None], 0, n)
-    value = np.sum(w * cum[idx], axis=0)
-    return np.diff(value)
+    # the four terms summed in order, one array per leading index
+    value = np.sum(w.reshape(4, *(1,) * len(leading), n + 1) * np.moveaxis(cum[..., idx], -2, 0), 0)
+    return np.diff(value, axis=-1)
 
 
 def shift_kernel(shift):
@@ -54,18 +58,31 @@ def shift_kernel(shift):
     weights : ndarray
         ``out[k] = sum_j weights[j] * in[k + offsets[j]]``; they sum to 1.
     """
+    offsets, weights = _kernel(float(shift))
+    return offsets.copy(), weights.copy()
+
+
+@functools.lru_cache(maxsize=4096)
+def _kernel(shift):
+    """:func:`shift_kernel`, cached (read-only arrays).
+
+    A realigned median asks for each frame's kernel once per slab of lines (256 slabs of a
+    full SOSS segment), and one costs about 0.5 ms to build.
+    """
     whole = int(np.floor(shift))
     frac = shift - whole
     size = 4 * _RADIUS + 1
     centre = size // 2
-    response = np.empty(2 * _RADIUS + 1)
     offsets = np.arange(-_RADIUS, _RADIUS + 1)
-    for m, j in enumerate(offsets):
-        delta = np.zeros(size)
-        delta[centre + j] = 1.0
-        response[m] = _cumulative_shift(delta, frac)[centre]
+    # the response at the centre to a unit pixel at each offset, all offsets in one pass
+    deltas = np.zeros((offsets.size, size))
+    deltas[np.arange(offsets.size), centre + offsets] = 1.0
+    response = _cumulative_shift(deltas, frac)[:, centre]
     keep = np.abs(response) > 1e-12
-    return offsets[keep] + whole, response[keep]
+    kernel = (offsets[keep] + whole, response[keep])
+    for part in kernel:
+        part.flags.writeable = False
+    return kernel
 
 
 def shift_array(array, shift, axis, variance=False):
