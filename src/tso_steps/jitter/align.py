@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tso_steps.jitter.resample import shift_array, shift_dq, shift_kernel
+from tso_steps.jitter.resample import FrameShifter, shift_array, shift_dq, shift_kernel
 from tso_steps.motion import measure_shifts
 from tso_steps.stats import nanmedian_over_frames
 
@@ -239,8 +239,10 @@ def realign_frames(frames, moves, variance=False, out=None):
     """
     if out is None:
         out = np.empty(np.shape(frames), dtype=np.float64)
+    # the same values as realign(), in buffers reused from frame to frame
+    shifter = FrameShifter(np.shape(frames)[1:])
     for i, move in enumerate(moves):
-        out[i] = realign(np.asarray(frames[i], dtype=np.float64), move, variance)
+        out[i] = shifter.undo(frames[i], move, variance)
     return out
 
 
@@ -251,8 +253,12 @@ def realign_error_frames(errors, moves, out=None):
     """
     if out is None:
         out = np.empty(np.shape(errors), dtype=np.float64)
+    shifter = FrameShifter(np.shape(errors)[1:])
+    square = np.empty(np.shape(errors)[1:])
     for i, move in enumerate(moves):
-        out[i] = np.sqrt(realign(np.asarray(errors[i], dtype=np.float64) ** 2, move, True))
+        np.square(errors[i], out=square, dtype=np.float64)
+        moved = shifter.undo(square, move, True)
+        out[i] = np.sqrt(moved, out=moved)
     return out
 
 
@@ -263,9 +269,10 @@ def realign_dq_frames(dq, moves, out=None):
     """
     if out is None:
         out = np.empty(np.shape(dq), dtype=np.asarray(dq[:1]).dtype)
+    shifter = FrameShifter(np.shape(dq)[1:])
     for i, move in enumerate(moves):
         frame = np.asarray(dq[i])
-        out[i] = frame | realign_dq(frame, move)
+        out[i] = frame | shifter.undo_dq(frame, move)
     return out
 
 
