@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from tso_steps.stats import MAD_TO_SIGMA
+from tso_steps.stats import MAD_TO_SIGMA, nanmedian_last
 
 __all__ = ["ShiftResult", "measure_shifts", "motion_design_matrix"]
 
@@ -203,10 +203,8 @@ def _register_block(
             with np.errstate(invalid="ignore", divide="ignore"):
                 keep = good & (np.abs(residual) <= clip * noise)
                 weight = keep.astype(np.float64)
-        normalised = np.where(good, np.abs(residual), np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            scatter = MAD_TO_SIGMA * np.nanmedian(normalised, axis=1)
+        # nanmedian_last: np.nanmedian's values by one partition, 2x faster on these rows
+        scatter = MAD_TO_SIGMA * nanmedian_last(np.where(good, np.abs(residual), np.nan))
         amplitude = solution[:, 0]
         with np.errstate(invalid="ignore", divide="ignore"):
             step = -solution[:, 1 : 1 + ndim] / amplitude[:, None]
@@ -246,9 +244,10 @@ def _pixel_noise(residual, good, min_frames=10):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if residual.shape[0] < min_frames:
-            return (MAD_TO_SIGMA * np.nanmedian(np.abs(masked), axis=1))[:, None]
-        centre = np.nanmedian(masked, axis=0)
-        noise = MAD_TO_SIGMA * np.nanmedian(np.abs(masked - centre), axis=0)
+            return (MAD_TO_SIGMA * nanmedian_last(np.abs(masked)))[:, None]
+        # medians over frames as rows of the transpose (np.nanmedian's values, 2x faster)
+        centre = nanmedian_last(np.ascontiguousarray(masked.T))
+        noise = MAD_TO_SIGMA * nanmedian_last(np.ascontiguousarray(np.abs(masked - centre).T))
         typical = np.nanmedian(noise)
     # a pixel without a usable scatter (too few good samples, or exactly constant) gets the
     # typical one, never zero (which would give it infinite weight)
