@@ -90,3 +90,29 @@ def test_miri_dispersion_shift_errors_are_calibrated(family, seed):
     ratio = np.sqrt(np.mean(error**2)) / np.sqrt(np.mean(alignment.errors[:, 0] ** 2))
     print(f"{family} seed {seed}: dispersion true / reported error {ratio:.2f}")
     assert 0.7 <= ratio <= 1.4
+
+
+@pytest.mark.parametrize("shape", [(40, 64), (300,), (12, 9, 7), (5, 4), (3, 50)])
+def test_shifted_splines_equal_map_coordinates_inside_and_at_the_edges(shape):
+    """The tap-table sampler gives map_coordinates' values: inside, at the edges (mirrored
+    coefficients), outside the array (0), for whole and fractional shifts of up to 3 px and
+    for a frame whose shift is NaN."""
+    from scipy import ndimage
+
+    from tso_steps.motion import ShiftedSplines
+
+    rng = np.random.default_rng(len(shape))
+    images = [ndimage.spline_filter(rng.normal(size=shape), order=3) for _ in range(3)]
+    coords = np.array([rng.integers(0, n, 400) for n in shape], dtype=float)
+    coords[:, :4] = 0.0
+    coords[:, 4:8] = (np.array(shape) - 1)[:, None]
+    shifts = rng.uniform(-3.0, 3.0, (150, len(shape)))
+    shifts[:6] = [[np.nan], [0.0], [1.0], [-2.0], [1e-13], [-1e-13]]
+    got = ShiftedSplines(images, coords).sample(shifts)
+    where = (coords[:, None, :] - shifts.T[:, :, None]).reshape(len(shape), -1)
+    want = np.stack(
+        [ndimage.map_coordinates(c, where, order=3, prefilter=False) for c in images]
+    ).reshape(got.shape)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    assert np.array_equal(got == 0.0, want == 0.0)  # the same samples fall outside
+    assert np.nanmax(np.abs(got - want)) < 1e-12 * np.abs(want).max()

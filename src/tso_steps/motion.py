@@ -137,6 +137,7 @@ def measure_shifts(
 
     spline = ndimage.spline_filter(filled, order=3)
     grad_splines = [ndimage.spline_filter(g, order=3) for g in gradients]
+    sampler = ShiftedSplines([spline, *grad_splines], coords)
     ndim = len(shape)
     shifts = np.zeros((nframes, ndim))
     scale = np.full(nframes, np.nan)
@@ -155,8 +156,7 @@ def measure_shifts(
             data,
             ~bad,
             coords,
-            spline,
-            grad_splines,
+            sampler,
             iterations,
             clip,
             shifts[start:stop],
@@ -169,10 +169,126 @@ def measure_shifts(
     return ShiftResult(shifts=shifts, scale=scale, offset=offset, errors=errors, npixels=npix)
 
 
-def _register_block(
-    data, good, coords, spline, grad_splines, iterations, clip, shifts, pixel_clip=True
-):
+class ShiftedSplines:
+    """Cubic-spline images sampled at fixed pixels moved by one shift per frame.
+
+    The same values as ``scipy.ndimage.map_coordinates(c, coords - shift, order=3,
+    prefilter=False)`` for each prefiltered image ``c`` (to rounding), computed differently:
+    the pixels are whole numbers, so within a frame every sample falls at the same fraction
+    of its cell, and the spline is one set of ``4**ndim`` tap weights (from the shift) applied
+    to the coefficients around each pixel.  The coefficients are gathered once per whole-pixel
+    part of the shift (a frame moves by less than a pixel or two: a few tables), and a block
+    of frames is then a matrix product (tap weights x gathered coefficients), several times
+    faster than interpolating every sample.  At the array edges it follows
+    ``map_coordinates``' rules (mirrored coefficients; 0 outside the array), and a frame
+    with a non-finite shift is left to ``map_coordinates``.
+
+    Parameters
+    ----------
+    images : list of ndarray
+        Spline coefficients (``scipy.ndimage.spline_filter(..., order=3)``), one shape.
+    coords : ndarray, shape ``(ndim, npix)``
+        The pixels, whole numbers.
+    """
+
+    def __init__(self, images, coords):
+        self.images = [np.asarray(c, dtype=np.float64) for c in images]
+        self.coords = np.asarray(coords, dtype=np.float64)
+        self.pixels = self.coords.astype(np.int64)
+        self.shape = np.array(self.images[0].shape)
+        self._tables = {}
+
+    def _table(self, cell):
+        """Coefficients at every tap of every pixel for the whole-pixel offset ``cell``.
+
+        Returns ``images x 4**ndim x npix``.  Taps past the array edge take the mirrored
+        coefficient (``c[-1] = c[1]``), as ``map_coordinates`` does for a sample inside the
+        array.
+        """
+        if cell not in self._tables:
+            ndim = len(cell)
+            first = self.pixels + np.array(cell)[:, None] - 1  # the first tap of each pixel
+            taps = np.stack(np.meshgrid(*[np.arange(4)] * ndim, indexing="ij"), axis=0).reshape(
+                ndim, -1
+            )  # (ndim, 4**ndim), the last axis fastest
+            where = np.abs(first[:, None, :] + taps[:, :, None])
+            last = self.shape[:, None, None] - 1
+            # (a tap mirrored past the far edge belongs to a sample outside the array: 0)
+            where = np.clip(np.where(where > last, 2 * last - where, where), 0, last)
+            flat = np.ravel_multi_index(tuple(where), tuple(self.shape))
+            self._tables[cell] = np.stack([c.ravel()[flat] for c in self.images])
+        return self._tables[cell]
+
+    def sample(self, shifts, out=None):
+        """The images at ``coords - shift`` for every frame's shift.
+
+        Parameters
+        ----------
+        shifts : ndarray, shape ``(nframes, ndim)``
+        out : ndarray, shape ``(nimages, nframes, npix)``, optional
+
+        Returns
+        -------
+        ndarray, shape ``(nimages, nframes, npix)``
+        """
+        nframes, ndim = shifts.shape
+        npix = self.coords.shape[1]
+        if out is None:
+            out = np.empty((len(self.images), nframes, npix))
+        position = -np.asarray(shifts, dtype=np.float64)
+        # arrays under 4 pixels along an axis: their edge rules are map_coordinates' own
+        finite = np.isfinite(position).all(axis=1) & (self.shape.min() >= 4)
+        position = np.where(finite[:, None], position, 0.0)
+        cells = np.floor(position).astype(np.int64)
+        weights = _bspline_weights(position - cells)
+        # a sample that falls outside the array is 0, map_coordinates' constant edge rule:
+        # only pixels within a cell of the edge can fall there
+        near = np.abs(cells).max(initial=0) + 1
+        edge = np.flatnonzero(
+            ((self.pixels < near) | (self.pixels > self.shape[:, None] - 1 - near)).any(axis=0)
+        )
+        for cell in {tuple(c) for c in cells[finite]}:
+            frames = np.flatnonzero(finite & (cells == cell).all(axis=1))
+            table = self._table(cell)
+            # the outer product of the axes' weights, in the table's tap order
+            w = weights[frames, 0]
+            for axis in range(1, ndim):
+                w = (w[:, :, None] * weights[frames, axis][:, None, :]).reshape(len(frames), -1)
+            for k in range(len(self.images)):
+                out[k, frames] = w @ table[k]
+        if edge.size:
+            at = self.coords[:, None, edge] + position.T[:, :, None]  # (ndim, nframes, nedge)
+            outside = ((at < 0) | (at > self.shape[:, None, None] - 1)).any(axis=0)
+            out[:, :, edge] = np.where(outside, 0.0, out[:, :, edge])
+        if not finite.all():
+            self._exact(out, np.flatnonzero(~finite), shifts)
+        return out
+
+    def _exact(self, out, frames, shifts):
+        """``map_coordinates`` for those frames (non-finite shifts, tiny arrays)."""
+        where = self.coords[:, None, :] - shifts[frames].T[:, :, None]
+        where = where.reshape(len(self.shape), -1)
+        for k, c in enumerate(self.images):
+            values = ndimage.map_coordinates(c, where, order=3, prefilter=False)
+            out[k, frames] = values.reshape(len(frames), -1)
+
+
+def _bspline_weights(t):
+    """Cubic B-spline weights of the four taps at fraction ``t`` of a cell: ``t.shape + (4,)``."""
+    u = 1.0 - t
+    t2 = t * t
+    t3 = t2 * t
+    return np.stack(
+        [u * u * u / 6.0, (3.0 * t3 - 6.0 * t2 + 4.0) / 6.0,
+         (-3.0 * t3 + 3.0 * t2 + 3.0 * t + 1.0) / 6.0, t3 / 6.0],
+        axis=-1,
+    )  # fmt: skip
+
+
+def _register_block(data, good, coords, sampler, iterations, clip, shifts, pixel_clip=True):
     """Gauss-Newton registration of a block of frames (see :func:`measure_shifts`).
+
+    ``sampler``: the reference spline and its gradients' (:class:`ShiftedSplines`).
 
     ``pixel_clip``: clip against each pixel's noise (:func:`_pixel_noise`); False: against
     each frame's robust scatter (the behaviour tso_outlier's motion test was set on).
@@ -182,12 +298,8 @@ def _register_block(
     shifts = shifts.copy()
     solution = np.full((nblock, ndim + 2), np.nan)
     for _ in range(iterations):
-        where = coords[:, None, :] - shifts.T[:, :, None]  # (ndim, nblock, npix)
-        where = where.reshape(ndim, -1)
-        model = ndimage.map_coordinates(spline, where, order=3, prefilter=False)
-        grads = [ndimage.map_coordinates(g, where, order=3, prefilter=False) for g in grad_splines]
-        basis = np.stack([model, *grads, np.ones_like(model)], axis=-1)
-        basis = basis.reshape(nblock, npix, ndim + 2)
+        basis = np.ones((nblock, npix, ndim + 2))
+        sampler.sample(shifts, out=np.moveaxis(basis[..., : ndim + 1], -1, 0))
         weight = good.astype(np.float64)
         for attempt in range(2):
             solution, inverse = _weighted_solve(basis, data, weight)
