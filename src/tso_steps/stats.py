@@ -20,6 +20,7 @@ __all__ = [
     "robust_std",
     "robust_std_last",
     "strided_rolling_median",
+    "subsample_last",
 ]
 
 #: Ratio of the standard deviation to the median absolute deviation for a Gaussian.
@@ -88,6 +89,17 @@ def nanmedian_over_frames(frames, samples=4_000_000):
     return out
 
 
+def subsample_last(values, max_samples=None):
+    """Every k-th value along the last axis, so that about ``max_samples`` remain (a view).
+
+    Rows no longer than ``max_samples`` (or ``max_samples`` None) are returned whole.  The
+    subsample :func:`nanmedian_last` takes; subsample before masking to mask less.
+    """
+    if max_samples and values.shape[-1] > max_samples:
+        return values[..., :: values.shape[-1] // max_samples]
+    return values
+
+
 def nanmedian_last(values, min_count=1, max_samples=None):
     """Median along the last axis, ignoring NaN, by one sort or partition.
 
@@ -109,8 +121,7 @@ def nanmedian_last(values, min_count=1, max_samples=None):
     ndarray
         Shape ``values.shape[:-1]``, the dtype of ``values``.
     """
-    if max_samples and values.shape[-1] > max_samples:
-        values = values[..., :: values.shape[-1] // max_samples]
+    values = subsample_last(values, max_samples)
     count = np.count_nonzero(np.isfinite(values), axis=-1)
     lo = np.maximum((count - 1) // 2, 0)[..., None]
     hi = np.maximum(count // 2, 0)

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from tso_steps.stats import nanmedian_last
+from tso_steps.stats import nanmedian_last, subsample_last
 
 __all__ = ["robust_level"]
 
@@ -48,9 +48,9 @@ def robust_level(values, weights, kappa=4.0, niter=2):
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no usable pixel
         # the starting median subsamples long rows: subsample before masking, not after
-        step = max(1, values.shape[-1] // _MEDIAN_SAMPLES)
+        sub = subsample_last(values, _MEDIAN_SAMPLES)
         center = nanmedian_last(
-            np.where(usable[..., ::step], values[..., ::step], np.float32(np.nan))
+            np.where(subsample_last(usable, _MEDIAN_SAMPLES), sub, np.float32(np.nan))
         )
         # squared distances against kappa**2 / weight: no square roots of the whole array
         x = np.where(usable, values, np.float32(0.0))
