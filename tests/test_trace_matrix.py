@@ -33,7 +33,7 @@ NINTS = 60
 # mean frame with the information window, the two shift models and the smoothed width: on
 # main at 463ff05).
 KNOWN_ABOVE = {
-    ("NRS_BRIGHTOBJ", "diffraction", False): "1.19x CRB (1.45x before): the width "
+    ("NRS_BRIGHTOBJ", "diffraction", False): "1.21x CRB (1.45x before): the width "
     "estimates follow the shifts (slope -0.19) and the smoothed width with them (7.4 edf)",
     ("NRS_BRIGHTOBJ", "undersampled", True): "1.18x CRB (1.17x before)",
     ("NRS_BRIGHTOBJ", "moffat", False): "1.27x CRB (1.41x before)",

@@ -10,7 +10,8 @@ column's profile, not about the reference trace centre ``c_x``: a focus change b
 profile symmetrically and keeps its centroid, and a stretch about any other point turns
 every width change into a fake shift ``s_i * (g_x - c_x)``.  The per-column nuisance
 parameters are eliminated analytically and ``(dy_i, s_i)`` found by Gauss-Newton with
-weights ``1/variance``; samples beyond ``clip`` sigma are rejected (cosmic rays, bad pixels).
+weights ``1/variance``; samples beyond ``clip`` sigma are rejected (cosmic rays, bad pixels)
+once an integration's fit has settled, so a trace far from the reference is not clipped away.
 
 Three choices decide how close the shifts come to the Cramer-Rao bound:
 
@@ -48,6 +49,13 @@ log = logging.getLogger("stpipe.tso_steps.trace")
 
 #: Standard errors by which a later shift model's residual scatter must be lower to be kept.
 SIGNIFICANCE = 2.0
+#: A fit has converged enough to reject outliers once its last step moved no pixel's model by
+#: more than this many standard errors: a model still far from the data (a trace far from
+#: the reference) makes every trace pixel an "outlier", and clipping them then locks the fit
+#: at a wrong position.
+SETTLED = 1.0
+#: Gauss-Newton steps an integration may take before it is clipped even if not settled.
+MAX_UNCLIPPED = 8
 #: Working memory of one block of integrations in the per-integration fit, bytes.
 BLOCK_BYTES = 32e6
 
@@ -137,9 +145,11 @@ def integration_positions(
         Variance of ``reference`` (for the Wiener filter); default: ``variance`` averaged over
         integrations divided by their number.
     iterations : int
-        Gauss-Newton iterations.
+        Gauss-Newton iterations, counted from the rejection of outliers: an integration is
+        clipped once its fit has converged (:data:`SETTLED`), then iterated ``iterations - 1``
+        more times.
     clip : float
-        Rejection threshold for normalised residuals (after the first iteration).
+        Rejection threshold for normalised residuals.
     block : int
         Integrations processed together (bounds memory).
 
@@ -317,7 +327,14 @@ def _solve_block(data, weight, mover, rows, anchor, groups, iterations, clip):
     s = np.zeros(nblock)
     offset = rows - anchor
     bins = groups.sum
-    for iteration in range(iterations + 1):
+    # Per integration: the iteration it is clipped at (-1: not yet) and whether its last
+    # step settled the model (:data:`SETTLED`); it then takes ``iterations - 1`` more steps
+    # and the last evaluation is its result.  Finished integrations are evaluated again
+    # unchanged while the others go on.
+    clipped_at = np.full(nblock, -1 if clip else 1)  # unclipped: as if clipped at 1
+    settled = np.zeros(nblock, bool)
+    iteration = 0
+    while True:
         # The width change is applied to first order: M(y - dy) - s*(y - c)*M'(y - dy).
         moved, slope = mover(dy)
         model = moved - s[:, None] * offset[None, :] * slope
@@ -333,11 +350,14 @@ def _solve_block(data, weight, mover, rows, anchor, groups, iterations, clip):
         amp = groups.expand(np.where(np.isfinite(amp), amp, 0.0))
         bkg = np.where(np.isfinite(bkg), bkg, 0.0)
         residual = data - (amp * model + groups.expand(bkg))
-        if iteration == 1 and clip:
+        now = (clipped_at < 0) & (iteration >= 1) & (settled | (iteration > MAX_UNCLIPPED))
+        if now.any():
             with np.errstate(all="ignore"):
-                chi = residual * np.sqrt(weight)
-            weight = np.where(np.abs(chi) > clip, 0.0, weight)
+                chi = residual[now] * np.sqrt(weight[now])
+            weight = weight.copy() if weight is weight0 else weight
+            weight[now] = np.where(np.abs(chi) > clip, 0.0, weight[now])
             wmodel = weight * model
+            clipped_at[now] = iteration
         # Project the derivatives off the per-group (model, 1) space.
         d_shift = -amp * slope
         projected = [
@@ -360,9 +380,18 @@ def _solve_block(data, weight, mover, rows, anchor, groups, iterations, clip):
         vec[singular] = 0.0
         inverse = np.linalg.inv(gram)
         delta = np.einsum("bij,bj->bi", inverse, vec)
-        if iteration < iterations:
-            dy += np.clip(delta[:, 0], -0.5, 0.5)
-            s += np.clip(delta[:, 1], -0.2, 0.2)
+        active = (clipped_at < 0) | (iteration < clipped_at + iterations - 1)
+        if not active.any():
+            break
+        step = np.where(active[:, None], delta, 0.0)
+        step = np.c_[np.clip(step[:, 0], -0.5, 0.5), np.clip(step[:, 1], -0.2, 0.2)]
+        dy += step[:, 0]
+        s += step[:, 1]
+        if clip:
+            # the largest change of any pixel's model by this step, in standard errors
+            change = (d_shift * (step[:, :1] + step[:, 1:] * offset[None, :])) ** 2 * weight
+            settled = np.sqrt(change.max(axis=1, initial=0.0)) <= SETTLED
+        iteration += 1
     used = weight > 0
     dof = np.maximum(used.sum(axis=1) - 2 * groups.ngroups - 2, 1)
     chi2 = np.maximum(np.sum(weight * residual**2, axis=1) / dof, 1.0)
