@@ -71,14 +71,21 @@ def test_flux_weighted_centre_follows_the_injected_shifts(traced):
     assert abs(slope - 1) < 0.08 and scatter < 0.0015
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 item 3 not met on a real NIRSpec PRISM core: tso_trace's shifts scale "
-    "by 0.77 (0.0038 px rms error; 0.76, 0.0040 px before the band-limited model competed) "
-    "where the flux-weighted centre gets 0.96 (0.0007 px)",
-)
+def test_trace_shift_scale_follows_the_centre_of_light(traced):
+    # Both shift models mis-scale this undersampled core (band-limited 0.77, pixel model
+    # 0.66); the shifts span 100 times their error, so the centre of light sets their scale
+    # (measured: multiplied by 1.33, slope 1.021).
+    shifts, _, _, positions = traced
+    slope, _ = _slope_and_scatter(positions.shift, shifts)
+    assert positions.shift_scale > 1.1
+    assert abs(slope - 1) < 0.05
+
+
 def test_trace_shifts_are_not_worse_than_the_flux_weighted_centre(traced):
+    # issue 11 item 3 on a real NIRSpec PRISM core; before the centre-of-light scale the
+    # shifts scaled by 0.77 (0.0038 px rms error), the flux-weighted centre 0.96 (0.0007 px)
     shifts, cube, ref, positions = traced
-    slope, scatter = _slope_and_scatter(positions.shift, shifts)
+    _, scatter = _slope_and_scatter(positions.shift, shifts)
     _, baseline = _slope_and_scatter(_flux_weighted_shift(cube.data, ref.center[0]), shifts)
-    assert abs(slope - 1) < 0.05 and scatter <= baseline
+    print(f"tso_trace {scatter:.5f} px rms, flux-weighted centre {baseline:.5f} px")
+    assert scatter <= baseline

@@ -41,6 +41,7 @@ from scipy.sparse import csr_matrix
 
 from tso_steps.trace.breathing import condition_on_smooth_width
 from tso_steps.trace.movers import FrameMover
+from tso_steps.trace.shift_scale import shift_scale
 from tso_steps.trace.window import information_window
 
 __all__ = ["TracePositions", "integration_positions"]
@@ -77,6 +78,9 @@ class TracePositions:
     shift_model : str
         How the mean frame was moved: ``"band-limited"`` (Fourier interpolation) or
         ``"pixel model"`` (the pixel-integrated parametric model of the undersampled orders).
+    shift_scale : float
+        Factor the fitted shifts (and errors) were multiplied by to move as the centre of
+        light does (:mod:`~tso_steps.trace.shift_scale`); 1 when not needed or not measurable.
     """
 
     shift: np.ndarray
@@ -84,6 +88,7 @@ class TracePositions:
     width_scale: np.ndarray
     npixels: int
     shift_model: str = "band-limited"
+    shift_scale: float = 1.0
 
 
 def _pixels(centers, extents, n_cross):
@@ -198,7 +203,16 @@ def integration_positions(
     best, chosen = results[keep], names[keep]
     shift, scale, fisher, chi2, _ = best
     shift, scale, error = condition_on_smooth_width(shift, scale, fisher, chi2)
-    return TracePositions(shift, error, scale, int(rows.size), chosen)
+    check = shift_scale(
+        cube, variance, bad, reference, reference_variance, rows, cols, centre, order, shift,
+        error, block,
+    )  # fmt: skip
+    if check.applied:
+        log.warning("Shift scale: %s", check.reason)
+        shift, error = shift * check.factor, error * check.factor
+    else:
+        log.info("Shift scale not changed: %s", check.reason)
+    return TracePositions(shift, error, scale, int(rows.size), chosen, check.factor)
 
 
 def _fit_all(
