@@ -1,4 +1,6 @@
 import importlib
+import subprocess
+import sys
 from importlib.metadata import entry_points
 
 from jwst.stpipe import Pipeline, Step
@@ -30,3 +32,17 @@ def test_registered_steps_are_exactly_the_exported_ones():
         assert cls.class_alias == alias
         assert alias.startswith("tso_")
         assert is_pipeline == issubclass(cls, Pipeline)
+
+
+def test_a_step_is_imported_only_when_asked_for():
+    # strun imports the class path "tso_steps.<Step>": the other steps (and photutils)
+    # must not come with it
+    code = (
+        "import sys, tso_steps; before = set(sys.modules); tso_steps.TSOOutlierStep; "
+        "print(int('tso_steps.outlier.step' in before), "
+        "int('tso_steps.aperture.step' in sys.modules), int('photutils' in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "0", "0"]
+    assert "TSOOutlierStep" in dir(tso_steps)

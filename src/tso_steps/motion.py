@@ -290,20 +290,30 @@ def _register_block(data, good, coords, sampler, iterations, clip, shifts, pixel
 
     ``sampler``: the reference spline and its gradients' (:class:`ShiftedSplines`).
 
-    ``pixel_clip``: clip against each pixel's noise (:func:`_pixel_noise`); False: against
-    each frame's robust scatter (the behaviour tso_outlier's motion test was set on).
+    ``pixel_clip``: clip against each pixel's noise (:func:`_pixel_noise`) and measure the
+    residual-based (sandwich) variances for the calibration of the errors; False: clip
+    against each frame's robust scatter (the behaviour tso_outlier's motion test was set
+    on) and leave the variances NaN (``measure_shifts(calibrate=False)`` does not use them).
     """
     nblock, npix = data.shape
     ndim = coords.shape[0]
+    nparam = ndim + 2
     shifts = shifts.copy()
-    solution = np.full((nblock, ndim + 2), np.nan)
+    solution = np.full((nblock, nparam), np.nan)
+    # Per frame, the model's terms (the reference, its gradients, a constant) and then the
+    # data, each a contiguous row: one product gives the normal matrix and the right-hand
+    # side (:func:`_weighted_solve`) and the sampler writes whole rows.
+    rows = np.empty((nblock, nparam + 1, npix))
+    rows[:, nparam - 1] = 1.0
+    rows[:, nparam] = data
+    basis = rows[:, :nparam]
+    good_weight = good.astype(np.float64)
     for _ in range(iterations):
-        basis = np.ones((nblock, npix, ndim + 2))
-        sampler.sample(shifts, out=np.moveaxis(basis[..., : ndim + 1], -1, 0))
-        weight = good.astype(np.float64)
+        sampler.sample(shifts, out=rows[:, : ndim + 1].transpose(1, 0, 2))
+        weight = good_weight
         for attempt in range(2):
-            solution, inverse = _weighted_solve(basis, data, weight)
-            residual = data - np.matmul(basis, solution[:, :, None])[..., 0]
+            solution, inverse = _weighted_solve(rows, weight)
+            residual = data - np.matmul(solution[:, None, :], basis)[:, 0]
             if attempt:
                 break
             # clip on each pixel's own noise: a frame-wide scale would drop the bright
@@ -315,8 +325,6 @@ def _register_block(data, good, coords, sampler, iterations, clip, shifts, pixel
             with np.errstate(invalid="ignore", divide="ignore"):
                 keep = good & (np.abs(residual) <= clip * noise)
                 weight = keep.astype(np.float64)
-        # nanmedian_last: np.nanmedian's values by one partition, 2x faster on these rows
-        scatter = MAD_TO_SIGMA * nanmedian_last(np.where(good, np.abs(residual), np.nan))
         amplitude = solution[:, 0]
         with np.errstate(invalid="ignore", divide="ignore"):
             step = -solution[:, 1 : 1 + ndim] / amplitude[:, None]
@@ -325,13 +333,19 @@ def _register_block(data, good, coords, sampler, iterations, clip, shifts, pixel
         shifts += np.clip(step, -1.0, 1.0)
         if np.all(np.abs(step) < 1e-4):
             break
+    # the scatter of the last solve's residuals (the errors are those of its solution);
+    # nanmedian_last: np.nanmedian's values by one partition, 2x faster on these rows
+    deviation = np.where(good, np.abs(residual), np.nan)
+    scatter = MAD_TO_SIGMA * nanmedian_last(deviation, overwrite=True)
     ok = good.sum(axis=1) > ndim + 2
     shifts[~ok] = np.nan
     diagonal = np.diagonal(inverse, axis1=1, axis2=2)[:, 1 : 1 + ndim]
     with np.errstate(invalid="ignore", divide="ignore"):
         errors = scatter[:, None] * np.sqrt(diagonal) / np.abs(solution[:, :1])
-        inflation = _sandwich_variance(basis, residual * weight, inverse, coords, ndim)
-        inflation /= scatter[:, None, None] ** 2 * diagonal[:, None, :]
+        inflation = np.full((nblock, 1 + ndim, ndim), np.nan)
+        if pixel_clip:
+            inflation = _sandwich_variance(basis, residual * weight, inverse, coords, ndim)
+            inflation /= scatter[:, None, None] ** 2 * diagonal[:, None, :]
     errors[~ok] = np.nan
     inflation[~ok] = np.nan
     scale = np.where(ok, solution[:, 0], np.nan)
@@ -356,10 +370,11 @@ def _pixel_noise(residual, good, min_frames=10):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if residual.shape[0] < min_frames:
-            return (MAD_TO_SIGMA * nanmedian_last(np.abs(masked)))[:, None]
+            return (MAD_TO_SIGMA * nanmedian_last(np.abs(masked), overwrite=True))[:, None]
         # medians over frames as rows of the transpose (np.nanmedian's values, 2x faster)
-        centre = nanmedian_last(np.ascontiguousarray(masked.T))
-        noise = MAD_TO_SIGMA * nanmedian_last(np.ascontiguousarray(np.abs(masked - centre).T))
+        centre = nanmedian_last(np.ascontiguousarray(masked.T), overwrite=True)
+        deviation = np.ascontiguousarray(np.abs(masked - centre).T)
+        noise = MAD_TO_SIGMA * nanmedian_last(deviation, overwrite=True)
         typical = np.nanmedian(noise)
     # a pixel without a usable scatter (too few good samples, or exactly constant) gets the
     # typical one, never zero (which would give it infinite weight)
@@ -378,6 +393,8 @@ def _sandwich_variance(basis, residual, inverse, coords, ndim):
     axis (noise shared along a line, e.g. 1/f stripes, which the white-noise covariance
     ignores).  Each is scaled by ``G / (G - 1)`` for ``G`` clusters.
 
+    ``basis`` is ``(nblock, nparam, npix)``, ``residual`` ``(nblock, npix)``.
+
     Returns
     -------
     ndarray, shape ``(nblock, 1 + ndim, ndim)``
@@ -385,7 +402,7 @@ def _sandwich_variance(basis, residual, inverse, coords, ndim):
         each array axis), in the units of ``inverse`` times data squared.
     """
     residual = _noise_part(residual, coords.shape[0])
-    scores = basis * residual[:, :, None]  # (nblock, npix, nparam)
+    scores = basis * residual[:, None, :]  # (nblock, nparam, npix)
     groupings = [None] + [np.round(coords[axis]).astype(np.int64) for axis in range(ndim)]
     out = np.full((basis.shape[0], len(groupings), ndim), np.nan)
     for k, labels in enumerate(groupings):
@@ -394,11 +411,11 @@ def _sandwich_variance(basis, residual, inverse, coords, ndim):
         else:
             order = np.argsort(labels, kind="stable")
             starts = np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])
-            sums = np.add.reduceat(scores[:, order], starts, axis=1)
-        nclusters = sums.shape[1]
+            sums = np.add.reduceat(scores[:, :, order], starts, axis=2)
+        nclusters = sums.shape[2]
         if nclusters < 2:
             continue
-        meat = np.matmul(sums.transpose(0, 2, 1), sums) * (nclusters / (nclusters - 1))
+        meat = np.matmul(sums, sums.transpose(0, 2, 1)) * (nclusters / (nclusters - 1))
         covariance = np.matmul(np.matmul(inverse, meat), inverse)
         out[:, k] = np.diagonal(covariance, axis1=1, axis2=2)[:, 1 : 1 + ndim]
     return out
@@ -442,15 +459,28 @@ def _calibration(inflation):
     return np.where(np.isfinite(factor), np.maximum(factor, 1.0), 1.0)
 
 
-def _weighted_solve(basis, data, weight):
+def _weighted_solve(rows, weight, chunk_bytes=2**20):
     """Solve ``data[f] ~ basis[f] @ x[f]`` with per-sample weights, for every frame ``f``.
 
-    Returns the solutions and the inverse normal matrices (the covariance per unit variance).
+    ``rows`` is ``(nframes, nparam + 1, npix)``: the ``nparam`` basis rows of each frame,
+    then its data.  Returns the solutions and the inverse normal matrices (the covariance
+    per unit variance).
     """
-    weighted = basis * weight[:, :, None]
-    gram = np.matmul(weighted.transpose(0, 2, 1), basis)
-    rhs = np.matmul(weighted.transpose(0, 2, 1), data[:, :, None])[..., 0]
-    gram += 1e-12 * np.trace(gram, axis1=1, axis2=2)[:, None, None] * np.eye(gram.shape[1])
+    nframes, nrows, npix = rows.shape
+    nparam = nrows - 1
+    # [basis; data] W [basis; data]^T holds the normal matrix and the right-hand side; a
+    # few frames at a time, so the weighted copy stays in cache
+    products = np.empty((nframes, nrows, nrows))
+    step = max(1, int(chunk_bytes // (8 * nrows * npix)))
+    weighted = np.empty((min(step, nframes), nrows, npix))
+    for start in range(0, nframes, step):
+        stop = min(start + step, nframes)
+        part = weighted[: stop - start]
+        np.multiply(rows[start:stop], weight[start:stop, None, :], out=part)
+        np.matmul(part, rows[start:stop].transpose(0, 2, 1), out=products[start:stop])
+    gram = products[:, :nparam, :nparam]
+    rhs = products[:, :nparam, nparam]
+    gram += 1e-12 * np.trace(gram, axis1=1, axis2=2)[:, None, None] * np.eye(nparam)
     inverse = np.linalg.pinv(gram)
     return np.einsum("fkl,fl->fk", inverse, rhs), inverse
 

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
-from tso_steps.stats import MAD_TO_SIGMA, nanmedian_last
+from tso_steps.stats import MAD_TO_SIGMA, nanmedian_last, order_statistics
 
 __all__ = [
     "fill_masked",
@@ -107,12 +107,9 @@ def sampled_rolling_median(y, window, step=1, tol=None):
     step = max(1, int(step))
 
     def medians_at(rows, centres):
-        out = np.empty((rows.size if rows is not None else npix, len(centres)), dtype=y.dtype)
         source = y if rows is None else y[rows]
-        for i, centre in enumerate(centres):
-            lo = int(np.clip(centre - half, 0, ntime - window))
-            out[:, i] = np.partition(source[:, lo : lo + window], half, axis=1)[:, half]
-        return out
+        starts = np.clip(np.asarray(centres) - half, 0, ntime - window)
+        return _window_medians(source, starts, window)
 
     centres = np.arange(0, ntime, step)
     if centres[-1] != ntime - 1:
@@ -134,6 +131,28 @@ def sampled_rolling_median(y, window, step=1, tol=None):
             rows = np.flatnonzero(jumps[:, interval])
             result[np.ix_(rows, inside)] = medians_at(rows, inside)
     return result
+
+
+def _window_medians(y, starts, window, chunk_bytes=2**21):
+    """Median of ``y[:, s : s + window]`` for every start ``s``: ``(nrows, len(starts))``.
+
+    The windows of a few starts at a time are gathered into one contiguous
+    ``(nrows, nstarts, window)`` copy (about ``chunk_bytes``) and partitioned along its
+    last axis in one call: the same order statistic, without a Python-level call per
+    window.
+    """
+    nrows = y.shape[0]
+    half = window // 2
+    out = np.empty((nrows, len(starts)), dtype=y.dtype)
+    if nrows == 0 or len(starts) == 0:
+        return out
+    windows = np.lib.stride_tricks.sliding_window_view(y, window, axis=1)
+    per_start = max(1, nrows * window * y.itemsize)
+    step = max(1, int(chunk_bytes // per_start))
+    for first in range(0, len(starts), step):
+        part = windows[:, starts[first : first + step]]
+        out[:, first : first + step] = np.partition(part, half, axis=2)[..., half]
+    return out
 
 
 def _split_infinities(y, bad):
@@ -166,9 +185,11 @@ def masked_median(y, bad):
     """
     bad = bad | ~np.isfinite(y)
     ntime = y.shape[-1]
-    ordered = np.partition(_split_infinities(y, bad), [(ntime - 1) // 2, ntime // 2], axis=-1)
+    middle = order_statistics(
+        _split_infinities(y, bad), [(ntime - 1) // 2, ntime // 2], overwrite=True
+    )
     with np.errstate(invalid="ignore"):
-        result = 0.5 * (ordered[..., (ntime - 1) // 2] + ordered[..., ntime // 2])
+        result = 0.5 * (middle[..., 0] + middle[..., -1])
     result[bad.all(axis=-1) | ~np.isfinite(result)] = np.nan
     return result
 
@@ -391,14 +412,15 @@ _EVENT_SIGMA = 3.0
 def _group_median(values, unusable, min_good):
     """Median over the good samples of each column ``(..., size)``, and their number.
 
-    Bad samples are pushed to both ends (:func:`_split_infinities`) and one partition at the
-    middle rank finds the median.
+    Bad samples are pushed to both ends (:func:`_split_infinities`) and the order statistics
+    at the middle ranks (:func:`~tso_steps.stats.order_statistics`) give the median.
     """
     size = values.shape[-1]
-    middle = [(size - 1) // 2, size // 2]
-    ordered = np.partition(_split_infinities(values, unusable), middle, axis=-1)
+    middle = order_statistics(
+        _split_infinities(values, unusable), [(size - 1) // 2, size // 2], overwrite=True
+    )
     with np.errstate(invalid="ignore"):
-        median = 0.5 * (ordered[..., middle[0]] + ordered[..., middle[1]])
+        median = 0.5 * (middle[..., 0] + middle[..., -1])
     ngood = size - unusable.sum(axis=-1)
     median[(ngood < min_good) | ~np.isfinite(median)] = 0.0
     return median, ngood
@@ -407,7 +429,7 @@ def _group_median(values, unusable, min_good):
 def _group_scatter(values, unusable, median):
     """Robust scatter of each column's good samples about its median."""
     deviation = np.where(unusable, np.nan, np.abs(values - median[..., None]))
-    return MAD_TO_SIGMA * nanmedian_last(deviation)
+    return MAD_TO_SIGMA * nanmedian_last(deviation, overwrite=True)
 
 
 def _offset_gain(scatter, median, ngood):
