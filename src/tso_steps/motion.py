@@ -297,13 +297,18 @@ def _register_block(data, good, coords, sampler, iterations, clip, shifts, pixel
     ndim = coords.shape[0]
     shifts = shifts.copy()
     solution = np.full((nblock, ndim + 2), np.nan)
+    # one basis for every iteration (a new one would be allocated while the last is alive)
+    basis = np.empty((nblock, npix, ndim + 2))
+    residual = None
     for _ in range(iterations):
-        basis = np.ones((nblock, npix, ndim + 2))
+        basis.fill(1.0)
         sampler.sample(shifts, out=np.moveaxis(basis[..., : ndim + 1], -1, 0))
         weight = good.astype(np.float64)
         for attempt in range(2):
             solution, inverse = _weighted_solve(basis, data, weight)
-            residual = data - np.matmul(basis, solution[:, :, None])[..., 0]
+            residual = None  # the last one is not needed while the next is computed
+            residual = np.matmul(basis, solution[:, :, None])[..., 0]
+            np.subtract(data, residual, out=residual)
             if attempt:
                 break
             # clip on each pixel's own noise: a frame-wide scale would drop the bright
@@ -316,7 +321,9 @@ def _register_block(data, good, coords, sampler, iterations, clip, shifts, pixel
                 keep = good & (np.abs(residual) <= clip * noise)
                 weight = keep.astype(np.float64)
         # nanmedian_last: np.nanmedian's values by one partition, 2x faster on these rows
-        scatter = MAD_TO_SIGMA * nanmedian_last(np.where(good, np.abs(residual), np.nan))
+        deviation = np.where(good, residual, np.nan)
+        scatter = MAD_TO_SIGMA * nanmedian_last(np.abs(deviation, out=deviation))
+        del deviation
         amplitude = solution[:, 0]
         with np.errstate(invalid="ignore", divide="ignore"):
             step = -solution[:, 1 : 1 + ndim] / amplitude[:, None]
@@ -352,14 +359,18 @@ def _pixel_noise(residual, good, min_frames=10):
     -------
     ndarray, broadcastable to ``residual``
     """
-    masked = np.where(good, residual, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if residual.shape[0] < min_frames:
-            return (MAD_TO_SIGMA * nanmedian_last(np.abs(masked)))[:, None]
-        # medians over frames as rows of the transpose (np.nanmedian's values, 2x faster)
-        centre = nanmedian_last(np.ascontiguousarray(masked.T))
-        noise = MAD_TO_SIGMA * nanmedian_last(np.ascontiguousarray(np.abs(masked - centre).T))
+            masked = np.where(good, residual, np.nan)
+            return (MAD_TO_SIGMA * nanmedian_last(np.abs(masked, out=masked)))[:, None]
+        # medians over frames as rows of the transpose (np.nanmedian's values, 2x faster);
+        # one transposed copy, its deviations computed in place
+        masked = np.full(residual.shape[::-1], np.nan)
+        np.copyto(masked, residual.T, where=good.T)
+        centre = nanmedian_last(masked)
+        np.subtract(masked, centre[:, None], out=masked)
+        noise = MAD_TO_SIGMA * nanmedian_last(np.abs(masked, out=masked))
         typical = np.nanmedian(noise)
     # a pixel without a usable scatter (too few good samples, or exactly constant) gets the
     # typical one, never zero (which would give it infinite weight)
@@ -385,23 +396,44 @@ def _sandwich_variance(basis, residual, inverse, coords, ndim):
         each array axis), in the units of ``inverse`` times data squared.
     """
     residual = _noise_part(residual, coords.shape[0])
-    scores = basis * residual[:, :, None]  # (nblock, npix, nparam)
     groupings = [None] + [np.round(coords[axis]).astype(np.int64) for axis in range(ndim)]
-    out = np.full((basis.shape[0], len(groupings), ndim), np.nan)
-    for k, labels in enumerate(groupings):
+    clusters = []
+    for labels in groupings:
         if labels is None:
-            sums = scores
-        else:
-            order = np.argsort(labels, kind="stable")
-            starts = np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])
-            sums = np.add.reduceat(scores[:, order], starts, axis=1)
-        nclusters = sums.shape[1]
-        if nclusters < 2:
+            clusters.append(None)
             continue
-        meat = np.matmul(sums.transpose(0, 2, 1), sums) * (nclusters / (nclusters - 1))
-        covariance = np.matmul(np.matmul(inverse, meat), inverse)
-        out[:, k] = np.diagonal(covariance, axis1=1, axis2=2)[:, 1 : 1 + ndim]
+        order = np.argsort(labels, kind="stable")
+        clusters.append((order, np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])))
+    out = np.full((basis.shape[0], len(groupings), ndim), np.nan)
+    # by frames (each frame's variance is its own): the scores and their reordered copy are
+    # each as large as the basis (164 MB for 256 frames x 20000 pixels)
+    for start, stop in _frame_chunks(basis):
+        scores = basis[start:stop] * residual[start:stop, :, None]  # (frames, npix, nparam)
+        for k, cluster in enumerate(clusters):
+            if cluster is None:
+                sums = scores
+            else:
+                order, starts = cluster
+                sums = np.add.reduceat(scores[:, order], starts, axis=1)
+            nclusters = sums.shape[1]
+            if nclusters < 2:
+                continue
+            meat = np.matmul(sums.transpose(0, 2, 1), sums) * (nclusters / (nclusters - 1))
+            covariance = np.matmul(np.matmul(inverse[start:stop], meat), inverse[start:stop])
+            out[start:stop, k] = np.diagonal(covariance, axis1=1, axis2=2)[:, 1 : 1 + ndim]
     return out
+
+
+#: Samples of the ``(frames, pixels, parameters)`` temporaries of the per-frame products
+#: (8 MB of float64): a block's basis is held once, its products frame chunk by chunk.
+FRAME_CHUNK_SAMPLES = 1_000_000
+
+
+def _frame_chunks(basis):
+    """``(start, stop)`` of the frame chunks of a ``(frames, pixels, parameters)`` block."""
+    nframes = basis.shape[0]
+    step = max(1, FRAME_CHUNK_SAMPLES // max(basis[0].size, 1))
+    return [(s, min(s + step, nframes)) for s in range(0, nframes, step)]
 
 
 def _noise_part(residual, ndim, min_frames=10):
@@ -416,7 +448,9 @@ def _noise_part(residual, ndim, min_frames=10):
     nblock = residual.shape[0]
     if nblock < min_frames:
         return residual
-    return (residual - residual.mean(axis=0)) * np.sqrt(nblock / (nblock - 1))
+    out = residual - residual.mean(axis=0)
+    out *= np.sqrt(nblock / (nblock - 1))
+    return out
 
 
 def _calibration(inflation):
@@ -447,9 +481,15 @@ def _weighted_solve(basis, data, weight):
 
     Returns the solutions and the inverse normal matrices (the covariance per unit variance).
     """
-    weighted = basis * weight[:, :, None]
-    gram = np.matmul(weighted.transpose(0, 2, 1), basis)
-    rhs = np.matmul(weighted.transpose(0, 2, 1), data[:, :, None])[..., 0]
+    nframes, _, nparam = basis.shape
+    gram = np.empty((nframes, nparam, nparam))
+    rhs = np.empty((nframes, nparam))
+    # by frames: the weighted basis of a whole block is as large as the basis itself (164 MB
+    # for 256 frames x 20000 pixels); each frame's products are the same BLAS calls
+    for start, stop in _frame_chunks(basis):
+        weighted = basis[start:stop] * weight[start:stop, :, None]
+        gram[start:stop] = np.matmul(weighted.transpose(0, 2, 1), basis[start:stop])
+        rhs[start:stop] = np.matmul(weighted.transpose(0, 2, 1), data[start:stop, :, None])[..., 0]
     gram += 1e-12 * np.trace(gram, axis1=1, axis2=2)[:, None, None] * np.eye(gram.shape[1])
     inverse = np.linalg.pinv(gram)
     return np.einsum("fkl,fl->fk", inverse, rhs), inverse
