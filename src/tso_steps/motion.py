@@ -308,12 +308,15 @@ def _register_block(data, good, coords, sampler, iterations, clip, shifts, pixel
     rows[:, nparam] = data
     basis = rows[:, :nparam]
     good_weight = good.astype(np.float64)
+    residual = None
     for _ in range(iterations):
         sampler.sample(shifts, out=rows[:, : ndim + 1].transpose(1, 0, 2))
         weight = good_weight
         for attempt in range(2):
             solution, inverse = _weighted_solve(rows, weight)
-            residual = data - np.matmul(solution[:, None, :], basis)[:, 0]
+            residual = None  # the last one is not needed while the next is computed
+            residual = np.matmul(solution[:, None, :], basis)[:, 0]
+            np.subtract(data, residual, out=residual)
             if attempt:
                 break
             # clip on each pixel's own noise: a frame-wide scale would drop the bright
@@ -366,15 +369,21 @@ def _pixel_noise(residual, good, min_frames=10):
     -------
     ndarray, broadcastable to ``residual``
     """
-    masked = np.where(good, residual, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if residual.shape[0] < min_frames:
-            return (MAD_TO_SIGMA * nanmedian_last(np.abs(masked), overwrite=True))[:, None]
-        # medians over frames as rows of the transpose (np.nanmedian's values, 2x faster)
-        centre = nanmedian_last(np.ascontiguousarray(masked.T), overwrite=True)
-        deviation = np.ascontiguousarray(np.abs(masked - centre).T)
-        noise = MAD_TO_SIGMA * nanmedian_last(deviation, overwrite=True)
+            masked = np.where(good, residual, np.nan)
+            return (MAD_TO_SIGMA * nanmedian_last(np.abs(masked, out=masked), overwrite=True))[
+                :, None
+            ]
+        # medians over frames as rows of the transpose (np.nanmedian's values, 2x faster);
+        # one transposed copy, its deviations taken in place (a median ignores the order
+        # the first one's partition left)
+        masked = np.full(residual.shape[::-1], np.nan)
+        np.copyto(masked, residual.T, where=good.T)
+        centre = nanmedian_last(masked, overwrite=True)
+        np.subtract(masked, centre[:, None], out=masked)
+        noise = MAD_TO_SIGMA * nanmedian_last(np.abs(masked, out=masked), overwrite=True)
         typical = np.nanmedian(noise)
     # a pixel without a usable scatter (too few good samples, or exactly constant) gets the
     # typical one, never zero (which would give it infinite weight)
@@ -402,23 +411,44 @@ def _sandwich_variance(basis, residual, inverse, coords, ndim):
         each array axis), in the units of ``inverse`` times data squared.
     """
     residual = _noise_part(residual, coords.shape[0])
-    scores = basis * residual[:, None, :]  # (nblock, nparam, npix)
     groupings = [None] + [np.round(coords[axis]).astype(np.int64) for axis in range(ndim)]
-    out = np.full((basis.shape[0], len(groupings), ndim), np.nan)
-    for k, labels in enumerate(groupings):
+    clusters = []
+    for labels in groupings:
         if labels is None:
-            sums = scores
-        else:
-            order = np.argsort(labels, kind="stable")
-            starts = np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])
-            sums = np.add.reduceat(scores[:, :, order], starts, axis=2)
-        nclusters = sums.shape[2]
-        if nclusters < 2:
+            clusters.append(None)
             continue
-        meat = np.matmul(sums, sums.transpose(0, 2, 1)) * (nclusters / (nclusters - 1))
-        covariance = np.matmul(np.matmul(inverse, meat), inverse)
-        out[:, k] = np.diagonal(covariance, axis1=1, axis2=2)[:, 1 : 1 + ndim]
+        order = np.argsort(labels, kind="stable")
+        clusters.append((order, np.flatnonzero(np.r_[True, np.diff(labels[order]) != 0])))
+    out = np.full((basis.shape[0], len(groupings), ndim), np.nan)
+    # by frames (each frame's variance is its own): the scores are as large as the basis
+    # (164 MB for 256 frames x 20000 pixels)
+    for start, stop in _frame_chunks(basis):
+        scores = basis[start:stop] * residual[start:stop, None, :]  # (frames, nparam, npix)
+        for k, cluster in enumerate(clusters):
+            if cluster is None:
+                sums = scores
+            else:
+                order, starts = cluster
+                sums = np.add.reduceat(scores[:, :, order], starts, axis=2)
+            nclusters = sums.shape[2]
+            if nclusters < 2:
+                continue
+            meat = np.matmul(sums, sums.transpose(0, 2, 1)) * (nclusters / (nclusters - 1))
+            covariance = np.matmul(np.matmul(inverse[start:stop], meat), inverse[start:stop])
+            out[start:stop, k] = np.diagonal(covariance, axis1=1, axis2=2)[:, 1 : 1 + ndim]
     return out
+
+
+#: Samples of the ``(frames, pixels, parameters)`` temporaries of the per-frame products
+#: (8 MB of float64): a block's basis is held once, its products frame chunk by chunk.
+FRAME_CHUNK_SAMPLES = 1_000_000
+
+
+def _frame_chunks(basis):
+    """``(start, stop)`` of chunks of a block's frames (its first axis)."""
+    nframes = basis.shape[0]
+    step = max(1, FRAME_CHUNK_SAMPLES // max(basis[0].size, 1))
+    return [(s, min(s + step, nframes)) for s in range(0, nframes, step)]
 
 
 def _noise_part(residual, ndim, min_frames=10):
@@ -433,7 +463,9 @@ def _noise_part(residual, ndim, min_frames=10):
     nblock = residual.shape[0]
     if nblock < min_frames:
         return residual
-    return (residual - residual.mean(axis=0)) * np.sqrt(nblock / (nblock - 1))
+    out = residual - residual.mean(axis=0)
+    out *= np.sqrt(nblock / (nblock - 1))
+    return out
 
 
 def _calibration(inflation):

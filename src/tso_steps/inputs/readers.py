@@ -133,19 +133,23 @@ def lost_in(model, bits=DO_NOT_USE):
     return np.array([bad_samples(model, bits, integration=i).all() for i in range(nints)])
 
 
-def median_variance(model, rows=16):
+def median_variance(model, rows=None, samples=1 << 18):
     """Per-pixel variance image (median over integrations) for fit weights, or None.
 
     From ``var_poisson + var_rnoise + var_flat`` (else ``err**2``) of a rateints/calints
     model.  The median over integrations decouples the weights from each integration's own
-    noise (jwst's VAR_POISSON is computed from the measured slope).  Slabs of ``rows`` rows
-    keep the working copy small.
+    noise (jwst's VAR_POISSON is computed from the measured slope).  Slabs of rows keep
+    the working copy small; each pixel's median is the same whatever the slab.
 
     Parameters
     ----------
     model : `~stdatamodels.jwst.datamodels.CubeModel`
-    rows : int
-        Rows per slab.
+    rows : int, optional
+        Rows per slab (default: about ``samples`` samples per slab).
+    samples : int
+        Samples per slab when ``rows`` is None (2 MB of float64: slabs of 16 rows of a
+        2000-integration SUB64P cube were 16 MB per variance array, and with their sum and
+        ``np.nanmedian``'s copies added 130 MB to the step's peak).
 
     Returns
     -------
@@ -162,6 +166,9 @@ def median_variance(model, rows=16):
     if not parts:
         return None
     var = np.empty(shape[1:], dtype=np.float64)
+    if rows is None:
+        per_row = max(int(np.prod(shape, dtype=np.int64)) // max(shape[1], 1), 1)
+        rows = max(1, int(samples) // per_row)
     for y0 in range(0, shape[1], rows):
         rows_of = [np.asarray(p[:, y0 : y0 + rows], dtype=np.float64) for p in parts]
         slab = rows_of[0] ** 2 if squared else np.sum(rows_of, axis=0)
