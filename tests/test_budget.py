@@ -155,3 +155,32 @@ def test_unsigned_16_bit_data_are_mapped_with_their_values(tmp_path):
     assert _mapped(lazy.data) and lazy.data.dtype.kind == "u"
     np.testing.assert_array_equal(lazy.data, uncal.data)
     lazy.close()
+
+
+def test_trace_and_extract_map_a_file_and_give_the_same_products(rateints, tmp_path):
+    """tso_trace and tso_extract map a file (``Accepts.mapped``): same products as in memory."""
+    from tso_steps.extract.step import ACCEPTS as EXTRACT
+    from tso_steps.extract.step import OptimalExtractStep
+    from tso_steps.inputs import prepare_output
+    from tso_steps.trace.step import ACCEPTS as TRACE
+    from tso_steps.trace.step import TraceStep
+
+    path = tmp_path / "jw09999001001_01101_00001-seg001_nrcalong_rateints.fits"
+    rateints.save(path)
+    for step, accepts in ((TraceStep(), TRACE), (OptimalExtractStep(), EXTRACT)):
+        model = prepare_output(step, str(path), accepts)
+        assert _mapped(model.data) and _mapped(model.var_rnoise)
+        model.close()
+    traced = TraceStep.call(str(path))
+    in_memory = TraceStep.call(rateints)
+    np.testing.assert_array_equal(traced.trace_center, in_memory.trace_center)
+    _same(traced, in_memory, ("data", "dq", "var_rnoise"))
+    traced_path = tmp_path / "jw09999001001_01101_00001-seg001_nrcalong_trace.fits"
+    traced.save(traced_path)
+    from_file = OptimalExtractStep.call(str(traced_path))
+    from_model = OptimalExtractStep.call(traced)
+    for a, b in zip(from_file.spec, from_model.spec, strict=True):
+        for column in ("FLUX", "FLUX_ERROR", "FLUX_VAR_POISSON", "FLUX_VAR_RNOISE"):
+            np.testing.assert_array_equal(a.spec_table[column], b.spec_table[column], column)
+    with datamodels.open(path) as untouched:  # the input file is never changed
+        np.testing.assert_array_equal(untouched.dq, rateints.dq)

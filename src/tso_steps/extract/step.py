@@ -32,9 +32,15 @@ __all__ = ["OptimalExtractStep"]
 
 log = logging.getLogger("stpipe.tso_steps.extract")
 
-#: What tso_extract takes (read only: the input model is not copied).
+#: What tso_extract takes (read only: the input model is not copied; a file is mapped, so
+#: only the bands around the traces and the arrays used are read, not ERR or VAR_FLAT).
 ACCEPTS = Accepts(
-    "tso_extract", ("cube", "slit"), exposure="spectroscopic", min_shape=(2, 4), copy="never"
+    "tso_extract",
+    ("cube", "slit"),
+    exposure="spectroscopic",
+    min_shape=(2, 4),
+    copy="never",
+    mapped=True,
 )
 
 

@@ -49,6 +49,11 @@ class Accepts:
     copy : {'always', 'standalone', 'never'}
         A model passed in Python is copied always, only outside a pipeline (jwst's rule,
         saves memory inside a pipeline), or never (the step only reads it).
+    mapped : bool
+        A FITS file input is memory-mapped copy-on-write
+        (:func:`~tso_steps.inputs.budget.open_lazily`) even without a ``memory_budget``: for
+        steps that read a part of a large product (bands around a trace, a few arrays of
+        six) and change little of it, only the pages used are read, not every array.
     reads_pixels : bool
         The step measures pixel values: rateints/calints need ``min_ints`` integrations
         with at least one usable (finite, not DO_NOT_USE) sample.
@@ -63,6 +68,7 @@ class Accepts:
     min_shape: tuple = (2, 2)
     min_ints: int = 2
     copy: str = "always"
+    mapped: bool = False
     reads_pixels: bool = True
     pipeline: bool = False
 

@@ -153,10 +153,11 @@ def prepare_output(step, input_data, accepts):
     ------
     FileNotFoundError, InputError, WrongProductError, ImagingExposureError
     """
-    lazy = wants_lazy_input(step)
+    budget = wants_lazy_input(step)
     scratch = None
-    if lazy and isinstance(input_data, (str, os.PathLike)) and Path(input_data).is_file():
+    if budget and isinstance(input_data, (str, os.PathLike)) and Path(input_data).is_file():
         scratch = scratch_directory(step, input_data)
+    lazy = budget or accepts.mapped
     model, opened = open_input(input_data, accepts, lazy=lazy, scratch=scratch)
     try:
         _check_type(model, accepts)

@@ -15,9 +15,16 @@ __all__ = ["TraceStep"]
 
 log = logging.getLogger("stpipe.tso_steps.trace")
 
-#: What tso_trace takes: spectroscopic rateints/calints, 2 integrations, 2 x 4 pixels.
+#: What tso_trace takes: spectroscopic rateints/calints, 2 integrations, 2 x 4 pixels.  A
+#: file is mapped: the step uses four of its six arrays and changes only the DQ of lost
+#: integrations (the product is written from the mapped pages, not from a private copy).
 ACCEPTS = Accepts(
-    "tso_trace", ("cube", "slit"), exposure="spectroscopic", min_shape=(2, 4), copy="standalone"
+    "tso_trace",
+    ("cube", "slit"),
+    exposure="spectroscopic",
+    min_shape=(2, 4),
+    copy="standalone",
+    mapped=True,
 )
 
 
