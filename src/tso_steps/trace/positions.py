@@ -203,9 +203,12 @@ def integration_positions(
     best, chosen = results[keep], names[keep]
     shift, scale, fisher, chi2, _ = best
     shift, scale, error = condition_on_smooth_width(shift, scale, fisher, chi2)
+    # the scale is in doubt only where a sampled core does not fix its own derivative (the
+    # undersampled orders); a well-sampled order's band-limited derivative is the samples'
+    loose = np.isin(order, [k for k, p in enumerate(profiles) if p is not None])
     check = shift_scale(
-        cube, variance, bad, reference, reference_variance, rows, cols, centre, order, shift,
-        error, block,
+        cube, variance, bad, reference, reference_variance, rows[loose], cols[loose],
+        centre[loose], order[loose], shift, error, block,
     )  # fmt: skip
     if check.applied:
         log.warning("Shift scale: %s", check.reason)

@@ -186,6 +186,8 @@ def shift_scale(
     -------
     ShiftScale
     """
+    if rows.size == 0:
+        return ShiftScale(reason="no undersampled order (a sampled profile fixes its derivative)")
     ok = np.isfinite(shift) & np.isfinite(error) & (error > 0)
     if ok.sum() < 8:
         return ShiftScale(reason="fewer than 8 measured integrations")
