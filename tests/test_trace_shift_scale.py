@@ -42,8 +42,7 @@ def _check(scale, rms, nints=60, error=1e-4, seed=1):
     # a fit that got the derivative wrong: shifts `scale` times the truth, plus its noise
     fitted = scale * truth + np.random.default_rng(seed + 1).normal(0.0, error, nints)
     result = shift_scale(
-        cube, var.mean(axis=0), None, reference, ref_var, rows, cols, cen, order, fitted,
-        np.full(nints, error),
+        cube, None, reference, ref_var, rows, cols, cen, order, fitted, np.full(nints, error),
     )  # fmt: skip
     return truth, fitted, result
 
@@ -84,8 +83,8 @@ def test_lost_integrations_and_a_cosmic_ray_do_not_matter():
     fitted = 0.75 * truth
     fitted[5] = np.nan
     result = shift_scale(
-        cube, var.mean(axis=0), None, reference, var.mean(axis=0) / 39, rows, cols, cen, order,
-        fitted, np.full(40, 1e-4),
+        cube, None, reference, var.mean(axis=0) / 39, rows, cols, cen, order, fitted,
+        np.full(40, 1e-4),
     )  # fmt: skip
     assert result.applied
     assert abs(result.factor * 0.75 - 1) < 0.02

@@ -207,8 +207,8 @@ def integration_positions(
     # undersampled orders); a well-sampled order's band-limited derivative is the samples'
     loose = np.isin(order, [k for k, p in enumerate(profiles) if p is not None])
     check = shift_scale(
-        cube, variance, bad, reference, reference_variance, rows[loose], cols[loose],
-        centre[loose], order[loose], shift, error, block,
+        cube, bad, reference, reference_variance, rows[loose], cols[loose], centre[loose],
+        order[loose], shift, error, block,
     )  # fmt: skip
     if check.applied:
         log.warning("Shift scale: %s", check.reason)
@@ -404,7 +404,7 @@ def _solve_block(data, weight, mover, rows, anchor, groups, iterations, clip):
         step = np.c_[np.clip(step[:, 0], -0.5, 0.5), np.clip(step[:, 1], -0.2, 0.2)]
         dy += step[:, 0]
         s += step[:, 1]
-        if clip:
+        if (clipped_at < 0).any():
             # the largest change of any pixel's model by this step, in standard errors
             change = (d_shift * (step[:, :1] + step[:, 1:] * offset[None, :])) ** 2 * weight
             settled = np.sqrt(change.max(axis=1, initial=0.0)) <= SETTLED

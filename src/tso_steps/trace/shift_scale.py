@@ -90,6 +90,11 @@ class ShiftScale:
     centre_of_light: np.ndarray | None = None
 
 
+def _column_starts(cols, order):
+    """Index of the first pixel of every column group (pixels of a column and order adjacent)."""
+    return np.flatnonzero(np.r_[True, (cols[1:] != cols[:-1]) | (order[1:] != order[:-1])])
+
+
 def _column_moments(values, offset, starts):
     """First moment and flux of every column group, ``(..., npix)`` -> ``(..., ngroups)``."""
     num = np.add.reduceat(values * offset, starts, axis=-1)
@@ -136,7 +141,7 @@ def _widened(rows, cols, centre, order, n_cross):
     The centre of light's response is exact but for the light at the window's edges; a wider
     window leaves less of it (rows of another order's window are not taken).
     """
-    starts = np.flatnonzero(np.r_[True, (cols[1:] != cols[:-1]) | (order[1:] != order[:-1])])
+    starts = _column_starts(cols, order)
     stops = np.r_[starts[1:], rows.size]
     taken = set(zip(rows.tolist(), cols.tolist(), strict=True))
     out = ([], [], [], [])
@@ -160,20 +165,18 @@ def _widened(rows, cols, centre, order, n_cross):
 
 
 def shift_scale(
-    cube, variance, bad, reference, reference_variance, rows, cols, centre, order, shift, error,
-    block=64,
-):  # fmt: skip
+    cube, bad, reference, reference_variance, rows, cols, centre, order, shift, error, block=64
+):
     """Check the scale of fitted shifts against the centre of light, and the correcting factor.
 
     Parameters
     ----------
     cube : ndarray, shape ``(nints, n_cross, n_disp)``
-    variance : ndarray, shape ``(nints, n_cross, n_disp)`` or ``(n_cross, n_disp)``
-        Per-pixel variance of one integration.
     bad : ndarray of bool or None
         Samples not to use, same shape as ``cube``.
     reference, reference_variance : ndarray, shape ``(n_cross, n_disp)``
-        Mean frame and its variance.
+        Mean frame and its variance (times the number of integrations it is one
+        integration's variance, which weights the columns).
     rows, cols, centre, order : ndarray, shape ``(npix,)``
         The traced pixels (each column of each order contiguous), their order's reference
         centre and order index.
@@ -200,7 +203,7 @@ def shift_scale(
         )
     nints = cube.shape[0]
     rows, cols, centre, order = _widened(rows, cols, centre, order, cube.shape[1])
-    starts = np.flatnonzero(np.r_[True, (cols[1:] != cols[:-1]) | (order[1:] != order[:-1])])
+    starts = _column_starts(cols, order)
     group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, rows.size]))
     offset = rows - centre
     values = reference[rows, cols].astype(np.float64)
