@@ -116,3 +116,40 @@ def test_shifted_splines_equal_map_coordinates_inside_and_at_the_edges(shape):
     assert np.array_equal(np.isnan(got), np.isnan(want))
     assert np.array_equal(got == 0.0, want == 0.0)  # the same samples fall outside
     assert np.nanmax(np.abs(got - want)) < 1e-12 * np.abs(want).max()
+
+
+def _trace_frames(rng, shifts, ny=32, nx=256):
+    """NIRSpec-like trace frames: narrow across (y), a spectrum with lines along (x)."""
+    y = np.arange(ny)[:, None]
+    x = np.arange(nx)[None, :] - shifts[:, 1, None, None]
+    lines = sum(0.4 * np.exp(-0.5 * ((x - c) / 1.5) ** 2) for c in range(9, nx, 23))
+    spectrum = 4e4 * (1.0 + 0.5 * np.sin(x / 37.0)) * (1.0 - lines)
+    profile = ndtr((y + 0.5 - 15.3 - shifts[:, 0, None, None]) / 1.1) - ndtr(
+        (y - 0.5 - 15.3 - shifts[:, 0, None, None]) / 1.1
+    )
+    image = spectrum * profile + 20.0
+    return rng.poisson(image) + rng.normal(0.0, 5.0, image.shape)
+
+
+@pytest.mark.parametrize("calibrate", [False, True])
+def test_a_snowball_on_the_trace_does_not_drag_its_frame_shift(calibrate):
+    """A bright cluster on the trace core is clipped, not fitted as a shift along x."""
+    rng = np.random.default_rng(5)
+    shifts = rng.normal(0.0, 0.02, (60, 2))
+    frames = _trace_frames(rng, shifts)
+    clean = measure_shifts(frames.copy(), calibrate=calibrate).shifts
+    y, x = np.mgrid[: frames.shape[1], : frames.shape[2]]
+    core = np.hypot(y - 15.5, x - 71.0)
+    # a snowball: a core of ~40x the trace's peak and a fainter halo
+    frames[37] += np.where(core < 2.5, 5e5, 0.0) + np.where((core >= 2.5) & (core < 5), 3e3, 0.0)
+    hit = measure_shifts(frames, calibrate=calibrate).shifts
+    error = hit - shifts
+    error -= np.median(error, axis=0)
+    others = np.delete(np.arange(60), 37)
+    scatter = np.std(error[others], axis=0)
+    print(f"frame 37 off by {error[37].round(4)} px; others' scatter {scatter.round(4)}")
+    assert np.all(np.abs(error[37]) < 4.0 * scatter)
+    # the frames without the hit are measured as well as without it
+    before = clean - shifts
+    before -= np.median(before, axis=0)
+    assert np.all(scatter < 1.1 * np.std(before[others], axis=0))

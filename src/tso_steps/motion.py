@@ -12,13 +12,16 @@ the shift.  It works on plain arrays; the outlier and jitter steps share it.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
-from tso_steps.stats import MAD_TO_SIGMA, nanmedian_last
+from tso_steps.stats import MAD_TO_SIGMA, nanmedian_last, robust_std
+
+log = logging.getLogger("stpipe.tso_steps.motion")
 
 __all__ = ["ShiftResult", "measure_shifts", "motion_design_matrix"]
 
@@ -164,6 +167,17 @@ def measure_shifts(
         )
         shifts[start:stop], scale[start:stop], offset[start:stop] = result[:3]
         errors[start:stop], inflation[start:stop] = result[3:]
+    _remeasure_spikes(
+        flat_frames,
+        mask,
+        index,
+        coords,
+        sampler,
+        iterations,
+        clip,
+        calibrate,
+        (shifts, scale, offset, errors, inflation),
+    )
     if calibrate:
         errors *= _calibration(inflation)
     return ShiftResult(shifts=shifts, scale=scale, offset=offset, errors=errors, npixels=npix)
@@ -285,7 +299,62 @@ def _bspline_weights(t):
     )  # fmt: skip
 
 
-def _register_block(data, good, coords, sampler, iterations, clip, shifts, pixel_clip=True):
+def _remeasure_spikes(
+    flat_frames, mask, index, coords, sampler, iterations, clip, pixel_clip, results, threshold=5.0
+):
+    """Measure again, robustly, the frames whose shift is an isolated spike (in place).
+
+    A cosmic ray on the source can drag a frame's first, unweighted solve so far that the
+    clip, against the residuals it inflated, keeps part of the hit (0.9 px along the
+    dispersion for a snowball on a NIRSpec trace), and the frame's shift then stands out
+    from its neighbours'.  A frame more than ``threshold`` robust sigma from both the mean of
+    the two frames before it and that of the two after it, on the same side (a step, such
+    as a tilt event, matches one side), is registered again from its neighbours' median by
+    iteratively reweighted solves (each starting from the previous one's clip).  The new
+    shift replaces the old one if it is closer to the neighbours'.
+    """
+    shifts, scale, offset, errors, inflation = results
+    nframes = shifts.shape[0]
+    if nframes < 5:
+        return
+    padded = np.pad(shifts, ((2, 2), (0, 0)), constant_values=np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        before = np.nanmean([padded[:-4], padded[1:-3]], axis=0)
+        after = np.nanmean([padded[3:-1], padded[4:]], axis=0)
+        local = np.nanmean([before, after], axis=0)
+        # the floor keeps a series with no jitter (spread 0) from being all spikes
+        spread = np.fmax(robust_std(shifts - local, axis=0), np.nanmedian(errors, axis=0))
+        low, high = (
+            np.fmin(shifts - before, shifts - after),
+            np.fmax(shifts - before, shifts - after),
+        )
+        distance = np.where(low > 0, low, np.where(high < 0, -high, 0.0))
+        distance = np.where(np.isnan(before) | np.isnan(after), 0.0, distance)
+        spikes = np.flatnonzero((distance > threshold * spread).any(axis=1))
+    if spikes.size == 0:
+        return
+    data = np.asarray(flat_frames[spikes][:, index], dtype=np.float64)
+    bad = ~np.isfinite(data)
+    if mask is not None:
+        bad |= mask.reshape(nframes, -1)[spikes][:, index]
+    data[bad] = 0.0
+    redo = _register_block(
+        data, ~bad, coords, sampler, iterations, clip, local[spikes], pixel_clip, reweight=True
+    )
+    with np.errstate(invalid="ignore"):
+        closer = np.abs(redo[0] - local[spikes]).max(axis=1) < np.abs(
+            shifts[spikes] - local[spikes]
+        ).max(axis=1)
+    chosen = spikes[closer]
+    for array, new in zip((shifts, scale, offset, errors, inflation), redo, strict=True):
+        array[chosen] = new[closer]
+    log.debug("re-registered %d of %d spike frames robustly", chosen.size, spikes.size)
+
+
+def _register_block(
+    data, good, coords, sampler, iterations, clip, shifts, pixel_clip=True, reweight=False
+):
     """Gauss-Newton registration of a block of frames (see :func:`measure_shifts`).
 
     ``sampler``: the reference spline and its gradients' (:class:`ShiftedSplines`).
@@ -294,6 +363,8 @@ def _register_block(data, good, coords, sampler, iterations, clip, shifts, pixel
     residual-based (sandwich) variances for the calibration of the errors; False: clip
     against each frame's robust scatter (the behaviour tso_outlier's motion test was set
     on) and leave the variances NaN (``measure_shifts(calibrate=False)`` does not use them).
+    ``reweight``: each iteration starts from the previous one's clip instead of an
+    unweighted solve (:func:`_remeasure_spikes`).
     """
     nblock, npix = data.shape
     ndim = coords.shape[0]
@@ -308,10 +379,21 @@ def _register_block(data, good, coords, sampler, iterations, clip, shifts, pixel
     rows[:, nparam] = data
     basis = rows[:, :nparam]
     good_weight = good.astype(np.float64)
+    weight = good_weight
     residual = None
+    if reweight:
+        # the first clip against the reference at the starting shifts, with only its
+        # amplitude and offset fitted: a hit cannot drag a shift that is not fitted
+        sampler.sample(shifts, out=rows[:, : ndim + 1].transpose(1, 0, 2))
+        fixed = rows[:, [0, nparam - 1, nparam]]
+        start, _ = _weighted_solve(fixed, good_weight)
+        weight = _clip_weight(
+            data - np.matmul(start[:, None, :], fixed[:, :2])[:, 0], good, clip, pixel_clip
+        )
     for _ in range(iterations):
         sampler.sample(shifts, out=rows[:, : ndim + 1].transpose(1, 0, 2))
-        weight = good_weight
+        if not reweight:
+            weight = good_weight
         for attempt in range(2):
             solution, inverse = _weighted_solve(rows, weight)
             residual = None  # the last one is not needed while the next is computed
@@ -319,15 +401,7 @@ def _register_block(data, good, coords, sampler, iterations, clip, shifts, pixel
             np.subtract(data, residual, out=residual)
             if attempt:
                 break
-            # clip on each pixel's own noise: a frame-wide scale would drop the bright
-            # flanks, which carry the positional information, as outliers
-            if pixel_clip:
-                noise = _pixel_noise(residual, good)
-            else:
-                noise = _pixel_noise(residual, good, min_frames=np.inf)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                keep = good & (np.abs(residual) <= clip * noise)
-                weight = keep.astype(np.float64)
+            weight = _clip_weight(residual, good, clip, pixel_clip)
         amplitude = solution[:, 0]
         with np.errstate(invalid="ignore", divide="ignore"):
             step = -solution[:, 1 : 1 + ndim] / amplitude[:, None]
@@ -353,6 +427,15 @@ def _register_block(data, good, coords, sampler, iterations, clip, shifts, pixel
     inflation[~ok] = np.nan
     scale = np.where(ok, solution[:, 0], np.nan)
     return shifts, scale, np.where(ok, solution[:, -1], np.nan), errors, inflation
+
+
+def _clip_weight(residual, good, clip, pixel_clip):
+    """Weights 1 for the good samples within ``clip`` times their noise, else 0."""
+    # clip on each pixel's own noise: a frame-wide scale would drop the bright flanks,
+    # which carry the positional information, as outliers
+    noise = _pixel_noise(residual, good, min_frames=10 if pixel_clip else np.inf)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (good & (np.abs(residual) <= clip * noise)).astype(np.float64)
 
 
 def _pixel_noise(residual, good, min_frames=10):
