@@ -359,3 +359,28 @@ def test_motion_from_tso_vectors_is_used():
     assert false_rate <= 1e-4
     assert "shift_dispersion" in result.tso_vectors.dtype.names
     assert "outlier_fraction" in result.tso_vectors.dtype.names
+
+
+def test_flags_grow_into_touching_candidates_only_within_an_integration():
+    from tso_steps.outlier.cube import grow_flags
+
+    shape = (3, 5, 6)
+
+    def flat(t, y, x):
+        return np.ravel_multi_index((t, y, x), shape)
+
+    flagged = [flat(1, 2, 2)]
+    candidates = [
+        flat(1, 3, 3),  # touches the flag (diagonal)
+        flat(1, 4, 4),  # touches only the candidate above: joins through it
+        flat(1, 0, 5),  # alone: stays
+        flat(0, 2, 2),  # same pixel, another integration: stays
+        flat(2, 2, 3),  # next integration: stays
+        flat(1, 2, 5),  # same row, 3 columns away: stays
+    ]
+    joined = grow_flags(np.array(flagged), np.array(candidates), shape)
+    np.testing.assert_array_equal(joined, sorted([flat(1, 3, 3), flat(1, 4, 4)]))
+    # a flag on the last column does not wrap onto the next row's first column
+    edge = grow_flags(np.array([flat(0, 1, 5)]), np.array([flat(0, 2, 0)]), shape)
+    assert edge.size == 0
+    assert grow_flags(np.array([], int), np.array(candidates), shape).size == 0

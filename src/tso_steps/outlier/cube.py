@@ -27,6 +27,7 @@ __all__ = [
     "CubeOutliers",
     "cube_relative_flux",
     "detect_cube_outliers",
+    "grow_flags",
     "reference_frames",
 ]
 
@@ -346,17 +347,29 @@ def detect_cube_outliers(
         rows = None
         if motion_pixels is not None:
             rows = np.asarray(motion_pixels).ravel()[lines.frame_index(start, stop)]
-        flags, model, done = flag_series(
-            block, bad, flux, design, err_block, options, lines.groups(start, stop), rows
+        flags, model, done, candidates = flag_series(
+            block, bad, flux, design, err_block, options, lines.groups(start, stop), rows, True
         )
-        pix, ints = np.nonzero(flags)
-        flat = ints.astype(np.int64) * npix + lines.frame_index(start, stop)[pix]
-        return flat, model[pix, ints].astype(np.float32), done
+        index = lines.frame_index(start, stop)
+        found = []
+        for chosen in (flags, candidates):
+            if chosen is None:
+                found.append((np.zeros(0, np.int64), np.zeros(0, np.float32)))
+                continue
+            pix, ints = np.nonzero(chosen)
+            flat = ints.astype(np.int64) * npix + index[pix]
+            found.append((flat, model[pix, ints].astype(np.float32)))
+        return found, done
 
     blocks = lines.blocks(nints, block_pixels, memory_budget, max_workers)
     parts = _map_blocks(work, blocks, max_workers)
-    indices = np.concatenate([p[0] for p in parts])
-    values = np.concatenate([p[1] for p in parts])
+    indices, values = (np.concatenate([p[0][0][k] for p in parts]) for k in (0, 1))
+    near, near_values = (np.concatenate([p[0][1][k] for p in parts]) for k in (0, 1))
+    grown = np.isin(near, grow_flags(indices, near, data.shape))
+    if grown.any():
+        log.info("Flagged %d more samples next to flagged ones", grown.sum())
+    indices = np.concatenate([indices, near[grown]])
+    values = np.concatenate([values, near_values[grown]])
     order = np.argsort(indices)
     indices, values = indices[order], values[order]
     return CubeOutliers(
@@ -364,5 +377,45 @@ def detect_cube_outliers(
         model_values=values,
         relative_flux=flux,
         counts=np.bincount(indices // npix, minlength=nints),
-        iterations=max(p[2] for p in parts),
+        iterations=max(p[1] for p in parts),
     )
+
+
+def grow_flags(flagged, candidates, shape):
+    """The candidates joined to a flagged sample through touching candidates.
+
+    A snowball's or shower's halo and the inter-pixel capacitance around a hit are fainter
+    than the hit but sit next to it: a candidate (a sample beyond a lower threshold) that
+    touches a flagged sample in the same integration (8 neighbours) is flagged, and so on
+    outwards while candidates touch.
+
+    Parameters
+    ----------
+    flagged, candidates : ndarray of int
+        Flat indices into a cube of ``shape``.
+    shape : tuple of int
+        ``(nints, ny, nx)``.
+
+    Returns
+    -------
+    ndarray of int64
+        The flat indices of the candidates that join, sorted.
+    """
+    _, ny, nx = shape
+    front = np.asarray(flagged, dtype=np.int64)
+    remaining = np.unique(np.asarray(candidates, dtype=np.int64))
+    joined = []
+    while front.size and remaining.size:
+        t, pixel = np.divmod(front, ny * nx)
+        y, x = np.divmod(pixel, nx)
+        touching = []
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                yy, xx = y + dy, x + dx
+                inside = (yy >= 0) & (yy < ny) & (xx >= 0) & (xx < nx)
+                touching.append(((t * ny + yy) * nx + xx)[inside])
+        hit = np.isin(remaining, np.concatenate(touching))
+        front = remaining[hit]
+        remaining = remaining[~hit]
+        joined.append(front)
+    return np.sort(np.concatenate(joined)) if joined else np.zeros(0, np.int64)

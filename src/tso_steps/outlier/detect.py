@@ -63,6 +63,7 @@ def flag_block(
     iterations,
     groups=(),
     motion_rows=None,
+    neighbor_threshold=None,
 ):
     """Flag outliers in a block of pixel time series (see the module docstring).
 
@@ -93,6 +94,10 @@ def flag_block(
     motion_rows : ndarray of bool, shape ``(npix,)``, optional
         Rows that get the motion regression (default all); the others have no motion term
         (see :func:`motion_sensitive`).
+    neighbor_threshold : float, optional
+        Also return the unflagged samples beyond this many times the scatter: they are
+        flagged where they touch a flagged sample
+        (see :func:`~tso_steps.outlier.cube.grow_flags`).
 
     Returns
     -------
@@ -101,6 +106,8 @@ def flag_block(
         The model of every sample in data units.
     iterations : int
         Passes run.
+    candidates : ndarray of bool, shape ``(npix, nints)``, or None
+        With ``neighbor_threshold``: unflagged usable samples beyond it.
     """
     npix, nints = y.shape
     # Work in the block's precision (float32 halves memory traffic; residuals of a few
@@ -178,7 +185,14 @@ def flag_block(
             rows = rows[changed]
         mask = bad0 | flags
     model = (baseline + motion + common) * flux
-    return flags, model, done
+    candidates = None
+    if neighbor_threshold:
+        residual = norm - baseline - motion
+        residual = _scaled_residual(residual, None, common, noise, leverage, motion_rows)
+        with np.errstate(invalid="ignore"):
+            limit = neighbor_threshold * np.fmax(sigma, floor)[:, None]
+            candidates = (np.abs(residual) > limit) & ~bad0 & ~flags
+    return flags, model, done, candidates
 
 
 def _scaled_residual(residual, rows, common, noise, leverage, motion_rows):
@@ -334,6 +348,9 @@ class OutlierOptions:
         Maximum number of fit-and-flag iterations (stops early once the flags are stable).
     err_floor : float
         Fraction of the median ERR used as the floor of the scatter.
+    neighbor_threshold : float
+        A sample next to a flagged one in the same integration (8 neighbours) is flagged
+        where ``|residual| > neighbor_threshold * scatter``; 0 turns this off (cubes only).
     step : int, optional
         Spacing of the running-median windows; default ``rolling_window_width // 5``.
     """
@@ -342,6 +359,7 @@ class OutlierOptions:
     rolling_window_width: int = 25
     max_iterations: int = 4
     err_floor: float = 1.0
+    neighbor_threshold: float = 3.5
     step: int | None = None
 
     @property
@@ -389,17 +407,21 @@ def detect_series_outliers(
     flux = np.asarray(relative_flux, dtype=np.float64)
     design = np.zeros((nints, 0)) if design is None else np.asarray(design, dtype=np.float64)
     err_block = None if err is None else np.asarray(err).reshape(nints, -1).T
-    flags, model, _ = flag_series(block, bad, flux, design, err_block, options)
+    flags, model, _, _ = flag_series(block, bad, flux, design, err_block, options)
     return flags.T.reshape(series.shape), model.T.reshape(series.shape)
 
 
-def flag_series(block, bad, flux, design, err=None, options=None, groups=(), motion_rows=None):
+def flag_series(
+    block, bad, flux, design, err=None, options=None, groups=(), motion_rows=None, neighbors=False
+):
     """Noise model, floor and fit-and-flag passes of a block of series (see :func:`flag_block`).
 
     Parameters
     ----------
     block, bad, flux, design, groups, motion_rows
         As in :func:`flag_block`.
+    neighbors : bool
+        Return the candidates of ``options.neighbor_threshold`` (see :func:`flag_block`).
     err : ndarray, shape like ``block``, optional
         The pipeline's ERR of every sample (see :func:`noise_and_floor`).
     options : OutlierOptions, optional
@@ -407,7 +429,7 @@ def flag_series(block, bad, flux, design, err=None, options=None, groups=(), mot
 
     Returns
     -------
-    flags, model, iterations
+    flags, model, iterations, candidates
         As :func:`flag_block`.
     """
     o = OutlierOptions() if options is None else options
@@ -426,4 +448,5 @@ def flag_series(block, bad, flux, design, err=None, options=None, groups=(), mot
         o.max_iterations,
         groups,
         motion_rows,
+        o.neighbor_threshold if neighbors else None,
     )

@@ -69,6 +69,7 @@ class TSOOutlierStep(OneBlasThreadMixin, AtomicSaveMixin, Step):
     motion = option('auto', 'vectors', 'measure', 'none', default='auto')  # motion regressors: tso_vectors columns, shifts measured here, or none; auto = vectors if present, else measure
     motion_degree = integer(default=2, min=1, max=2)  # 1: shifts only; 2: also their squares and products
     err_floor = float(default=1.0, min=0)  # the empirical scatter may not fall below this fraction of ERR
+    neighbor_threshold = float(default=3.5, min=0)  # also flag samples next to a flagged one (same integration) beyond this x the robust scatter; 0 = off
     suffix = string(default='crfints')  # output suffix, as jwst's outlier_detection in calwebb_tso3
     maximum_cores = string(default='1')  # worker processes for the pixel blocks: an integer, 'quarter', 'half' or 'all' ('none' = 1)
     {MEMORY_BUDGET_SPEC}
