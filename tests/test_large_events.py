@@ -84,6 +84,7 @@ def test_jump_flags_snowballs_without_flagging_the_frame(soss_ramp):
         ("NRC_TSGRISM", "default"),
         ("MIR_LRS-SLITLESS", "default"),
         ("NRS_BRIGHTOBJ", "default"),
+        ("NRS_BRIGHTOBJ", "diffraction"),
         ("NIS_SOSS", "diffraction"),
     ],
 )
@@ -108,7 +109,10 @@ def test_outlier_recall_with_large_events_is_at_least_jwsts(mode, family):
     # from no motion term, event-proof line offsets, motion terms only where the motion
     # signal outweighs their cost): 0.979, 0.986, 0.926, 0.925.  Re-measured with event
     # offsets replaced only on short line segments (running-median spikes): see
-    # docs/benchmarks.md, 'IPC, snowballs and showers'.
-    assert ours["recall"] >= theirs["recall"] - 0.002
+    # docs/benchmarks.md, 'IPC, snowballs and showers'.  With flags grown into touching
+    # samples beyond 3.5 sigma (neighbor_threshold) and frames whose shift is a spike
+    # registered again (2026-12-08): 0.9991, 0.9971, 0.9931 (NRS diffraction 0.9973 vs
+    # jwst 0.9916), 0.9977.
+    assert ours["recall"] >= theirs["recall"]
     assert ours["recall"] >= 0.98
     assert ours["fp_rate"] <= 2e-5
