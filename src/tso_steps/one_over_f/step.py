@@ -79,7 +79,8 @@ def _gp_wins(model, layout):
 
     NIRCam imaging TSO with one output (the SUB64P-like subarrays measured): lower white
     light than ``lines`` on every seed and 1/f spectrum measured, depth unbiased (issue 12).
-    Elsewhere ``auto`` stays with ``lines``/``wiener``.
+    Elsewhere ``auto`` stays with ``lines``/``wiener``, and so it does with
+    ``source_model='no'`` (``gp`` won with the source observed).
     """
     exp_type = str(model.meta.exposure.type or "").upper()
     return exp_type in _GP_EXPOSURES and layout.namp in _GP_EXPOSURES[exp_type]
@@ -124,7 +125,7 @@ class OneOverFStep(OneBlasThreadMixin, AtomicSaveMixin, Step):
     min_pixels = integer(min=1, default=5)  # fewer usable pixels in a line of one output: predict its level from the other outputs and nearby lines
     clip_sigma = float(min=1, default=4.0)  # clipping threshold for pixels in a level, sigma
     segment = integer(min=1, default=None)  # reads per segment of a line with its own level (default: one level per line and output)
-    method = option('auto', 'lines', 'wiener', 'gp', default='auto')  # line levels: wiener = conditional mean of every level given all measured lines and outputs, under a covariance fitted to the dark pixels; lines = each line's own robust mean (+ other outputs, neighbours); gp = conditional mean of the 1/f at every pixel's read time, source modelled by a free spectrum (source model on unless 'no'); auto = wiener with several outputs and the source model off (MIRI LRS), else lines (see the docs: measured)
+    method = option('auto', 'lines', 'wiener', 'gp', default='auto')  # line levels: wiener = conditional mean of every level given all measured lines and outputs, under a covariance fitted to the dark pixels; lines = each line's own robust mean (+ other outputs, neighbours); gp = conditional mean of the 1/f at every pixel's read time, source modelled by a free spectrum (source model on unless 'no'); auto = gp on NIRCam imaging with 1 output, wiener with several outputs and the source model off (MIRI LRS), else lines (see the docs: measured)
     background_window = integer(min=0, default=31)  # lines of the running median that keeps a smooth background out of the static stripes (0: remove all static line structure)
     {MEMORY_BUDGET_SPEC}
     suffix = string(default='oneoverf')  # suffix of the output file
@@ -165,7 +166,7 @@ class OneOverFStep(OneBlasThreadMixin, AtomicSaveMixin, Step):
         dark, source = self._mask(result, work, work_bad)
         shortage = dark_shortage(dark, layout, self.min_pixels)
         method = self.method
-        if method == "auto" and _gp_wins(result, layout):
+        if method == "auto" and self.source_model != "no" and _gp_wins(result, layout):
             method = "gp"
         use_model = self.source_model == "yes" or (
             self.source_model == "auto"
