@@ -208,12 +208,16 @@ MODES = {
     "MIR_LRS-SLITLESS": ("MIR_LRS-SLITLESS", {}, 1.15),
     "NRC_TSIMAGE": ("NRC_TSIMAGE", {"nints": 120}, 1.60),
 }
+# method='auto' is 'gp' on NIRCam imaging (issue 12): measured 0.986 (lines: 1.490)
+AUTO_LIMITS = {"NRC_TSIMAGE": 1.10}
 
 
 @pytest.mark.parametrize("method", ["auto", "lines"])
 @pytest.mark.parametrize("name", list(MODES))
 def test_correlated_noise_is_removed_to_near_white_floor(name, method):
     exp_type, kwargs, limit = MODES[name]
+    if method == "auto":
+        limit = AUTO_LIMITS.get(name, limit)
     sim, noiseless = _simulate(exp_type, **{"nints": 30, **kwargs})
     result = OneOverFStep(method=method).run(sim.rateints)
     before = noise_ratio(sim.rateints.data, sim, noiseless)

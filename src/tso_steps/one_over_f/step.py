@@ -38,6 +38,10 @@ ACCEPTS = Accepts(
 # Above this fraction of (fast line, output) cells without enough dark pixels,
 # ``source_model='auto'`` models the source instead of predicting those levels.
 _SHORTAGE_FOR_SOURCE_MODEL = 0.02
+# ``method='auto'`` picks ``gp`` for these exposure types and numbers of outputs (where it
+# beat the other methods in white light on every 1/f spectrum and seed measured, with an
+# unbiased transit depth: docs/steps/tso_one_over_f.rst, "Which method").
+_GP_EXPOSURES = {"NRC_TSIMAGE": (1,)}
 # Float32 frames a chunk of the cube needs at once, per frame (frames, residuals, stripes,
 # source model and its gradients: a count of the temporaries, not a measurement).
 _FRAME_TEMPORARIES = 12
@@ -68,6 +72,18 @@ def _dispersion_axis(model):
         return dispersion_axis(model)
     except ImagingExposureError:
         return None
+
+
+def _gp_wins(model, layout):
+    """True where ``method='auto'`` picks ``gp``: the modes where it won (docs, measured).
+
+    NIRCam imaging TSO with one output (the SUB64P-like subarrays measured): lower white
+    light than ``lines`` on every seed and 1/f spectrum measured, depth unbiased (issue 12).
+    Elsewhere ``auto`` stays with ``lines``/``wiener``, and so it does with
+    ``source_model='no'`` (``gp`` won with the source observed).
+    """
+    exp_type = str(model.meta.exposure.type or "").upper()
+    return exp_type in _GP_EXPOSURES and layout.namp in _GP_EXPOSURES[exp_type]
 
 
 def _frames_per_chunk(memory_budget, shape):
@@ -109,7 +125,7 @@ class OneOverFStep(OneBlasThreadMixin, AtomicSaveMixin, Step):
     min_pixels = integer(min=1, default=5)  # fewer usable pixels in a line of one output: predict its level from the other outputs and nearby lines
     clip_sigma = float(min=1, default=4.0)  # clipping threshold for pixels in a level, sigma
     segment = integer(min=1, default=None)  # reads per segment of a line with its own level (default: one level per line and output)
-    method = option('auto', 'lines', 'wiener', 'gp', default='auto')  # line levels: wiener = conditional mean of every level given all measured lines and outputs, under a covariance fitted to the dark pixels; lines = each line's own robust mean (+ other outputs, neighbours); gp = conditional mean of the 1/f at every pixel's read time, source modelled by a free spectrum (source model on unless 'no'); auto = wiener with several outputs and the source model off (MIRI LRS), else lines (see the docs: measured)
+    method = option('auto', 'lines', 'wiener', 'gp', default='auto')  # line levels: wiener = conditional mean of every level given all measured lines and outputs, under a covariance fitted to the dark pixels; lines = each line's own robust mean (+ other outputs, neighbours); gp = conditional mean of the 1/f at every pixel's read time, source modelled by a free spectrum (source model on unless 'no'); auto = gp on NIRCam imaging with 1 output, wiener with several outputs and the source model off (MIRI LRS), else lines (see the docs: measured)
     background_window = integer(min=0, default=31)  # lines of the running median that keeps a smooth background out of the static stripes (0: remove all static line structure)
     {MEMORY_BUDGET_SPEC}
     suffix = string(default='oneoverf')  # suffix of the output file
@@ -149,21 +165,23 @@ class OneOverFStep(OneBlasThreadMixin, AtomicSaveMixin, Step):
         work_bad = pixel_bad[keep] if lost.any() and pixel_bad.ndim == 3 else pixel_bad
         dark, source = self._mask(result, work, work_bad)
         shortage = dark_shortage(dark, layout, self.min_pixels)
+        method = self.method
+        if method == "auto" and self.source_model != "no" and _gp_wins(result, layout):
+            method = "gp"
         use_model = self.source_model == "yes" or (
             self.source_model == "auto"
             and (
                 shortage > _SHORTAGE_FOR_SOURCE_MODEL
                 or not dark.any()
-                or self.method == "gp"  # its source model has a free spectrum: always on
+                or method == "gp"  # its source model has a free spectrum: always on
             )
         )
-        if self.method == "gp" and not use_model and not dark.any():
+        if method == "gp" and not use_model and not dark.any():
             raise InputError(
                 "tso_one_over_f: method='gp' with source_model='no' measures the 1/f on "
                 "unilluminated pixels only, and the mask leaves none; use source_model='auto' "
                 "(the source is then modelled) or a mask with unilluminated pixels."
             )
-        method = self.method
         if method == "auto":  # where wiener won on every spectrum measured (MIRI LRS)
             method = "wiener" if layout.namp > 1 and not use_model else "lines"
         log.info(
