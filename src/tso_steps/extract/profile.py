@@ -29,7 +29,7 @@ import numpy as np
 from tso_steps.extract.breathing import width_estimates
 from tso_steps.extract.pixel_spline import NormalEquations, PixelSpline
 from tso_steps.extract.profile_table import Profile, normalise_profile
-from tso_steps.stats import evenly_spaced
+from tso_steps.stats import evenly_spaced, nanmedian_last
 
 __all__ = ["Profile", "build_profile", "choose_profile_window", "normalise_profile"]
 
@@ -238,10 +238,11 @@ def _median_frame(data, good):
     """Median over integrations of every band pixel (0 where none is usable)."""
     median = np.empty(data.shape[1:])
     for cut in _column_blocks(data.shape):
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            block = np.where(good[..., cut], data[..., cut], np.nan)
-            median[:, cut] = np.nan_to_num(np.nanmedian(block, axis=0))
+        # integrations last, one partition per pixel (nanmedian_last: np.nanmedian's values;
+        # good samples are finite)
+        block = np.where(good[..., cut], data[..., cut], np.nan)
+        block = np.ascontiguousarray(np.moveaxis(block, 0, -1))
+        median[:, cut] = np.nan_to_num(nanmedian_last(block, overwrite=True))
     return median
 
 
@@ -352,6 +353,7 @@ def build_profile(
         profile = None  # the last round's tables go before the new ones come
         smoothed = _smooth(fit.equations(full, var), window)
         profile = _solve(None, spline, offset, halfwidth, window, penalty, smoothed)
+        profile.by_phase = True  # its tables serve every integration of the fit
         at = profile.positions(shifts) if at is None else at
         prof = np.nan_to_num(profile.evaluate(shifts, at=at), copy=False)
         profile.release()  # made again if used: not held through the rest of the round

@@ -11,7 +11,7 @@ every profile tried for the same integrations.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -50,6 +50,12 @@ class Profile:
         ``tabulate(kind)`` makes the ``value`` or ``width`` table from the fit's coefficients:
         tables are then made when first used and can be dropped (:meth:`release`), so a
         table nobody evaluates is never made and two profiles need not hold theirs at once.
+    by_phase : bool
+        Look the tables up in a copy ordered by column, sub-pixel phase and pixel (made on
+        first use): the rows of one column are then neighbours in memory, so a lookup of
+        many integrations runs from the CPU caches.  The same values; worth the copy when
+        a table serves many integrations (an extraction), not for a handful (the held-out
+        choice).  Set it before :meth:`positions`.
     """
 
     grid: np.ndarray
@@ -62,9 +68,12 @@ class Profile:
     spectrum: np.ndarray | None = None
     sharp: Profile | None = None
     tabulate: Callable[[str], np.ndarray] | None = None
+    by_phase: bool = False
+    _phased: dict = field(default_factory=dict, repr=False)
 
     def release(self):
         """Drop the tables (made again on first use); without ``tabulate``, nothing."""
+        self._phased.clear()
         if self.tabulate is not None:
             self.value = self.width = None
 
@@ -74,6 +83,30 @@ class Profile:
             table = self.tabulate(kind)
             setattr(self, kind, table)
         return table
+
+    def _phases(self):
+        """Grid points per pixel when a whole number (the phase layout), else 0."""
+        per_pixel = 1.0 / (self.grid[1] - self.grid[0])
+        return int(round(per_pixel)) if abs(per_pixel - round(per_pixel)) < 1e-9 else 0
+
+    def _phase_table(self, kind):
+        """The ``kind`` table as ``(n_disp, phases, blocks)``, zero-padded to whole blocks.
+
+        Entry ``g`` of column ``c`` is at ``[c, g % phases, g // phases]``.
+        """
+        if kind not in self._phased:
+            table, phases = self._table(kind), self._phases()
+            ngrid, ncol = table.shape
+            full, rest = divmod(ngrid, phases)
+            phased = np.zeros((ncol, phases, full + (rest > 0)))
+            view = phased.transpose(2, 1, 0)  # (blocks, phases, n_disp)
+            view[:full] = table[: full * phases].reshape(full, phases, ncol)
+            if rest:
+                view[full, :rest] = table[full * phases :]
+            self._phased[kind] = phased
+            if self.tabulate is not None:
+                setattr(self, kind, None)  # made again if asked for: not held twice
+        return self._phased[kind]
 
     def positions(self, shifts):
         """Where the band pixels of integrations with these trace shifts fall in the tables.
@@ -100,24 +133,40 @@ class Profile:
         np.clip(index, 0, self.grid.size - 2, out=index)
         t = np.subtract(pos, index, out=pos)
         ok = (t >= 0) & (t <= 1)
+        ok = None if ok.all() else ok
         ncol = self.offset.shape[1]
-        index *= ncol
-        index += np.arange(ncol)
-        return _Positions(index, t, None if ok.all() else ok, inside, self.halfwidth)
+        phases = self._phases() if self.by_phase else 0
+        if not phases:
+            index *= ncol
+            index += np.arange(ncol)
+            return _Positions(index, t, ok, inside, self.halfwidth)
+        blocks = -(-self.grid.size // phases)
+        column = np.arange(ncol) * (phases * blocks)
+        high = _phase_index(index + 1, phases, blocks, column)
+        index = _phase_index(index, phases, blocks, column)
+        return _Positions(index, t, ok, inside, self.halfwidth, high)
 
     def _at(self, shifts, at):
         if at is None:
             return self.positions(shifts)
         if at.halfwidth != self.halfwidth or at.t.shape[1:] != self.offset.shape:
             raise ValueError("positions of another profile geometry")
+        if (at.high is not None) != bool(self.by_phase and self._phases()):
+            raise ValueError("positions of another table layout (by_phase)")
         return at
 
-    def _lookup(self, table, at):
-        # (1 - t) * lo + t * hi, in two buffers (``at.flat`` is always inside the table)
-        flat = table.ravel()
+    def _lookup(self, kind, at):
+        # (1 - t) * lo + t * hi, in two buffers (the indices are always inside the table)
         value = np.subtract(1.0, at.t)
-        value *= np.take(flat, at.flat, mode="clip")
-        hi = np.take(flat[table.shape[1] :], at.flat, mode="clip")
+        if at.high is None:
+            table = self._table(kind)
+            flat = table.ravel()
+            value *= np.take(flat, at.flat, mode="clip")
+            hi = np.take(flat[table.shape[1] :], at.flat, mode="clip")
+        else:
+            flat = self._phase_table(kind).ravel()
+            value *= np.take(flat, at.flat, mode="clip")
+            hi = np.take(flat, at.high, mode="clip")
         hi *= at.t
         value += hi
         del hi
@@ -146,10 +195,10 @@ class Profile:
             the order is not traced).
         """
         at = self._at(shifts, at)
-        profile = self._lookup(self._table("value"), at)
+        profile = self._lookup("value", at)
         if widths is not None:
             widths = np.asarray(widths, float)[:, None, None]
-            profile = profile + widths * self._lookup(self._table("width"), at)
+            profile = profile + widths * self._lookup("width", at)
         if not normalise:
             return profile
         np.clip(profile, 0.0, None, out=profile)
@@ -186,13 +235,13 @@ class Profile:
         """
         at = self._at(shifts, at)
         outside = ~at.inside
-        value = self._lookup(self._table("value"), at)
+        value = self._lookup("value", at)
         np.clip(value, 0.0, None, out=value)
         np.copyto(value, 0.0, where=outside)
         total = value.sum(axis=1, keepdims=True)
         with np.errstate(all="ignore"):
             scale = np.nan_to_num(1.0 / total)
-        width = self._lookup(self._table("width"), at)
+        width = self._lookup("width", at)
         np.copyto(width, 0.0, where=outside)
         width *= scale
         # finite sums: no NaN or inf to clean, so they are the normalising sums as well
@@ -208,6 +257,24 @@ class _Positions:
     ok: np.ndarray | None  # inside the table (None: all)
     inside: np.ndarray  # within the aperture
     halfwidth: float
+    high: np.ndarray | None = None  # phase layout (by_phase): index of the entry above
+
+
+def _phase_index(index, phases, blocks, column):
+    """Flat index of grid entries ``index`` (>= 0) in a ``(n_disp, phases, blocks)`` table.
+
+    Entry ``g`` of column ``c`` is ``[c, g % phases, g // phases]``; ``column`` holds
+    ``c * phases * blocks`` of every column.  Overwrites ``index``.
+    """
+    if phases & (phases - 1) == 0:  # a power of two (the usual 64): shifts and masks
+        block = index >> (phases.bit_length() - 1)
+        index &= phases - 1
+    else:
+        block, index = np.divmod(index, phases, out=(np.empty_like(index), index))
+    index *= blocks
+    index += block
+    index += column
+    return index
 
 
 def _normalise_inplace(profile, total=None):
