@@ -119,14 +119,13 @@ def score(data, ctx):
     return out
 
 
-def run_case(name, spectrum, workdir, methods=METHODS):
-    from tso_steps.one_over_f.step import OneOverFStep
-    from tso_steps.readout import LineLayout, ReadoutGeometry
-    from tso_steps.scoring import depth_recovery, line_level_oracle
+def simulate_case(name, spectrum, seed=21):
+    """One case's exposure and the scoring context (floor, noiseless data, truth, depths)."""
+    from tso_steps.scoring import depth_recovery
     from tso_steps.simulate import simulate_tso
 
     exp_type, kwargs, nints, ngroups = CASES[name]
-    common = dict(nints=nints, ngroups=ngroups, seed=21, products=("rateints",), **kwargs)
+    common = dict(nints=nints, ngroups=ngroups, seed=seed, products=("rateints",), **kwargs)
     sim = simulate_tso(exp_type, one_over_f_spectrum=SPECTRA[spectrum], **common)
     quiet = dict(photon_noise=False, read_noise=False, one_over_f=False, cosmic_rays=False)
     noiseless = simulate_tso(exp_type, **quiet, **common).rateints.data
@@ -141,6 +140,15 @@ def run_case(name, spectrum, workdir, methods=METHODS):
     }
     if sim.truth.dispersion_axis is not None:
         ctx["depth_floor16"] = depth_recovery(floor, noiseless, sim.truth, 16)
+    return sim, ctx
+
+
+def run_case(name, spectrum, workdir, methods=METHODS):
+    from tso_steps.one_over_f.step import OneOverFStep
+    from tso_steps.readout import LineLayout, ReadoutGeometry
+    from tso_steps.scoring import line_level_oracle
+
+    sim, ctx = simulate_case(name, spectrum)
     layout = LineLayout.from_geometry(ReadoutGeometry.from_model(sim.rateints))
     rows = [("uncorrected", score(sim.rateints.data, ctx), None)]
     oracle = line_level_oracle(sim.rateints.data, sim.truth.one_over_f, layout)
@@ -149,7 +157,7 @@ def run_case(name, spectrum, workdir, methods=METHODS):
         start = time.perf_counter()
         data = OneOverFStep(method=method).run(sim.rateints).data
         rows.append((f"tso_one_over_f {method}", score(data, ctx), time.perf_counter() - start))
-    if not exp_type.startswith("MIR"):
+    if not CASES[name][0].startswith("MIR"):
         infile = workdir / f"{name}_{spectrum}_rateints.fits"
         outfile = workdir / f"{name}_{spectrum}_jwst.npy"
         sim.rateints.save(infile)

@@ -29,30 +29,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from bench_one_over_f import CASES, SPECTRA, _option, score
-
-
-def _simulate(name, spectrum, seed):
-    from tso_steps.scoring import depth_recovery
-    from tso_steps.simulate import simulate_tso
-
-    exp_type, kwargs, nints, ngroups = CASES[name]
-    common = dict(nints=nints, ngroups=ngroups, seed=seed, products=("rateints",), **kwargs)
-    sim = simulate_tso(exp_type, one_over_f_spectrum=SPECTRA[spectrum], **common)
-    quiet = dict(photon_noise=False, read_noise=False, one_over_f=False, cosmic_rays=False)
-    noiseless = simulate_tso(exp_type, **quiet, **common).rateints.data
-    floor = sim.rateints.data - sim.truth.one_over_f
-    source = sim.truth.source_image(0)
-    ctx = {
-        "floor": floor,
-        "noiseless": noiseless,
-        "truth": sim.truth,
-        "background": source < 1e-3 * source.max(),
-        "depth_floor": depth_recovery(floor, noiseless, sim.truth),
-    }
-    if sim.truth.dispersion_axis is not None:
-        ctx["depth_floor16"] = depth_recovery(floor, noiseless, sim.truth, 16)
-    return sim, ctx
+from bench_one_over_f import CASES, SPECTRA, _option, score, simulate_case
 
 
 def transit_leak(data, ctx):
@@ -74,7 +51,7 @@ def transit_leak(data, ctx):
 def run(name, spectrum, seed, methods):
     from tso_steps.one_over_f.step import OneOverFStep
 
-    sim, ctx = _simulate(name, spectrum, seed)
+    sim, ctx = simulate_case(name, spectrum, seed)
     rows = []
     for method in methods:
         start = time.process_time()
