@@ -33,6 +33,9 @@ FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 #: Most distinct ranks for which :func:`nanmedian_last` partitions instead of sorting.
 _PARTITION_RANKS = 8
+#: Rows at least this long are partitioned one by one when their ranks differ (a sort of
+#: each costs more than a Python loop over the rows).
+_ROW_PARTITION_LENGTH = 2048
 
 
 def robust_std(values, axis=None, center=None):
@@ -136,6 +139,9 @@ def nanmedian_last(values, min_count=1, max_samples=None, overwrite=False):
     if ranks.size <= _PARTITION_RANKS:
         ordered = order_statistics(values, ranks, overwrite=overwrite)
         lo, hi = np.searchsorted(ranks, lo), np.searchsorted(ranks, hi)
+    elif values.shape[-1] >= _ROW_PARTITION_LENGTH:
+        ordered = _row_order_statistics(values, lo[..., 0], hi[..., 0])
+        lo, hi = np.zeros_like(lo), np.ones_like(hi)
     else:
         ordered = np.sort(values, axis=-1)
     median = 0.5 * (
@@ -183,6 +189,21 @@ def order_statistics(values, ranks, overwrite=False):
         out[..., i] = part[..., rank]
         bound = rank
     return out
+
+
+def _row_order_statistics(values, lo, hi):
+    """Each row's values of rank ``lo`` and ``hi = lo`` or ``lo + 1``, shape ``(..., 2)``.
+
+    What :func:`order_statistics` gives for ranks shared by all rows, row by row.
+    """
+    rows = values.reshape(-1, values.shape[-1])
+    out = np.empty((rows.shape[0], 2), dtype=values.dtype)
+    for row, (low, high) in enumerate(zip(lo.ravel().tolist(), hi.ravel().tolist(), strict=True)):
+        part = np.partition(rows[row], high)
+        out[row, 1] = part[high]
+        # below rank ``high`` lie the ``high`` smallest values: rank ``high - 1`` is their maximum
+        out[row, 0] = part[high] if low == high else part[:high].max()
+    return out.reshape(values.shape[:-1] + (2,))
 
 
 def robust_std_last(values, min_count=3, max_samples=None):

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tso_steps.one_over_f.outputs import combine_outputs, fill_levels
-from tso_steps.one_over_f.robust import robust_level
+from tso_steps.one_over_f.robust import MEDIAN_SAMPLES, robust_level, start_level
 from tso_steps.one_over_f.wiener import wiener_levels
+from tso_steps.stats import subsample_last
 
-__all__ = ["StripeFit", "fit_stripes", "segment_times", "stripe_image"]
+__all__ = ["ReadPlan", "StripeFit", "fit_stripes", "plan_reads", "segment_times", "stripe_image"]
 
 
 @dataclass
@@ -58,6 +59,106 @@ class StripeFit:
     variance: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class _Reads:
+    """Line-view positions (``line * n_fast + fast``) and weights of some samples."""
+
+    flat: np.ndarray
+    flat_t: np.ndarray  # the same positions in the transposed view (``fast * n_lines + line``)
+    weights: np.ndarray
+
+    @classmethod
+    def at(cls, flat, weights, shape):
+        line, fast = np.divmod(flat, shape[1])
+        return cls(flat, fast * shape[0] + line, np.asarray(weights, dtype=np.float32))
+
+    def take(self, lines):
+        """``lines[:, line, fast]`` at these positions, ``(nframes, *flat.shape)``."""
+        nframes = lines.shape[0]
+        flipped = np.swapaxes(lines, -1, -2)  # frames read along y: a contiguous view
+        if flipped.flags.c_contiguous:
+            return np.take(flipped.reshape(nframes, -1), self.flat_t, axis=1)
+        return np.take(np.ascontiguousarray(lines).reshape(nframes, -1), self.flat, axis=1)
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """Where :func:`fit_stripes` reads the weighted pixels of weights shared by all frames.
+
+    Made once for a weights image by :func:`plan_reads`: each offset and level then gathers
+    only its own pixels of nonzero weight, instead of every pixel of its lines (with the
+    source model off only the unilluminated third of a NIRSpec frame has weight).  The
+    samples used are the same, so are the levels (to the rounding of sums).
+
+    Attributes
+    ----------
+    offsets : tuple
+        Per column group: the weighted samples, and the samples the starting median looks at
+        (None when they are the weighted samples).
+    levels : _Reads or None
+        Weighted samples of each (line, segment, output), ``(n_lines, nseg, namp, width)``
+        padded with weight 0; None when a segment is too long (:func:`fit_stripes` then
+        reads whole lines).
+    groups : ndarray of int
+        Column group of each sample of ``levels``.
+    nseg : int
+    """
+
+    offsets: tuple
+    levels: _Reads | None
+    groups: np.ndarray | None
+    nseg: int
+
+
+def plan_reads(weights, layout, odd_even=True, segment=None):
+    """The :class:`ReadPlan` of one weights image.
+
+    Parameters
+    ----------
+    weights : ndarray, shape ``(n_lines, n_fast)``
+        Pixel weights in line view, shared by every frame (0: not used).
+    layout : `~tso_steps.readout.LineLayout`
+    odd_even, segment
+        As given to :func:`fit_stripes`.
+
+    Returns
+    -------
+    ReadPlan
+    """
+    weights = np.asarray(weights, dtype=np.float32)
+    shape = weights.shape
+    groups = layout.column_groups(odd_even)
+    offsets = []
+    for group in range(int(groups.max()) + 1):
+        columns = np.flatnonzero(groups == group)
+        flat = (np.arange(shape[0])[:, None] * shape[1] + columns).ravel()
+        w = weights[:, columns].ravel()
+        used = _Reads.at(flat[w > 0], w[w > 0], shape)
+        # long rows: the starting median looks at every k-th sample, weighted or not
+        sub = subsample_last(flat, MEDIAN_SAMPLES)
+        start = (
+            _Reads.at(sub, subsample_last(w, MEDIAN_SAMPLES), shape)
+            if sub.size < flat.size
+            else None
+        )
+        offsets.append((used, start))
+    index = layout.by_amp()
+    nseg = 1 if not segment else max(1, int(round(index.shape[1] / segment)))
+    seg_index = _segment_columns(index, nseg)
+    if seg_index.shape[-1] > MEDIAN_SAMPLES:  # the starting median would subsample
+        return ReadPlan(tuple(offsets), None, None, nseg)
+    w = np.where(seg_index >= 0, weights[:, seg_index], np.float32(0.0))
+    ok = w > 0
+    width = max(int(ok.sum(axis=-1).max()), 1)
+    # each row's weighted samples first, in their order; the rest pads with weight 0
+    order = np.argsort(~ok, axis=-1, kind="stable")[..., :width]
+    columns = np.take_along_axis(np.broadcast_to(seg_index, w.shape), order, axis=-1)
+    w = np.take_along_axis(w, order, axis=-1)
+    columns = np.where(w > 0, columns, 0)
+    flat = np.arange(shape[0])[:, None, None, None] * shape[1] + columns
+    return ReadPlan(tuple(offsets), _Reads.at(flat, w, shape), groups[columns], nseg)
+
+
 def fit_stripes(
     lines,
     weights,
@@ -69,6 +170,7 @@ def fit_stripes(
     covariance=None,
     raw=False,
     outputs=None,
+    plan=None,
 ):
     """Measure slow-by-slow offsets and fast-by-fast levels of a stack of frames.
 
@@ -104,6 +206,9 @@ def fit_stripes(
         (:func:`~tso_steps.one_over_f.outputs.learn_output_model`),
         fixed for the exposure; default fitted to these frames (the levels of a frame then
         depend on the frames fitted with it).
+    plan : ReadPlan, optional
+        :func:`plan_reads` of ``weights`` (2-D) with these ``odd_even`` and ``segment``:
+        only the weighted pixels are read (the same result, faster when few are weighted).
 
     Returns
     -------
@@ -117,6 +222,9 @@ def fit_stripes(
     groups = layout.column_groups(odd_even)
     offsets = np.zeros((nframes, int(groups.max()) + 1))
     for group in range(offsets.shape[1]):
+        if plan is not None:
+            offsets[:, group] = _planned_offset(lines, plan.offsets[group], kappa)
+            continue
         columns = np.flatnonzero(groups == group)
         values = lines[:, :, columns].reshape(nframes, -1)
         group_weights = weights[:, :, columns].reshape(weights.shape[0], -1)
@@ -126,10 +234,14 @@ def fit_stripes(
     index = layout.by_amp()
     nsamp = index.shape[1]
     nseg = 1 if not segment else max(1, int(round(nsamp / segment)))
-    seg_index = _segment_columns(index, nseg)
-    residual = lines[:, :, seg_index] - offsets[:, groups][:, None, seg_index]
-    seg_weights = np.where(seg_index >= 0, weights[:, :, seg_index], 0.0)
-    levels, count, total = robust_level(residual, seg_weights, kappa)
+    if plan is not None and plan.levels is not None:
+        residual = plan.levels.take(lines) - offsets[:, plan.groups]
+        levels, count, total = robust_level(residual, plan.levels.weights, kappa)
+    else:
+        seg_index = _segment_columns(index, nseg)
+        residual = lines[:, :, seg_index] - offsets[:, groups][:, None, seg_index]
+        seg_weights = np.where(seg_index >= 0, weights[:, :, seg_index], 0.0)
+        levels, count, total = robust_level(residual, seg_weights, kappa)
     levels = levels.reshape(nframes, n_lines * nseg, layout.namp)
     count = count.reshape(levels.shape)
     measured = (count >= min_pixels) & np.isfinite(levels)
@@ -155,6 +267,18 @@ def fit_stripes(
         filled[:, order] = fill_levels(levels[:, order], measured[:, order], model=outputs)
         levels = filled
     return StripeFit(offsets, levels, ~measured, odd_even, nseg)
+
+
+def _planned_offset(lines, reads, kappa):
+    """One column group's offset in every frame from its planned samples."""
+    used, start = reads
+    values = used.take(lines)
+    center = None
+    if start is not None:
+        sub = start.take(lines)
+        center = start_level(sub, (start.weights > 0) & np.isfinite(sub))
+    level, _, _ = robust_level(values, used.weights, kappa, start=center)
+    return np.nan_to_num(level)
 
 
 def segment_times(layout, nseg):
