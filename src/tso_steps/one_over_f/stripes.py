@@ -17,6 +17,7 @@ mean, and :func:`stripe_image` rebuilds the frames of stripes to subtract.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -322,12 +323,14 @@ def stripe_image(fit, layout, dtype=np.float32, smooth=True):
     nframes = fit.levels.shape[0]
     n_lines = layout.ticks.shape[0]
     groups = layout.column_groups(fit.odd_even)
+    centres = segment_times(layout, fit.nseg)
+    if smooth and centres.size > 1 and np.isfinite(fit.levels).all():
+        return _interpolated_image(fit, layout, dtype)
     index = layout.by_amp()
     seg_index = _segment_columns(index, fit.nseg)  # (nseg, namp, length)
     out = np.empty((nframes, n_lines, layout.n_fast), dtype=dtype)
     levels = fit.levels.reshape(nframes, n_lines, fit.nseg, layout.namp)
     ticks = layout.ticks[:, index[0]].astype(np.float64)  # simultaneous for every output
-    centres = segment_times(layout, fit.nseg)
     order = np.argsort(centres)
     for amp in range(layout.namp):
         columns = index[amp]
@@ -342,3 +345,55 @@ def stripe_image(fit, layout, dtype=np.float32, smooth=True):
                 out[:, :, cols] = levels[:, :, seg, amp][:, :, None]
     out += fit.offsets[:, groups][:, None, :].astype(dtype)
     return np.ascontiguousarray(layout.from_lines(out))
+
+
+def _interpolated_image(fit, layout, dtype):
+    """:func:`stripe_image` with ``smooth`` and finite levels, from a map made once.
+
+    ``np.interp`` of every output's levels in read time at every pixel, by the same
+    operations: the interval of each pixel does not change from frame to frame.
+    """
+    nframes = fit.levels.shape[0]
+    centres = np.sort(segment_times(layout, fit.nseg))
+    order = np.argsort(segment_times(layout, fit.nseg))
+    table_f, table_s, step, offset_of = _interpolation_map(layout, fit.nseg, fit.odd_even)
+    fp = fit.levels.reshape(nframes, -1, layout.namp)[:, order]  # (frames, cells, outputs)
+    fp = np.ascontiguousarray(np.swapaxes(fp, 1, 2))  # one row of cells per output
+    slope = np.diff(fp, axis=-1) / np.diff(centres)
+    offsets = fit.offsets.astype(dtype)
+    out = np.empty((nframes, *table_f.shape), dtype=dtype)
+    for frame in range(nframes):
+        # np.interp's ``slope * (x - xp[j]) + fp[j]`` (step 0 where it returns fp[j])
+        values = np.take(slope[frame], table_s) * step + np.take(fp[frame], table_f)
+        out[frame] = values
+        out[frame] += np.take(offsets[frame], offset_of)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _interpolation_map(layout, nseg, odd_even):
+    """Where each pixel (frame orientation) interpolates the levels of its output.
+
+    Returns ``(fp index, slope index, x - xp[j], offset group)`` images: indices into the
+    ``(namp, n_cells)`` level table and the ``(namp, n_cells - 1)`` slope table.
+    """
+    xp = np.sort(segment_times(layout, nseg))
+    n = xp.size
+    index = layout.by_amp()
+    ticks = layout.ticks[:, index[0]].astype(np.float64)  # (n_lines, nsamp)
+    j = np.searchsorted(xp, ticks, side="right") - 1  # xp[j] <= x < xp[j + 1]
+    inside = (j >= 0) & (j < n - 1)
+    at_f = np.clip(j, 0, n - 1)  # before the first centre: fp[0]; from the last: fp[-1]
+    at_s = np.clip(j, 0, n - 2)
+    step = np.where(inside, ticks - xp[at_s], 0.0)
+    amp_of = np.empty(layout.n_fast, dtype=np.intp)
+    sample_of = np.empty(layout.n_fast, dtype=np.intp)
+    amp_of[index] = np.arange(layout.namp)[:, None]
+    sample_of[index] = np.arange(index.shape[1])
+    table_f = amp_of * n + at_f[:, sample_of]  # (n_lines, n_fast)
+    table_s = amp_of * (n - 1) + at_s[:, sample_of]
+    groups = np.broadcast_to(layout.column_groups(odd_even), table_f.shape)
+    return tuple(
+        np.ascontiguousarray(layout.from_lines(a))
+        for a in (table_f, table_s, step[:, sample_of], groups)
+    )
