@@ -13,6 +13,7 @@ import numpy as np
 
 from tso_steps.one_over_f.gp import ReadTimeStripes
 from tso_steps.one_over_f.outputs import learn_output_model
+from tso_steps.one_over_f.reads import plan_reads
 from tso_steps.one_over_f.scene import (
     bright_pixels,
     fit_source_pixels,
@@ -21,7 +22,7 @@ from tso_steps.one_over_f.scene import (
     static_stripes,
     weights_from_variance,
 )
-from tso_steps.one_over_f.stripes import fit_stripes, plan_reads, segment_times, stripe_image
+from tso_steps.one_over_f.stripes import fit_stripes, segment_times, stripe_image
 from tso_steps.one_over_f.wiener import level_covariance
 
 __all__ = ["METHODS", "WIENER_ITERATIONS"]

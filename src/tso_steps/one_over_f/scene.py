@@ -55,7 +55,10 @@ def nanmedian_frames(get_frames, n, shape, max_frames=MAX_MODEL_FRAMES, block=ME
         warnings.simplefilter("ignore", RuntimeWarning)  # pixels bad in every frame
         for start in range(0, ny, rows):
             block = slice(start, min(start + rows, ny))
-            median[block] = nanmedian_last(np.moveaxis(get_frames(use, block), 0, -1))
+            # frames along the last axis, contiguous: partitioned in place, 3x faster than
+            # through the strided view (which np.partition copies anyway)
+            values = np.ascontiguousarray(np.moveaxis(get_frames(use, block), 0, -1))
+            median[block] = nanmedian_last(values, overwrite=True)
     return median
 
 

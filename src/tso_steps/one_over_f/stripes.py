@@ -23,11 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from tso_steps.one_over_f.outputs import combine_outputs, fill_levels
-from tso_steps.one_over_f.robust import MEDIAN_SAMPLES, robust_level, start_level
+from tso_steps.one_over_f.reads import segment_columns
+from tso_steps.one_over_f.robust import robust_level, start_level
 from tso_steps.one_over_f.wiener import wiener_levels
-from tso_steps.stats import subsample_last
 
-__all__ = ["ReadPlan", "StripeFit", "fit_stripes", "plan_reads", "segment_times", "stripe_image"]
+__all__ = ["StripeFit", "fit_stripes", "segment_times", "stripe_image"]
 
 
 @dataclass
@@ -58,106 +58,6 @@ class StripeFit:
     odd_even: bool = True
     nseg: int = 1
     variance: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class _Reads:
-    """Line-view positions (``line * n_fast + fast``) and weights of some samples."""
-
-    flat: np.ndarray
-    flat_t: np.ndarray  # the same positions in the transposed view (``fast * n_lines + line``)
-    weights: np.ndarray
-
-    @classmethod
-    def at(cls, flat, weights, shape):
-        line, fast = np.divmod(flat, shape[1])
-        return cls(flat, fast * shape[0] + line, np.asarray(weights, dtype=np.float32))
-
-    def take(self, lines):
-        """``lines[:, line, fast]`` at these positions, ``(nframes, *flat.shape)``."""
-        nframes = lines.shape[0]
-        flipped = np.swapaxes(lines, -1, -2)  # frames read along y: a contiguous view
-        if flipped.flags.c_contiguous:
-            return np.take(flipped.reshape(nframes, -1), self.flat_t, axis=1)
-        return np.take(np.ascontiguousarray(lines).reshape(nframes, -1), self.flat, axis=1)
-
-
-@dataclass(frozen=True)
-class ReadPlan:
-    """Where :func:`fit_stripes` reads the weighted pixels of weights shared by all frames.
-
-    Made once for a weights image by :func:`plan_reads`: each offset and level then gathers
-    only its own pixels of nonzero weight, instead of every pixel of its lines (with the
-    source model off only the unilluminated third of a NIRSpec frame has weight).  The
-    samples used are the same, so are the levels (to the rounding of sums).
-
-    Attributes
-    ----------
-    offsets : tuple
-        Per column group: the weighted samples, and the samples the starting median looks at
-        (None when they are the weighted samples).
-    levels : _Reads or None
-        Weighted samples of each (line, segment, output), ``(n_lines, nseg, namp, width)``
-        padded with weight 0; None when a segment is too long (:func:`fit_stripes` then
-        reads whole lines).
-    groups : ndarray of int
-        Column group of each sample of ``levels``.
-    nseg : int
-    """
-
-    offsets: tuple
-    levels: _Reads | None
-    groups: np.ndarray | None
-    nseg: int
-
-
-def plan_reads(weights, layout, odd_even=True, segment=None):
-    """The :class:`ReadPlan` of one weights image.
-
-    Parameters
-    ----------
-    weights : ndarray, shape ``(n_lines, n_fast)``
-        Pixel weights in line view, shared by every frame (0: not used).
-    layout : `~tso_steps.readout.LineLayout`
-    odd_even, segment
-        As given to :func:`fit_stripes`.
-
-    Returns
-    -------
-    ReadPlan
-    """
-    weights = np.asarray(weights, dtype=np.float32)
-    shape = weights.shape
-    groups = layout.column_groups(odd_even)
-    offsets = []
-    for group in range(int(groups.max()) + 1):
-        columns = np.flatnonzero(groups == group)
-        flat = (np.arange(shape[0])[:, None] * shape[1] + columns).ravel()
-        w = weights[:, columns].ravel()
-        used = _Reads.at(flat[w > 0], w[w > 0], shape)
-        # long rows: the starting median looks at every k-th sample, weighted or not
-        sub = subsample_last(flat, MEDIAN_SAMPLES)
-        start = (
-            _Reads.at(sub, subsample_last(w, MEDIAN_SAMPLES), shape)
-            if sub.size < flat.size
-            else None
-        )
-        offsets.append((used, start))
-    index = layout.by_amp()
-    nseg = 1 if not segment else max(1, int(round(index.shape[1] / segment)))
-    seg_index = _segment_columns(index, nseg)
-    if seg_index.shape[-1] > MEDIAN_SAMPLES:  # the starting median would subsample
-        return ReadPlan(tuple(offsets), None, None, nseg)
-    w = np.where(seg_index >= 0, weights[:, seg_index], np.float32(0.0))
-    ok = w > 0
-    width = max(int(ok.sum(axis=-1).max()), 1)
-    # each row's weighted samples first, in their order; the rest pads with weight 0
-    order = np.argsort(~ok, axis=-1, kind="stable")[..., :width]
-    columns = np.take_along_axis(np.broadcast_to(seg_index, w.shape), order, axis=-1)
-    w = np.take_along_axis(w, order, axis=-1)
-    columns = np.where(w > 0, columns, 0)
-    flat = np.arange(shape[0])[:, None, None, None] * shape[1] + columns
-    return ReadPlan(tuple(offsets), _Reads.at(flat, w, shape), groups[columns], nseg)
 
 
 def fit_stripes(
@@ -207,9 +107,10 @@ def fit_stripes(
         (:func:`~tso_steps.one_over_f.outputs.learn_output_model`),
         fixed for the exposure; default fitted to these frames (the levels of a frame then
         depend on the frames fitted with it).
-    plan : ReadPlan, optional
-        :func:`plan_reads` of ``weights`` (2-D) with these ``odd_even`` and ``segment``:
-        only the weighted pixels are read (the same result, faster when few are weighted).
+    plan : `~tso_steps.one_over_f.reads.ReadPlan`, optional
+        :func:`~tso_steps.one_over_f.reads.plan_reads` of ``weights`` (2-D) with these
+        ``odd_even`` and ``segment``: only the weighted pixels are read (the same result,
+        faster when few are weighted).
 
     Returns
     -------
@@ -239,7 +140,7 @@ def fit_stripes(
         residual = plan.levels.take(lines) - offsets[:, plan.groups]
         levels, count, total = robust_level(residual, plan.levels.weights, kappa)
     else:
-        seg_index = _segment_columns(index, nseg)
+        seg_index = segment_columns(index, nseg)
         residual = lines[:, :, seg_index] - offsets[:, groups][:, None, seg_index]
         seg_weights = np.where(seg_index >= 0, weights[:, :, seg_index], 0.0)
         levels, count, total = robust_level(residual, seg_weights, kappa)
@@ -285,21 +186,9 @@ def _planned_offset(lines, reads, kappa):
 def segment_times(layout, nseg):
     """Mean read tick of each (line, segment), flattened line-major like the levels."""
     index = layout.by_amp()
-    seg_index = _segment_columns(index, nseg)
+    seg_index = segment_columns(index, nseg)
     columns = [seg_index[s, 0][seg_index[s, 0] >= 0] for s in range(nseg)]
     return np.stack([layout.ticks[:, c].mean(axis=1) for c in columns], axis=1).ravel()
-
-
-def _segment_columns(index, nseg):
-    """``(nseg, namp, length)`` fast positions of each segment; -1 pads short segments."""
-    namp, nsamp = index.shape
-    length = -(-nsamp // nseg)
-    padded = np.full((namp, nseg * length), -1, dtype=index.dtype)
-    bounds = np.linspace(0, nsamp, nseg + 1).round().astype(int)
-    for seg in range(nseg):
-        size = bounds[seg + 1] - bounds[seg]
-        padded[:, seg * length : seg * length + size] = index[:, bounds[seg] : bounds[seg + 1]]
-    return padded.reshape(namp, nseg, length).transpose(1, 0, 2)
 
 
 def stripe_image(fit, layout, dtype=np.float32, smooth=True):
@@ -327,7 +216,7 @@ def stripe_image(fit, layout, dtype=np.float32, smooth=True):
     if smooth and centres.size > 1 and np.isfinite(fit.levels).all():
         return _interpolated_image(fit, layout, dtype)
     index = layout.by_amp()
-    seg_index = _segment_columns(index, fit.nseg)  # (nseg, namp, length)
+    seg_index = segment_columns(index, fit.nseg)  # (nseg, namp, length)
     out = np.empty((nframes, n_lines, layout.n_fast), dtype=dtype)
     levels = fit.levels.reshape(nframes, n_lines, fit.nseg, layout.namp)
     ticks = layout.ticks[:, index[0]].astype(np.float64)  # simultaneous for every output
@@ -390,9 +279,9 @@ def _interpolation_map(layout, nseg, odd_even):
     sample_of = np.empty(layout.n_fast, dtype=np.intp)
     amp_of[index] = np.arange(layout.namp)[:, None]
     sample_of[index] = np.arange(index.shape[1])
-    table_f = amp_of * n + at_f[:, sample_of]  # (n_lines, n_fast)
-    table_s = amp_of * (n - 1) + at_s[:, sample_of]
-    groups = np.broadcast_to(layout.column_groups(odd_even), table_f.shape)
+    table_f = (amp_of * n + at_f[:, sample_of]).astype(np.int32)  # (n_lines, n_fast)
+    table_s = (amp_of * (n - 1) + at_s[:, sample_of]).astype(np.int32)
+    groups = np.broadcast_to(layout.column_groups(odd_even).astype(np.int8), table_f.shape)
     return tuple(
         np.ascontiguousarray(layout.from_lines(a))
         for a in (table_f, table_s, step[:, sample_of], groups)
