@@ -33,6 +33,12 @@ FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 #: Most distinct ranks for which :func:`nanmedian_last` partitions instead of sorting.
 _PARTITION_RANKS = 8
+#: Rows at least this long are partitioned one by one when their ranks differ (a float64
+#: sort of each costs more than a Python loop over the rows; float32 sorts are vectorised).
+_ROW_PARTITION_LENGTH = 2048
+#: Rows at most this long are sorted when more than two ranks are needed (one sort of many
+#: short rows costs about what one partition does).
+_SHORT_ROW = 64
 
 
 def robust_std(values, axis=None, center=None):
@@ -129,13 +135,19 @@ def nanmedian_last(values, min_count=1, max_samples=None, overwrite=False):
     lo = np.maximum((count - 1) // 2, 0)[..., None]
     hi = np.maximum(count // 2, 0)
     hi = np.minimum(hi, values.shape[-1] - 1)[..., None]
-    ranks = np.union1d(lo, hi)
+    needed = np.zeros(values.shape[-1], dtype=bool)  # np.union1d(lo, hi), without a sort
+    needed[lo] = True
+    needed[hi] = True
+    ranks = np.flatnonzero(needed)
     # NaN sort to the end in both.  The order statistics at the few ranks needed (rows with
     # about the same number of finite values) are the values a full sort puts there, at a
     # fraction of its cost; many different counts make the sort cheaper.
-    if ranks.size <= _PARTITION_RANKS:
+    if ranks.size <= (_PARTITION_RANKS if values.shape[-1] > _SHORT_ROW else 2):
         ordered = order_statistics(values, ranks, overwrite=overwrite)
         lo, hi = np.searchsorted(ranks, lo), np.searchsorted(ranks, hi)
+    elif values.shape[-1] >= _ROW_PARTITION_LENGTH and values.dtype.itemsize >= 8:
+        ordered = _row_order_statistics(values, lo[..., 0], hi[..., 0])
+        lo, hi = np.zeros_like(lo), np.ones_like(hi)
     else:
         ordered = np.sort(values, axis=-1)
     median = 0.5 * (
@@ -183,6 +195,21 @@ def order_statistics(values, ranks, overwrite=False):
         out[..., i] = part[..., rank]
         bound = rank
     return out
+
+
+def _row_order_statistics(values, lo, hi):
+    """Each row's values of rank ``lo`` and ``hi = lo`` or ``lo + 1``, shape ``(..., 2)``.
+
+    What :func:`order_statistics` gives for ranks shared by all rows, row by row.
+    """
+    rows = values.reshape(-1, values.shape[-1])
+    out = np.empty((rows.shape[0], 2), dtype=values.dtype)
+    for row, (low, high) in enumerate(zip(lo.ravel().tolist(), hi.ravel().tolist(), strict=True)):
+        part = np.partition(rows[row], high)
+        out[row, 1] = part[high]
+        # below rank ``high`` lie the ``high`` smallest values: rank ``high - 1`` is their maximum
+        out[row, 0] = part[high] if low == high else part[:high].max()
+    return out.reshape(values.shape[:-1] + (2,))
 
 
 def robust_std_last(values, min_count=3, max_samples=None):

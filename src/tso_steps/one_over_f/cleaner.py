@@ -13,10 +13,12 @@ import numpy as np
 
 from tso_steps.one_over_f.gp import ReadTimeStripes
 from tso_steps.one_over_f.outputs import learn_output_model
+from tso_steps.one_over_f.reads import plan_reads
 from tso_steps.one_over_f.scene import (
     bright_pixels,
     fit_source_pixels,
     pixel_weights,
+    source_design,
     static_stripes,
     weights_from_variance,
 )
@@ -54,6 +56,7 @@ class _Cleaner:
         self.iterations = 1
         self.filled = []
         self._scene_terms = {}
+        self._plans = {}
         self.read_time = ReadTimeStripes(layout, dark, options) if self.method == "gp" else None
 
     def clean_model(self, median):
@@ -81,10 +84,10 @@ class _Cleaner:
         terms = self._source_terms(scene)
         # the source scales (transit) and moves (jitter): fit it and its two derivatives,
         # on the bright pixels only (the rest of the starless frames is not used)
-        starless = frames[:, terms.bright] - terms.offset_bright
+        starless = _take_pixels(frames, terms.bright) - terms.offset_bright
         if stripes is not None:
-            starless = starless - stripes[:, terms.bright]
-        return fit_source_pixels(starless, terms.basis_bright).astype(np.float32)
+            starless = starless - _take_pixels(stripes, terms.bright)
+        return fit_source_pixels(starless, terms.design_bright).astype(np.float32)
 
     def subtract_source(self, frames, scene, coeffs, rows=slice(None)):
         """``frames - scene`` with the source scaled and shifted by ``coeffs``.
@@ -114,7 +117,11 @@ class _Cleaner:
             self._scene_terms[key] = (
                 scene,
                 _SourceTerms(
-                    basis, offset, bright, [b[..., bright] for b in basis], offset[..., bright]
+                    basis,
+                    offset,
+                    np.flatnonzero(bright),
+                    source_design([b[..., bright] for b in basis]),
+                    offset[..., bright],
                 ),
             )
         return self._scene_terms[key][1]
@@ -184,6 +191,7 @@ class _Cleaner:
             self.kappa,
             self.segment,
             raw=True,
+            plan=self._plan(np.where(self.dark, weights, 0.0)),
         )
         order = np.argsort(segment_times(self.layout, fit.nseg))
         return fit.levels[:, order], fit.variance[:, order], ~fit.filled[:, order]
@@ -217,9 +225,25 @@ class _Cleaner:
             self.segment,
             covariance=self.covariance,
             outputs=self.outputs,
+            plan=self._plan(weights),
         )
         self.filled.append(float(fit.filled.mean()))
         return stripe_image(fit, self.layout)
+
+    def _plan(self, weights):
+        """:func:`plan_reads` of a weights image, made once per run for each weights image.
+
+        Known by content: the dark-only weights of :meth:`measure` are a new array each time.
+        """
+        weights = np.asarray(weights)
+        if weights.ndim != 2:
+            return None
+        key = (weights.shape, weights.dtype.str, weights.tobytes())
+        if key not in self._plans:
+            self._plans[key] = plan_reads(
+                self.layout.to_lines(weights), self.layout, self.odd_even, self.segment
+            )
+        return self._plans[key]
 
 
 class _SourceTerms(NamedTuple):
@@ -227,9 +251,14 @@ class _SourceTerms(NamedTuple):
 
     basis: list
     offset: np.ndarray
-    bright: np.ndarray
-    basis_bright: list
+    bright: np.ndarray  # flat indices of the bright pixels
+    design_bright: tuple  # source_design of the basis at the bright pixels
     offset_bright: np.ndarray
+
+
+def _take_pixels(frames, flat):
+    """``frames[:, mask]`` for the mask's flat indices ``flat``, ``(nframes, npix)``."""
+    return np.take(frames.reshape(frames.shape[0], -1), flat, axis=1)
 
 
 def _source_basis(source):

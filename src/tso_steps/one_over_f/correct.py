@@ -339,17 +339,30 @@ def clean_ramp(
     log.info("tso_one_over_f: measuring and removing stripes in %d integrations", nints)
     progress = Progress(log, "tso_one_over_f", nints, unit="integrations")
     for integration in range(nints):
-        ints = np.array([integration])
-        frames = np.concatenate([kind_frames(ints, k) for k in range(ngroups)])
+        frames = _integration_frames(data, integration, group_dq, bad_bits)
         stripes = np.empty_like(frames)
         stripes[:1], _ = cleaner.measure(frames[:1], models[:, 0], weights_first, scaled=False)
         if ngroups > 1:
             stripes[1:], scales = cleaner.measure(frames[1:], models[:, 1:], weights_diff, True)
             scale[integration] = np.median(scales)
             rms[integration] = np.sqrt(np.mean(np.square(stripes[1:], dtype=np.float64)))
-        data[integration] -= np.cumsum(stripes, axis=0, dtype=np.float32)
+        for k in range(1, ngroups):  # np.cumsum(axis=0) in place, a frame at a time (faster)
+            stripes[k] += stripes[k - 1]
+        data[integration] -= stripes
         progress.update()
     return CleanSummary(rms, scale, float(np.mean(cleaner.filled)), bool(options.source_model))
+
+
+def _integration_frames(data, integration, group_dq, bad_bits):
+    """Group 0 and the group differences of one integration (``kind_frames`` of every kind)."""
+    frames = data[integration].astype(np.float32)
+    frames[1:] -= data[integration, :-1]
+    if group_dq is not None and bad_bits:
+        bad = (group_dq[integration] & bad_bits) != 0
+        unusable = bad.copy()
+        unusable[1:] |= bad[:-1]
+        frames[unusable] = np.nan
+    return frames
 
 
 def _variance_sample(nframes):

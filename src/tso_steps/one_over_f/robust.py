@@ -8,18 +8,18 @@ import numpy as np
 
 from tso_steps.stats import nanmedian_last, subsample_last
 
-__all__ = ["robust_level"]
+__all__ = ["MEDIAN_SAMPLES", "robust_level", "start_level"]
 
-# Samples of a row the starting median looks at (every k-th of a longer row).
-_MEDIAN_SAMPLES = 4096
+#: Samples of a row the starting median looks at (every k-th of a longer row).
+MEDIAN_SAMPLES = 4096
 
 
-def robust_level(values, weights, kappa=4.0, niter=2):
+def robust_level(values, weights, kappa=4.0, niter=2, start=None):
     """Clipped, inverse-variance weighted mean along the last axis.
 
-    Starts from the median of the usable samples, then ``niter`` times rejects samples
-    farther than ``kappa`` standard deviations (``1 / sqrt(weight)``) and takes the weighted
-    mean of the rest.
+    Starts from the median of the usable samples (or ``start``), then ``niter`` times
+    rejects samples farther than ``kappa`` standard deviations (``1 / sqrt(weight)``) and
+    takes the weighted mean of the rest.
 
     Parameters
     ----------
@@ -31,6 +31,10 @@ def robust_level(values, weights, kappa=4.0, niter=2):
         Clipping threshold in standard deviations.
     niter : int
         Clipping iterations.
+    start : ndarray, optional
+        The starting level, ``values.shape[:-1]`` (default: the median of the usable
+        samples, of about :data:`MEDIAN_SAMPLES` of them in long rows); given when
+        ``values`` holds only some of a row's samples (:func:`start_level`).
 
     Returns
     -------
@@ -47,11 +51,7 @@ def robust_level(values, weights, kappa=4.0, niter=2):
     usable = (weights > 0) & np.isfinite(values)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: no usable pixel
-        # the starting median subsamples long rows: subsample before masking, not after
-        sub = subsample_last(values, _MEDIAN_SAMPLES)
-        center = nanmedian_last(
-            np.where(subsample_last(usable, _MEDIAN_SAMPLES), sub, np.float32(np.nan))
-        )
+        center = start_level(values, usable) if start is None else np.asarray(start)
         # squared distances against kappa**2 / weight: no square roots of the whole array
         x = np.where(usable, values, np.float32(0.0))
         wx = np.where(usable, weights, np.float32(0.0))
@@ -69,3 +69,28 @@ def robust_level(values, weights, kappa=4.0, niter=2):
             w *= x
             center = np.where(total > 0, w.sum(axis=-1, dtype=np.float64) / total, np.nan)
     return center, keep.sum(axis=-1), total
+
+
+def start_level(values, usable):
+    """The starting level of :func:`robust_level`: the median of the usable samples.
+
+    Long rows are subsampled to about :data:`MEDIAN_SAMPLES` values (every k-th sample,
+    before masking, so the samples looked at do not depend on which are usable).
+
+    Parameters
+    ----------
+    values : ndarray
+    usable : ndarray of bool, broadcastable to ``values``
+
+    Returns
+    -------
+    ndarray, ``values.shape[:-1]``
+        NaN where no sample is usable.
+    """
+    usable = np.broadcast_to(usable, values.shape)
+    sub = subsample_last(values, MEDIAN_SAMPLES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return nanmedian_last(
+            np.where(subsample_last(usable, MEDIAN_SAMPLES), sub, np.float32(np.nan))
+        )

@@ -8,6 +8,7 @@ to each frame, and the noise model that weights the pixels.
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -18,9 +19,11 @@ from tso_steps.stats import evenly_spaced, nanmedian_last, robust_std_last
 __all__ = [
     "MAX_MODEL_FRAMES",
     "MAX_VARIANCE_FRAMES",
+    "SourceDesign",
     "bright_pixels",
     "fit_source",
     "fit_source_pixels",
+    "source_design",
     "nanmedian_frames",
     "pixel_variance",
     "pixel_weights",
@@ -52,7 +55,10 @@ def nanmedian_frames(get_frames, n, shape, max_frames=MAX_MODEL_FRAMES, block=ME
         warnings.simplefilter("ignore", RuntimeWarning)  # pixels bad in every frame
         for start in range(0, ny, rows):
             block = slice(start, min(start + rows, ny))
-            median[block] = nanmedian_last(np.moveaxis(get_frames(use, block), 0, -1))
+            # frames along the last axis, contiguous: partitioned in place, 3x faster than
+            # through the strided view (which np.partition copies anyway)
+            values = np.ascontiguousarray(np.moveaxis(get_frames(use, block), 0, -1))
+            median[block] = nanmedian_last(values, overwrite=True)
     return median
 
 
@@ -192,8 +198,9 @@ def fit_source_pixels(values, basis, kappa=5.0):
     ----------
     values : ndarray, shape ``(nframes, npix)``
         Each frame's bright pixels.
-    basis : list of ndarray
-        The basis at those pixels, ``(npix,)`` or ``(nframes, npix)``.
+    basis : list of ndarray or ndarray
+        The basis at those pixels, ``(npix,)`` or ``(nframes, npix)`` each; or its
+        :func:`source_design`, made once for many calls.
     kappa : float
         As in :func:`fit_source`.
 
@@ -201,48 +208,77 @@ def fit_source_pixels(values, basis, kappa=5.0):
     -------
     ndarray, shape ``(nframes, nbasis)``
     """
+    design, finite, normal = basis if isinstance(basis, SourceDesign) else source_design(basis)
     nframes = values.shape[0]
-    default = np.zeros((nframes, len(basis)))
+    nbasis = design.shape[1]
+    default = np.zeros((nframes, nbasis))
     default[:, 0] = 1.0
     if values.shape[1] == 0:
         return default
-    y = values.astype(np.float64)
-    nbasis = len(basis)
-    shared = all(np.ndim(b) == 1 for b in basis)
-    # a basis per frame (ramps: one per group difference) is prepared frame by frame
-    shared_design = _design(basis, None) if shared else None
-    use = np.isfinite(y) & np.logical_and.reduce([np.isfinite(b) for b in basis])
+    use = np.isfinite(values) & finite
+    y = np.where(use, values, 0.0).astype(np.float64)
+    design = np.broadcast_to(design, (nframes, *design.shape[1:]))
+    normal = np.broadcast_to(normal, (nframes, nbasis, nbasis))
+    total = design @ y[..., None]  # (nframes, nbasis, 1): every pixel's share
     coeffs = default.copy()
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         for _ in range(2):
-            residual = np.full(y.shape, np.nan)
-            # frame by frame, as products of contiguous (nbasis, npix) rows with BLAS, not
-            # an (nframes, npix, nbasis, nbasis) einsum: a tenth of the time, and each
-            # frame's numbers do not depend on the frames fitted with it
+            # the normal equations of the pixels used: all of them less the few left out
+            # (not finite, clipped), frame by frame (each frame's fit is its own)
+            lhs, rhs = normal.copy(), total[..., 0].copy()
             for f in range(nframes):
-                x, pairs = shared_design if shared else _design(basis, f)
-                w = use[f].astype(np.float64)
-                normal = (pairs @ w).reshape(nbasis, nbasis)
-                try:
-                    coeffs[f] = np.linalg.solve(normal, x @ np.where(use[f], y[f], 0.0))
-                except np.linalg.LinAlgError:
-                    return default
-                np.subtract(y[f], x.T @ coeffs[f], out=residual[f], where=use[f])
+                out = np.flatnonzero(~use[f])
+                if out.size:
+                    x = design[f][:, out]
+                    lhs[f] -= x @ x.T
+                    rhs[f] -= x @ y[f, out]
+            try:
+                coeffs = np.linalg.solve(lhs, rhs[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                return default
+            residual = y - (coeffs[:, None, :] @ design)[:, 0]
+            residual[~use] = np.nan
             limit = kappa * robust_std_last(residual, min_count=1, max_samples=20000)
             use &= np.abs(residual) <= limit[:, None]
     return np.where(np.isfinite(coeffs), coeffs, default)
 
 
-def _design(basis, frame):
-    """The terms of one frame's normal equations, in float64.
+def source_design(basis):
+    """The basis of :func:`fit_source_pixels` as one array, for many calls.
 
-    Returns the basis ``(nbasis, npix)`` (0 where not finite) and its pairwise products
-    ``(nbasis**2, npix)``.
+    Parameters
+    ----------
+    basis : list of ndarray
+        Each ``(npix,)`` or ``(nframes, npix)``.
+
+    Returns
+    -------
+    SourceDesign
     """
-    x = np.stack([b if frame is None else b[frame] for b in basis]).astype(np.float64)
-    x[:, ~np.isfinite(x).all(axis=0)] = 0.0
-    return x, (x[:, None] * x[None]).reshape(-1, x.shape[1])
+    basis = np.broadcast_arrays(*[np.atleast_2d(b) for b in basis])
+    design = np.stack(basis, axis=1).astype(np.float64)
+    finite = np.isfinite(design).all(axis=1)
+    design[~np.broadcast_to(finite[:, None], design.shape)] = 0
+    return SourceDesign(design, finite, design @ np.swapaxes(design, -1, -2))
+
+
+class SourceDesign(NamedTuple):
+    """The basis of :func:`fit_source_pixels` at the bright pixels (:func:`source_design`).
+
+    Attributes
+    ----------
+    design : ndarray of float64, shape ``(nframes or 1, nbasis, npix)``
+        The basis, 0 where any term is not finite.
+    finite : ndarray of bool, shape ``(nframes or 1, npix)``
+        Pixels where every term is finite.
+    normal : ndarray of float64, shape ``(nframes or 1, nbasis, nbasis)``
+        The normal matrix of all pixels, ``design @ design.T``.
+    """
+
+    design: np.ndarray
+    finite: np.ndarray
+    normal: np.ndarray
 
 
 def bright_pixels(source_image, source, dark, n_sigma=10.0, min_count=10):

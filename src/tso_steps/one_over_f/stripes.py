@@ -17,12 +17,14 @@ mean, and :func:`stripe_image` rebuilds the frames of stripes to subtract.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from tso_steps.one_over_f.outputs import combine_outputs, fill_levels
-from tso_steps.one_over_f.robust import robust_level
+from tso_steps.one_over_f.reads import segment_columns
+from tso_steps.one_over_f.robust import robust_level, start_level
 from tso_steps.one_over_f.wiener import wiener_levels
 
 __all__ = ["StripeFit", "fit_stripes", "segment_times", "stripe_image"]
@@ -69,6 +71,7 @@ def fit_stripes(
     covariance=None,
     raw=False,
     outputs=None,
+    plan=None,
 ):
     """Measure slow-by-slow offsets and fast-by-fast levels of a stack of frames.
 
@@ -104,6 +107,10 @@ def fit_stripes(
         (:func:`~tso_steps.one_over_f.outputs.learn_output_model`),
         fixed for the exposure; default fitted to these frames (the levels of a frame then
         depend on the frames fitted with it).
+    plan : `~tso_steps.one_over_f.reads.ReadPlan`, optional
+        :func:`~tso_steps.one_over_f.reads.plan_reads` of ``weights`` (2-D) with these
+        ``odd_even`` and ``segment``: only the weighted pixels are read (the same result,
+        faster when few are weighted).
 
     Returns
     -------
@@ -117,6 +124,9 @@ def fit_stripes(
     groups = layout.column_groups(odd_even)
     offsets = np.zeros((nframes, int(groups.max()) + 1))
     for group in range(offsets.shape[1]):
+        if plan is not None:
+            offsets[:, group] = _planned_offset(lines, plan.offsets[group], kappa)
+            continue
         columns = np.flatnonzero(groups == group)
         values = lines[:, :, columns].reshape(nframes, -1)
         group_weights = weights[:, :, columns].reshape(weights.shape[0], -1)
@@ -126,10 +136,14 @@ def fit_stripes(
     index = layout.by_amp()
     nsamp = index.shape[1]
     nseg = 1 if not segment else max(1, int(round(nsamp / segment)))
-    seg_index = _segment_columns(index, nseg)
-    residual = lines[:, :, seg_index] - offsets[:, groups][:, None, seg_index]
-    seg_weights = np.where(seg_index >= 0, weights[:, :, seg_index], 0.0)
-    levels, count, total = robust_level(residual, seg_weights, kappa)
+    if plan is not None and plan.levels is not None:
+        residual = plan.levels.take(lines) - offsets[:, plan.groups]
+        levels, count, total = robust_level(residual, plan.levels.weights, kappa)
+    else:
+        seg_index = segment_columns(index, nseg)
+        residual = lines[:, :, seg_index] - offsets[:, groups][:, None, seg_index]
+        seg_weights = np.where(seg_index >= 0, weights[:, :, seg_index], 0.0)
+        levels, count, total = robust_level(residual, seg_weights, kappa)
     levels = levels.reshape(nframes, n_lines * nseg, layout.namp)
     count = count.reshape(levels.shape)
     measured = (count >= min_pixels) & np.isfinite(levels)
@@ -157,24 +171,24 @@ def fit_stripes(
     return StripeFit(offsets, levels, ~measured, odd_even, nseg)
 
 
+def _planned_offset(lines, reads, kappa):
+    """One column group's offset in every frame from its planned samples."""
+    used, start = reads
+    values = used.take(lines)
+    center = None
+    if start is not None:
+        sub = start.take(lines)
+        center = start_level(sub, (start.weights > 0) & np.isfinite(sub))
+    level, _, _ = robust_level(values, used.weights, kappa, start=center)
+    return np.nan_to_num(level)
+
+
 def segment_times(layout, nseg):
     """Mean read tick of each (line, segment), flattened line-major like the levels."""
     index = layout.by_amp()
-    seg_index = _segment_columns(index, nseg)
+    seg_index = segment_columns(index, nseg)
     columns = [seg_index[s, 0][seg_index[s, 0] >= 0] for s in range(nseg)]
     return np.stack([layout.ticks[:, c].mean(axis=1) for c in columns], axis=1).ravel()
-
-
-def _segment_columns(index, nseg):
-    """``(nseg, namp, length)`` fast positions of each segment; -1 pads short segments."""
-    namp, nsamp = index.shape
-    length = -(-nsamp // nseg)
-    padded = np.full((namp, nseg * length), -1, dtype=index.dtype)
-    bounds = np.linspace(0, nsamp, nseg + 1).round().astype(int)
-    for seg in range(nseg):
-        size = bounds[seg + 1] - bounds[seg]
-        padded[:, seg * length : seg * length + size] = index[:, bounds[seg] : bounds[seg + 1]]
-    return padded.reshape(namp, nseg, length).transpose(1, 0, 2)
 
 
 def stripe_image(fit, layout, dtype=np.float32, smooth=True):
@@ -198,12 +212,14 @@ def stripe_image(fit, layout, dtype=np.float32, smooth=True):
     nframes = fit.levels.shape[0]
     n_lines = layout.ticks.shape[0]
     groups = layout.column_groups(fit.odd_even)
+    centres = segment_times(layout, fit.nseg)
+    if smooth and centres.size > 1 and np.isfinite(fit.levels).all():
+        return _interpolated_image(fit, layout, dtype)
     index = layout.by_amp()
-    seg_index = _segment_columns(index, fit.nseg)  # (nseg, namp, length)
+    seg_index = segment_columns(index, fit.nseg)  # (nseg, namp, length)
     out = np.empty((nframes, n_lines, layout.n_fast), dtype=dtype)
     levels = fit.levels.reshape(nframes, n_lines, fit.nseg, layout.namp)
     ticks = layout.ticks[:, index[0]].astype(np.float64)  # simultaneous for every output
-    centres = segment_times(layout, fit.nseg)
     order = np.argsort(centres)
     for amp in range(layout.namp):
         columns = index[amp]
@@ -218,3 +234,55 @@ def stripe_image(fit, layout, dtype=np.float32, smooth=True):
                 out[:, :, cols] = levels[:, :, seg, amp][:, :, None]
     out += fit.offsets[:, groups][:, None, :].astype(dtype)
     return np.ascontiguousarray(layout.from_lines(out))
+
+
+def _interpolated_image(fit, layout, dtype):
+    """:func:`stripe_image` with ``smooth`` and finite levels, from a map made once.
+
+    ``np.interp`` of every output's levels in read time at every pixel, by the same
+    operations: the interval of each pixel does not change from frame to frame.
+    """
+    nframes = fit.levels.shape[0]
+    centres = np.sort(segment_times(layout, fit.nseg))
+    order = np.argsort(segment_times(layout, fit.nseg))
+    table_f, table_s, step, offset_of = _interpolation_map(layout, fit.nseg, fit.odd_even)
+    fp = fit.levels.reshape(nframes, -1, layout.namp)[:, order]  # (frames, cells, outputs)
+    fp = np.ascontiguousarray(np.swapaxes(fp, 1, 2))  # one row of cells per output
+    slope = np.diff(fp, axis=-1) / np.diff(centres)
+    offsets = fit.offsets.astype(dtype)
+    out = np.empty((nframes, *table_f.shape), dtype=dtype)
+    for frame in range(nframes):
+        # np.interp's ``slope * (x - xp[j]) + fp[j]`` (step 0 where it returns fp[j])
+        values = np.take(slope[frame], table_s) * step + np.take(fp[frame], table_f)
+        out[frame] = values
+        out[frame] += np.take(offsets[frame], offset_of)
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _interpolation_map(layout, nseg, odd_even):
+    """Where each pixel (frame orientation) interpolates the levels of its output.
+
+    Returns ``(fp index, slope index, x - xp[j], offset group)`` images: indices into the
+    ``(namp, n_cells)`` level table and the ``(namp, n_cells - 1)`` slope table.
+    """
+    xp = np.sort(segment_times(layout, nseg))
+    n = xp.size
+    index = layout.by_amp()
+    ticks = layout.ticks[:, index[0]].astype(np.float64)  # (n_lines, nsamp)
+    j = np.searchsorted(xp, ticks, side="right") - 1  # xp[j] <= x < xp[j + 1]
+    inside = (j >= 0) & (j < n - 1)
+    at_f = np.clip(j, 0, n - 1)  # before the first centre: fp[0]; from the last: fp[-1]
+    at_s = np.clip(j, 0, n - 2)
+    step = np.where(inside, ticks - xp[at_s], 0.0)
+    amp_of = np.empty(layout.n_fast, dtype=np.intp)
+    sample_of = np.empty(layout.n_fast, dtype=np.intp)
+    amp_of[index] = np.arange(layout.namp)[:, None]
+    sample_of[index] = np.arange(index.shape[1])
+    table_f = (amp_of * n + at_f[:, sample_of]).astype(np.int32)  # (n_lines, n_fast)
+    table_s = (amp_of * (n - 1) + at_s[:, sample_of]).astype(np.int32)
+    groups = np.broadcast_to(layout.column_groups(odd_even).astype(np.int8), table_f.shape)
+    return tuple(
+        np.ascontiguousarray(layout.from_lines(a))
+        for a in (table_f, table_s, step[:, sample_of], groups)
+    )
