@@ -100,3 +100,28 @@ def test_nanmedian_last_with_many_counts_matches_numpy(dtype, length):
     with pytest.warns(RuntimeWarning):
         expected = np.nanmedian(x, axis=-1).astype(dtype)
     np.testing.assert_array_equal(nanmedian_last(x), expected)
+
+
+def test_the_wiener_factor_is_reused_only_for_the_same_matrix():
+    import scipy.linalg
+
+    from tso_steps.one_over_f.wiener import _conditional_mean
+
+    rng = np.random.default_rng(8)
+    a = rng.normal(size=(30, 30))
+    kmm = a @ a.T + 30 * np.eye(30)
+    k_cm = rng.normal(size=(10, 30))
+    y = rng.normal(size=(4, 30))
+
+    def direct(matrix):
+        return y @ scipy.linalg.cho_solve(scipy.linalg.cho_factor(matrix), k_cm.T)
+
+    first = _conditional_mean(kmm, k_cm, y)
+    np.testing.assert_allclose(first, direct(kmm), rtol=1e-12)
+    # the same matrix again (a new array): the same result
+    np.testing.assert_array_equal(_conditional_mean(kmm.copy(), k_cm, y), first)
+    # a matrix of the same size that differs in one variance: factorised anew
+    changed = kmm.copy()
+    changed[3, 3] *= 1.5
+    np.testing.assert_allclose(_conditional_mean(changed, k_cm, y), direct(changed), rtol=1e-12)
+    assert not np.allclose(_conditional_mean(changed, k_cm, y), first)

@@ -146,6 +146,26 @@ def wiener_levels(levels, variance, measured, cov, block=128, margin=None):
     return out
 
 
+_FACTORS = {}
+
+
+def _cached_factor(kmm):
+    """``cho_factor(kmm)``, reused when the same block's matrix comes again unchanged.
+
+    A ramp's passes over one integration often give a block the same matrix (about a third
+    of the calls on a MIRI ramp); the factorisation is most of a call's time.  One matrix
+    per size is kept (the blocks of a frame differ in size).
+    """
+    last = _FACTORS.get(kmm.shape)
+    if last is not None and np.array_equal(last[0], kmm):
+        return last[1]
+    factor = scipy.linalg.cho_factor(kmm, check_finite=False)
+    if len(_FACTORS) >= _CACHE_SIZE:
+        _FACTORS.pop(next(iter(_FACTORS)))
+    _FACTORS[kmm.shape] = (kmm, factor)
+    return factor
+
+
 def _conditional_mean(kmm, k_cm, y):
     """``y @ (k_cm kmm^-1).T`` for frames ``y`` (nframes, nm), ``kmm`` positive definite.
 
@@ -154,7 +174,7 @@ def _conditional_mean(kmm, k_cm, y):
     the substitutions, not the factorisation, dominate at a thousand cells.
     """
     try:
-        factor = scipy.linalg.cho_factor(kmm, check_finite=False)
+        factor = _cached_factor(kmm)
     except np.linalg.LinAlgError:  # not positive definite in floating point: LU instead
         return y @ np.linalg.solve(kmm, k_cm.T)
     if y.shape[0] < k_cm.shape[0]:
